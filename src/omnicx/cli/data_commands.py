@@ -1,0 +1,207 @@
+"""Commands that move data: import, demo, replay, dead letters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from omnicx.cli.progress import bar
+from omnicx.core.database import get_database
+from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.eventlog.models import DeadLetter, EventRow
+from omnicx.core.eventlog.table import TableEventLog
+from omnicx.core.processing import replay_dead_letter
+from omnicx.core.settings import get_settings
+from omnicx.core.time import utcnow
+from omnicx.ingest.imports import count_rows, import_file, parse_mapping, write_rejects
+from omnicx.ingest.sources import ensure_source
+from omnicx.ingest.tracking import to_log_event
+from omnicx.runtime.processors import make_pipeline, processor_named
+
+console = Console()
+deadletter = typer.Typer(help="Events a processor could not handle.", no_args_is_help=True)
+
+
+def _append_sync():  # type: ignore[no-untyped-def]
+    """A synchronous append into whichever log is configured."""
+    settings = get_settings()
+    if not settings.uses_nats:
+        log = TableEventLog(get_database())
+        return log.append_sync, None
+    import asyncio
+
+    from omnicx.core.eventlog.jetstream import JetStreamEventLog
+
+    loop = asyncio.new_event_loop()
+    jet = JetStreamEventLog(settings.event_log, settings.nats_stream)
+    return (lambda events: loop.run_until_complete(jet.append(events))), (
+        lambda: (loop.run_until_complete(jet.close()), loop.close())
+    )
+
+
+def _drain(label: str) -> int:
+    """Run the pipeline until the table log is processed, with a progress bar."""
+    settings = get_settings()
+    if settings.uses_nats:
+        console.print("events are in JetStream; the workers (`omnicx worker`) process them")
+        return 0
+    database = get_database()
+    pipeline = make_pipeline(database, settings)
+    with database.read() as session:
+        total = session.scalar(select(func.count()).select_from(EventRow)) or 0
+        from omnicx.core.eventlog.models import ProcessorOffset
+
+        done = session.scalar(select(func.min(ProcessorOffset.position))) or 0
+        pending = (
+            session.scalar(select(func.count()).select_from(EventRow).where(EventRow.seq > done))
+            or 0
+        )
+    processed = 0
+    with bar(label, pending or total) as advance:
+        while (n := pipeline.run_once()) > 0:
+            processed += n
+            advance(n)
+    return processed
+
+
+def import_command(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    source: Annotated[str, typer.Option(help="Source name the rows are recorded under")] = "import",
+    kind: Annotated[str | None, typer.Option(help="events (JSONL) or customers (CSV)")] = None,
+    map: Annotated[
+        list[str] | None, typer.Option("--map", help="CSV COLUMN=field, e.g. Mobile=phone")
+    ] = None,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Where to write rejected rows (JSONL)")
+    ] = None,
+) -> None:
+    """Import a JSONL file of Segment calls or a CSV file of customers."""
+    kind = kind or ("customers" if path.suffix.lower() == ".csv" else "events")
+    if kind not in ("events", "customers"):
+        raise typer.BadParameter("kind is events or customers", param_hint="--kind")
+    try:
+        mapping = parse_mapping(map or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--map") from exc
+    with get_database().write() as session:
+        source_id = ensure_source(session, source, kind="import").id
+    append, close = _append_sync()
+    try:
+        with bar(f"importing {path.name}", count_rows(path)) as advance:
+            report = import_file(
+                path, source_id, append, kind=kind, mapping=mapping, progress=advance
+            )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    finally:
+        if close:
+            close()
+    processed = _drain("resolving identities")
+    rejects_path = rejects or path.with_name(path.name + ".rejects.jsonl")
+    if report.rejected:
+        write_rejects(report, rejects_path)
+    table = Table("read", "accepted", "rejected", "processed")
+    table.add_row(str(report.read), str(report.accepted), str(report.rejected), str(processed))
+    console.print(table)
+    if report.rejected:
+        console.print(f"[yellow]rejected rows with reasons:[/] {rejects_path}")
+        raise typer.Exit(code=1 if report.accepted == 0 else 0)
+
+
+def demo_command(
+    customers: Annotated[int, typer.Option(help="How many people")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+    if_empty: Annotated[bool, typer.Option(help="Only if there are no events yet")] = False,
+) -> None:
+    """Load a realistic demo data set (Chinese and English customers across channels)."""
+    from omnicx.ingest.demo import demo_calls
+
+    database = get_database()
+    with database.write() as session:
+        if if_empty and session.scalar(select(EventRow.seq).limit(1)) is not None:
+            console.print("demo data: events exist already, skipped")
+            return
+        source_id = ensure_source(session, "demo", kind="demo").id
+    append, close = _append_sync()
+    pending: list[LogEvent] = []
+    received = utcnow()
+    calls = list(demo_calls(customers, seed))
+    with bar("loading demo events", len(calls)) as advance:
+        for call in calls:
+            pending.append(
+                to_log_event(
+                    source_id, call, event_type=None, prefix="", received_at=received, sent_at=None
+                )
+            )
+            if len(pending) >= 1000:
+                append(pending)
+                advance(len(pending))
+                pending = []
+        if pending:
+            append(pending)
+            advance(len(pending))
+    if close:
+        close()
+    _drain("resolving identities")
+    console.print(f"[green]demo data loaded:[/] {len(calls)} events for {customers} people")
+
+
+def replay_command(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Rebuild customer state from the event log (stop workers first)."""
+    if not yes:
+        typer.confirm("Delete derived customer state and rebuild it from the log?", abort=True)
+    database = get_database()
+    pipeline = make_pipeline(database, get_settings())
+    pipeline.reset_state()
+    processed = _drain("replaying")
+    console.print(f"[green]replayed[/] {processed} events")
+
+
+@deadletter.command("list")
+def deadletter_list(
+    all: Annotated[bool, typer.Option("--all", help="Include resolved ones")] = False,
+) -> None:
+    """List dead-lettered events with their reasons."""
+    table = Table("id", "processor", "event", "attempts", "status", "reason")
+    with get_database().read() as session:
+        stmt = select(DeadLetter).order_by(DeadLetter.id)
+        if not all:
+            stmt = stmt.where(DeadLetter.status == "open")
+        for letter in session.scalars(stmt):
+            reason = letter.reason.strip().splitlines()[-1] if letter.reason.strip() else ""
+            table.add_row(
+                str(letter.id),
+                letter.processor,
+                str(letter.event_seq),
+                str(letter.attempts),
+                letter.status,
+                reason[:120],
+            )
+    console.print(table)
+
+
+@deadletter.command("replay")
+def deadletter_replay(
+    letter_id: Annotated[int | None, typer.Option("--id", help="Only this one")] = None,
+) -> None:
+    """Run the processor again on dead-lettered events (after a fix)."""
+    fixed = failed = 0
+    with get_database().write() as session:
+        stmt = select(DeadLetter).where(DeadLetter.status == "open").order_by(DeadLetter.id)
+        if letter_id is not None:
+            stmt = stmt.where(DeadLetter.id == letter_id)
+        for letter in session.scalars(stmt).all():
+            if replay_dead_letter(session, letter, processor_named(letter.processor)):
+                fixed += 1
+            else:
+                failed += 1
+    console.print(f"replayed: {fixed} fixed, {failed} still failing")
+    if failed:
+        raise typer.Exit(code=1)

@@ -1,0 +1,165 @@
+"""The ``omnicx`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from omnicx.cli import data_commands, identity_commands
+from omnicx.core.database import get_database
+from omnicx.core.migrate import upgrade
+from omnicx.core.settings import get_settings
+from omnicx.governance.service import bootstrap_admin, create_token
+from omnicx.ingest.sources import create_source
+
+app = typer.Typer(
+    help="OmniCX: customer data platform and omnichannel service desk.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+sources = typer.Typer(help="Event sources and their write keys.", no_args_is_help=True)
+tokens = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(sources, name="sources")
+app.add_typer(tokens, name="tokens")
+app.add_typer(data_commands.deadletter, name="deadletter")
+app.add_typer(identity_commands.identity, name="identity")
+app.command("import")(data_commands.import_command)
+app.command("replay")(data_commands.replay_command)
+app.command("demo")(data_commands.demo_command)
+
+console = Console()
+
+
+def _migrate_quietly() -> None:
+    upgrade(get_settings().resolved_database_url)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    _migrate_quietly()
+    console.print(f"[green]database is up to date[/] ({_where()})")
+
+
+def _where() -> str:
+    url = get_settings().resolved_database_url
+    return url.split("@")[-1] if "@" in url else url
+
+
+def _admin_login() -> None:
+    settings = get_settings()
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    with get_database().write() as session:
+        admin, new_password = bootstrap_admin(session, settings.admin_email, password)
+        email = admin.email
+    credentials = settings.home / "initial-admin.txt"
+    if new_password:
+        if settings.env == "development":
+            settings.home.mkdir(parents=True, exist_ok=True)
+            credentials.write_text(f"{email}\n{new_password}\n")
+            credentials.chmod(0o600)
+        console.print(f"[bold]admin created:[/] {email} / {new_password}")
+    elif settings.env == "development" and credentials.exists():
+        lines = credentials.read_text().split()
+        console.print(f"admin login: {lines[0]} / {lines[1]}  (from {credentials})")
+    else:
+        console.print(f"admin login: {email} (password set when it was created)")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+    worker: Annotated[
+        bool, typer.Option(help="Run the pipeline and dispatcher in this process")
+    ] = True,
+) -> None:
+    """Serve the UI and API (embedded default: SQLite, one process)."""
+    import uvicorn
+
+    from omnicx.web.app import create_app
+
+    settings = get_settings()
+    _migrate_quietly()
+    _admin_login()
+    host, port = host or settings.host, port or settings.port
+    console.print(
+        f"OmniCX on [bold]http://{host}:{port}/[/]  API docs: http://{host}:{port}/docs  "
+        f"({_where()}, event log: {settings.event_log})"
+    )
+    uvicorn.run(
+        create_app(settings, background=worker),
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the processors and the outbox dispatcher without the API (until SIGTERM)."""
+    from omnicx.runtime.workers import Workers
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO)
+
+    async def main() -> None:
+        workers = Workers(get_database(), settings)
+        workers.start()
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, done.set)
+        console.print(f"worker running ({settings.event_log}); Ctrl-C to stop")
+        await done.wait()
+        await workers.aclose()
+
+    asyncio.run(main())
+
+
+@sources.command("create")
+def sources_create(
+    name: str, kind: Annotated[str, typer.Option(help="segment, wechat, sms, ...")] = "segment"
+) -> None:
+    """Create a source and print its write key (shown once)."""
+    with get_database().write() as session:
+        source, key = create_source(session, name, kind)
+        source_id = source.id
+    console.print(f"source [bold]{name}[/] (id {source_id}) write key:")
+    typer.echo(key)
+
+
+@sources.command("list")
+def sources_list() -> None:
+    """List sources."""
+    from sqlalchemy import select
+
+    from omnicx.ingest.models import Source
+
+    table = Table("id", "name", "kind", "write key", "created")
+    with get_database().read() as session:
+        for s in session.scalars(select(Source).order_by(Source.id)):
+            table.add_row(
+                str(s.id), s.name, s.kind, s.write_key_prefix + "…", str(s.created_at)[:19]
+            )
+    console.print(table)
+
+
+@tokens.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Option(help="What the token is for")] = "cli",
+    role: Annotated[
+        str, typer.Option(help="admin, supervisor, senior_agent, agent, analyst")
+    ] = "admin",
+) -> None:
+    """Create an API token and print it (shown once, stored hashed)."""
+    with get_database().write() as session:
+        token = create_token(session, name, role)
+    typer.echo(token)

@@ -1,0 +1,55 @@
+"""Tables of the log, processor progress and the dead-letter store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from omnicx.core.database import Base, BigId
+
+
+class EventRow(Base):
+    """One accepted event, as canonical JSON. Append-only."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("source_id", "message_id", name="uq_events_source_message"),
+        Index("ix_events_occurred_at", "occurred_at"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_id: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(200))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class ProcessorOffset(Base):
+    """How far a processor has read the table log; advanced with its effects."""
+
+    __tablename__ = "processor_offsets"
+
+    processor: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigId, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeadLetter(Base):
+    """An event a processor could not handle, with the reason; replayable after a fix."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_status", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    processor: Mapped[str] = mapped_column(String(64))
+    event_seq: Mapped[int] = mapped_column(BigId)
+    reason: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,199 @@
+"""Processors: idempotent consumers of the event log.
+
+A processor turns a batch of events into state, inside the caller's transaction. The
+runner records how far each processor got in that same transaction, so a crash before
+commit replays the batch and a crash after commit skips it: never lost, never doubled.
+An event a processor cannot handle is moved to the dead-letter store with the reason;
+the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from omnicx.core.database import Database
+from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.eventlog.models import DeadLetter, ProcessorOffset
+from omnicx.core.eventlog.table import appended, insert_events, read_events, read_events_after
+from omnicx.core.time import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Processor(Protocol):
+    name: str
+
+    def process(self, session: Session, events: Sequence[LogEvent]) -> None:
+        """Apply the events (in seq order). Must not commit."""
+
+    def reset(self, session: Session) -> None:
+        """Delete the state this processor derives, before a replay from the start."""
+
+
+def apply_processor(session: Session, processor: Processor, events: Sequence[LogEvent]) -> int:
+    """Run one processor over events; dead-letter those that fail. Returns failures."""
+    try:
+        with session.begin_nested():
+            processor.process(session, events)
+        return 0
+    except Exception:
+        if len(events) == 1:
+            raise_or_dead_letter(session, processor, events[0])
+            return 1
+    failures = 0
+    for event in events:
+        try:
+            with session.begin_nested():
+                processor.process(session, [event])
+        except Exception:
+            raise_or_dead_letter(session, processor, event)
+            failures += 1
+    return failures
+
+
+def raise_or_dead_letter(session: Session, processor: Processor, event: LogEvent) -> None:
+    import traceback
+
+    reason = traceback.format_exc(limit=6)
+    log.warning("processor %s failed on event %s; dead-lettered", processor.name, event.seq)
+    session.add(
+        DeadLetter(
+            processor=processor.name,
+            event_seq=event.seq,
+            reason=reason[-4000:],
+            attempts=1,
+            status="open",
+            created_at=utcnow(),
+        )
+    )
+
+
+def _offsets(session: Session, names: Sequence[str]) -> dict[str, ProcessorOffset]:
+    rows = {
+        row.processor: row
+        for row in session.scalars(
+            select(ProcessorOffset).where(ProcessorOffset.processor.in_(names)).with_for_update()
+        )
+    }
+    for name in names:
+        if name not in rows:
+            rows[name] = ProcessorOffset(processor=name, position=0, updated_at=utcnow())
+            session.add(rows[name])
+    session.flush()
+    return rows
+
+
+class Pipeline:
+    """The processors that every event passes through, in order."""
+
+    def __init__(self, database: Database, processors: Sequence[Processor], batch_size: int = 1000):
+        self.database = database
+        self.processors = list(processors)
+        self.batch_size = batch_size
+
+    def run_once(self) -> int:
+        """Process the next batch of the table log. Returns how many events it read."""
+        names = [p.name for p in self.processors]
+        with self.database.write() as session:
+            offsets = _offsets(session, names)
+            low = min(o.position for o in offsets.values())
+            events = read_events_after(session, low, self.batch_size)
+            if not events:
+                return 0
+            last = events[-1].seq or 0
+            for processor in self.processors:
+                offset = offsets[processor.name]
+                mine = [e for e in events if (e.seq or 0) > offset.position]
+                if mine:
+                    apply_processor(session, processor, mine)
+                offset.position = last
+                offset.updated_at = utcnow()
+            return len(events)
+
+    def reset_state(self) -> None:
+        """Delete every processor's derived state and rewind it to the start of the log."""
+        with self.database.write() as session:
+            for processor in self.processors:
+                processor.reset(session)
+            names = [p.name for p in self.processors]
+            session.execute(
+                update(ProcessorOffset)
+                .where(ProcessorOffset.processor.in_(names))
+                .values(position=0)
+            )
+            # Their events are processed again; a failure is dead-lettered anew.
+            session.execute(
+                delete(DeadLetter).where(
+                    DeadLetter.processor.in_(names), DeadLetter.status == "open"
+                )
+            )
+
+    def run_until_idle(self) -> int:
+        total = 0
+        while (n := self.run_once()) > 0:
+            total += n
+        return total
+
+    def run_forever(self, stop: threading.Event, idle_wait: float = 0.5) -> None:
+        """Drain the table log; sleep until woken by an append (or a short timeout)."""
+        while not stop.is_set():
+            try:
+                if self.run_once() == 0:
+                    appended.wait(idle_wait)
+                    appended.clear()
+            except Exception:
+                log.exception("pipeline batch failed; retrying")
+                stop.wait(1.0)
+
+    def process_new(self, session: Session, events: Sequence[LogEvent]) -> list[LogEvent]:
+        """Record events delivered by an external log and process the ones not seen before."""
+        new_seqs = insert_events(session, events, ordered=False)
+        if not new_seqs:
+            return []
+        recorded = read_events(session, new_seqs)
+        for processor in self.processors:
+            apply_processor(session, processor, recorded)
+        return recorded
+
+    async def consume_jetstream(self, url: str, stream: str, stop: asyncio.Event) -> None:
+        """Worker loop for the JetStream log; acks a batch only after its commit."""
+        from omnicx.core.eventlog.jetstream import JetStreamConsumer
+
+        consumer = JetStreamConsumer(url, stream)
+        try:
+            while not stop.is_set():
+                delivered = await consumer.fetch(self.batch_size, timeout=0.5)
+                if not delivered:
+                    continue
+                events = [event for event, _ in delivered]
+                await asyncio.to_thread(self._record_and_process, events)
+                for _, message in delivered:
+                    await message.ack()
+        finally:
+            await consumer.close()
+
+    def _record_and_process(self, events: Sequence[LogEvent]) -> None:
+        with self.database.write() as session:
+            self.process_new(session, events)
+
+
+def replay_dead_letter(session: Session, letter: DeadLetter, processor: Processor) -> bool:
+    """Run the processor again on a dead-lettered event. True if it now succeeds."""
+    events = read_events(session, [letter.event_seq])
+    try:
+        with session.begin_nested():
+            processor.process(session, events)
+    except Exception as exc:
+        letter.attempts += 1
+        letter.reason = f"{type(exc).__name__}: {exc}"[-4000:]
+        return False
+    letter.status = "resolved"
+    letter.resolved_at = utcnow()
+    return True

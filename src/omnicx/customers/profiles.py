@@ -1,0 +1,177 @@
+"""Loading, changing and saving customer profiles for one batch, in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.serialization import dumps, loads
+from omnicx.core.time import as_utc, utcnow
+from omnicx.customers.models import CustomerProfile, TimelineEntry
+from omnicx.customers.traits import Strategy, apply_traits, combine_traits
+
+
+def micros(moment: datetime) -> int:
+    return int(as_utc(moment).timestamp() * 1_000_000)
+
+
+def channel_of(event: LogEvent) -> str:
+    """Where the customer was: our channel adapters set context.channel; SDKs imply one."""
+    payload = event.payload
+    context = payload.get("context") if isinstance(payload.get("context"), dict) else {}
+    explicit = context.get("channel") or payload.get("channel")
+    if isinstance(explicit, str) and explicit:
+        return explicit[:32].lower()
+    if isinstance(context.get("app"), dict) or event.type == "screen":
+        return "app"
+    if isinstance(context.get("page"), dict) or event.type == "page":
+        return "web"
+    return "server"
+
+
+def traits_of(event: LogEvent) -> dict[str, Any]:
+    payload = event.payload
+    found: dict[str, Any] = {}
+    context = payload.get("context")
+    if isinstance(context, dict) and isinstance(context.get("traits"), dict):
+        found.update(context["traits"])
+    if event.type == "identify" and isinstance(payload.get("traits"), dict):
+        found.update(payload["traits"])
+    return found
+
+
+@dataclass
+class Profile:
+    customer_id: int
+    traits: dict[str, Any] = field(default_factory=dict)
+    times: dict[str, int] = field(default_factory=dict)
+    channels: set[str] = field(default_factory=set)
+    event_count: int = 0
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    is_new: bool = False
+    dirty: bool = False
+
+    def see(self, moment: datetime, channel: str) -> None:
+        moment = as_utc(moment)
+        self.event_count += 1
+        if self.first_seen_at is None or moment < self.first_seen_at:
+            self.first_seen_at = moment
+        if self.last_seen_at is None or moment > self.last_seen_at:
+            self.last_seen_at = moment
+        self.channels.add(channel)
+        self.dirty = True
+
+
+class ProfileStore:
+    """Profiles of one batch, loaded once and written back once."""
+
+    def __init__(self, session: Session, strategies: dict[str, Strategy]):
+        self.session = session
+        self.strategies = strategies
+        self.profiles: dict[int, Profile] = {}
+        self.timeline: list[dict[str, Any]] = []
+
+    def load(self, customer_ids: Iterable[int]) -> None:
+        wanted = sorted({c for c in customer_ids if c not in self.profiles})
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            for row in self.session.execute(
+                select(CustomerProfile).where(CustomerProfile.customer_id.in_(part))
+            ).scalars():
+                self.profiles[row.customer_id] = Profile(
+                    customer_id=row.customer_id,
+                    traits=loads(row.traits),
+                    times=loads(row.trait_times),
+                    channels=set(loads(row.channels)),
+                    event_count=row.event_count,
+                    first_seen_at=as_utc(row.first_seen_at) if row.first_seen_at else None,
+                    last_seen_at=as_utc(row.last_seen_at) if row.last_seen_at else None,
+                )
+        for customer_id in wanted:
+            if customer_id not in self.profiles:
+                self.profiles[customer_id] = Profile(customer_id, is_new=True, dirty=True)
+
+    def project(self, events: Sequence[LogEvent], attribution: dict[int, int | None]) -> None:
+        """Fold events into their customers' profiles and timelines."""
+        self.load(c for c in attribution.values() if c is not None)
+        for event in events:
+            customer_id = attribution.get(event.seq or 0)
+            if customer_id is None:
+                continue
+            profile = self.profiles[customer_id]
+            channel = channel_of(event)
+            profile.see(event.occurred_at, channel)
+            incoming = traits_of(event)
+            if incoming:
+                apply_traits(
+                    profile.traits,
+                    profile.times,
+                    incoming,
+                    micros(event.occurred_at),
+                    self.strategies,
+                )
+            self.timeline.append(
+                {
+                    "event_seq": event.seq,
+                    "customer_id": customer_id,
+                    "occurred_at": event.occurred_at,
+                    "type": event.type,
+                    "name": event.name,
+                    "channel": channel,
+                    "source_id": event.source_id,
+                }
+            )
+
+    def merge(self, loser: int, survivor: int) -> None:
+        """Fold the loser's profile into the survivor's and move its timeline."""
+        self.save()
+        self.load([loser, survivor])
+        gone, kept = self.profiles.pop(loser), self.profiles[survivor]
+        combine_traits((kept.traits, kept.times), (gone.traits, gone.times), self.strategies)
+        kept.event_count += gone.event_count
+        for moment in (gone.first_seen_at, gone.last_seen_at):
+            if moment is not None:
+                kept.first_seen_at = min(filter(None, (kept.first_seen_at, moment)))
+                kept.last_seen_at = max(filter(None, (kept.last_seen_at, moment)))
+        kept.channels |= gone.channels
+        kept.dirty = True
+        self.session.execute(
+            update(TimelineEntry)
+            .where(TimelineEntry.customer_id == loser)
+            .values(customer_id=survivor)
+        )
+        self.session.execute(delete(CustomerProfile).where(CustomerProfile.customer_id == loser))
+
+    def save(self) -> None:
+        now = utcnow()
+        fresh, changed = [], []
+        for profile in self.profiles.values():
+            if not profile.dirty:
+                continue
+            row = {
+                "customer_id": profile.customer_id,
+                "traits": dumps(profile.traits),
+                "trait_times": dumps(profile.times),
+                "channels": dumps(sorted(profile.channels)),
+                "event_count": profile.event_count,
+                "first_seen_at": profile.first_seen_at,
+                "last_seen_at": profile.last_seen_at,
+                "updated_at": now,
+            }
+            (fresh if profile.is_new else changed).append(row)
+            profile.is_new = profile.dirty = False
+        if fresh:
+            self.session.execute(insert(CustomerProfile), fresh)
+        if changed:
+            # ORM bulk UPDATE by primary key: one executemany, proper type handling.
+            self.session.execute(update(CustomerProfile), changed)
+        if self.timeline:
+            self.session.execute(insert(TimelineEntry), self.timeline)
+            self.timeline = []

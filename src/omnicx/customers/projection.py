@@ -1,0 +1,132 @@
+"""The customer processor: resolve identities, then fold events into profiles.
+
+It runs over the event log like every processor (see ``core.processing``): a batch is
+resolved against the identity graph, merges and splits are applied to the profiles,
+and each event lands on its customer's timeline, all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.eventlog.table import read_events
+from omnicx.core.settings import get_settings
+from omnicx.customers.models import CustomerProfile, TimelineEntry
+from omnicx.customers.profiles import ProfileStore
+from omnicx.identity.extract import Candidate, extract_identifiers
+from omnicx.identity.models import (
+    Customer,
+    Identifier,
+    IdentityConflict,
+    IdentityLink,
+    Merge,
+    Unmerge,
+)
+from omnicx.identity.resolve import Resolution, Resolver
+from omnicx.identity.service import guardrails, unmerge
+
+
+def candidates(events: Sequence[LogEvent]) -> list[tuple[LogEvent, list[Candidate]]]:
+    guard = guardrails()
+    region = get_settings().default_phone_region
+    return [(e, extract_identifiers(e.type, e.payload, guard, region)) for e in events]
+
+
+class CustomerProcessor:
+    name = "customers"
+
+    def process(self, session: Session, events: Sequence[LogEvent]) -> None:
+        batch = candidates(events)
+        resolution = Resolver(session, guardrails()).resolve(batch)
+        apply_resolution(session, resolution)
+        store = ProfileStore(session, get_settings().trait_strategies)
+        store.project(events, resolution.attribution)
+        store.save()
+
+    def reset(self, session: Session) -> None:
+        """Forget every derived customer; link blocks and unmerge history are kept."""
+        for table in (
+            TimelineEntry,
+            CustomerProfile,
+            IdentityConflict,
+            Merge,
+            IdentityLink,
+            Identifier,
+            Customer,
+        ):
+            session.execute(delete(table))
+
+
+def apply_resolution(session: Session, resolution: Resolution) -> None:
+    """Follow the graph's merges in the profiles; rebuild customers that were split."""
+    store = ProfileStore(session, get_settings().trait_strategies)
+    for loser, survivor in resolution.merges:
+        store.merge(loser, survivor)
+    store.save()
+    if resolution.reshaped:
+        rebuild_customers(session, resolution.reshaped)
+
+
+def split_customer(
+    session: Session,
+    customer_id: int,
+    *,
+    identifier_ids: Sequence[int],
+    merge_id: int | None,
+    reason: str,
+    actor: str,
+) -> Unmerge:
+    """Unmerge in the graph, then re-attribute the affected customers' history."""
+    record, resolution = unmerge(
+        session,
+        customer_id,
+        identifier_ids=identifier_ids,
+        merge_id=merge_id,
+        reason=reason,
+        actor=actor,
+    )
+    apply_resolution(session, resolution)
+    return record
+
+
+def rebuild_customers(session: Session, customer_ids: Iterable[int]) -> None:
+    """Re-attribute and re-project every event of these customers from the log.
+
+    Used after a split (unmerge or guardrail re-partition): each past event goes to the
+    customer that now holds its strongest identifier.
+    """
+    ids = sorted(set(customer_ids))
+    seqs = list(
+        session.scalars(select(TimelineEntry.event_seq).where(TimelineEntry.customer_id.in_(ids)))
+    )
+    session.execute(delete(TimelineEntry).where(TimelineEntry.customer_id.in_(ids)))
+    session.execute(delete(CustomerProfile).where(CustomerProfile.customer_id.in_(ids)))
+    events = read_events(session, seqs)
+    batch = candidates(events)
+    hashes = sorted({c.key_hash for _, cands in batch for c in cands})
+    owner: dict[bytes, int] = {}
+    for start in range(0, len(hashes), 500):
+        rows = session.execute(
+            select(Identifier.key_hash, Identifier.customer_id).where(
+                Identifier.key_hash.in_(hashes[start : start + 500])
+            )
+        )
+        owner.update({r.key_hash: r.customer_id for r in rows if r.customer_id is not None})
+    attribution: dict[int, int | None] = {}
+    for event, cands in batch:
+        attribution[event.seq or 0] = next(
+            (owner[c.key_hash] for c in cands if c.key_hash in owner), None
+        )
+    store = ProfileStore(session, get_settings().trait_strategies)
+    live = set(
+        session.scalars(
+            select(Customer.id).where(Customer.id.in_(ids), Customer.merged_into_id.is_(None))
+        )
+    )
+    store.load(live)
+    store.project(events, attribution)
+    store.save()

@@ -1,0 +1,74 @@
+"""Principals: bootstrap the first admin, issue and check API tokens."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from omnicx.core.errors import InvalidInput, Unauthenticated
+from omnicx.core.time import utcnow
+from omnicx.governance.models import ROLES, ApiToken, User
+from omnicx.governance.secrets import hash_password, new_token, token_digest
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: resolved from a bearer token."""
+
+    token_id: int
+    name: str
+    role: str
+
+
+def bootstrap_admin(session: Session, email: str, password: str | None) -> tuple[User, str | None]:
+    """Create the first admin if there is no user yet. Returns (admin, new password or None)."""
+    existing = session.scalar(select(User).where(User.role == "admin").order_by(User.id).limit(1))
+    if existing is not None:
+        return existing, None
+    password = password or secrets.token_urlsafe(12)
+    admin = User(
+        email=email.lower(),
+        display_name="Administrator",
+        role="admin",
+        password_hash=hash_password(password),
+        created_at=utcnow(),
+    )
+    session.add(admin)
+    session.flush()
+    return admin, password
+
+
+def create_token(
+    session: Session, name: str, role: str = "admin", user_id: int | None = None
+) -> str:
+    """Issue an API token; the plaintext is returned once and never stored."""
+    if role not in ROLES:
+        raise InvalidInput(f"unknown role {role!r}; one of {', '.join(ROLES)}", field="role")
+    token = new_token("ocx")
+    session.add(
+        ApiToken(
+            name=name,
+            token_hash=token_digest(token),
+            prefix=token[:10],
+            role=role,
+            user_id=user_id,
+            created_at=utcnow(),
+        )
+    )
+    session.flush()
+    return token
+
+
+def authenticate_token(session: Session, token: str) -> Principal:
+    """Resolve a bearer token or raise Unauthenticated."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    if row is None or row.revoked_at is not None:
+        raise Unauthenticated("the bearer token is not valid")
+    return Principal(token_id=row.id, name=row.name, role=row.role)
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0

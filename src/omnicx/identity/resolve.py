@@ -1,0 +1,514 @@
+"""Deterministic identity resolution of a batch of events.
+
+For each event: find or create its identifiers, record the links between them (the
+strongest identifier anchors a star), then decide the customer. The common cases are
+cheap (all identifiers already in one customer; a new identifier joining one; two
+customers merging) and give the same answer as the canonical partition of
+``graph.partition``, which is used whenever a guardrail is in play. The caller owns the
+transaction; on PostgreSQL, advisory locks on the batch's identifiers and row locks on
+the customers involved let several workers resolve at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, and_, bindparam, insert, or_, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.serialization import dumps
+from omnicx.core.time import as_utc, utcnow
+from omnicx.identity.extract import Candidate
+from omnicx.identity.graph import Edge, Node, assign_customers, partition
+from omnicx.identity.models import (
+    Customer,
+    Identifier,
+    IdentityConflict,
+    IdentityLink,
+    LinkBlock,
+    Merge,
+)
+from omnicx.identity.rules import Guardrails
+
+CHUNK = 500
+
+
+@dataclass
+class Resolution:
+    """What a batch did to the graph, for the customer projection to follow."""
+
+    attribution: dict[int, int | None] = field(default_factory=dict)
+    merges: list[tuple[int, int]] = field(default_factory=list)
+    reshaped: set[int] = field(default_factory=set)
+    created: set[int] = field(default_factory=set)
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def lock_key(key_hash: bytes) -> int:
+    return int.from_bytes(key_hash[:8], "big", signed=True)
+
+
+class Resolver:
+    def __init__(self, session: Session, guardrails: Guardrails, actor: str = "system"):
+        self.session = session
+        self.guardrails = guardrails
+        self.actor = actor
+        self.postgres = session.get_bind().dialect.name == "postgresql"
+        self.nodes: dict[bytes, Node] = {}
+        self.by_id: dict[int, Node] = {}
+        self.conflicted: dict[int, bool] = {}
+        self.dirty: dict[int, Node] = {}
+        self.inactive_pairs: set[tuple[int, int]] = set()
+        self.touched_pairs: set[tuple[int, int]] = set()
+        self.result = Resolution()
+
+    # -- batch entry point -------------------------------------------------------------
+
+    def resolve(self, batch: Sequence[tuple[LogEvent, list[Candidate]]]) -> Resolution:
+        hashes = sorted({c.key_hash for _, cands in batch for c in cands})
+        if not hashes:
+            for event, _ in batch:
+                self.result.attribution[event.seq or 0] = None
+            return self.result
+        if self.postgres:
+            self._lock_hashes(hashes)
+        self._load_hashes(hashes)
+        self._create_missing(batch)
+        self._record_links(batch)
+        for event, cands in batch:
+            if cands:
+                self._resolve_event(event, cands)
+        self._flush()
+        for event, cands in batch:
+            self.result.attribution[event.seq or 0] = self.customer_of(cands)
+        return self.result
+
+    def customer_of(self, cands: Sequence[Candidate]) -> int | None:
+        """The customer of the strongest identifier that has one."""
+        for cand in cands:
+            node = self.nodes.get(cand.key_hash)
+            if node is not None and node.customer_id is not None:
+                return node.customer_id
+        return None
+
+    # -- loading and creating identifiers ----------------------------------------------
+
+    def _lock_hashes(self, hashes: Sequence[bytes]) -> None:
+        keys = sorted({lock_key(h) for h in hashes})
+        self.session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(k) FROM "
+                "(SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY 1) AS ordered"
+            ),
+            {"keys": keys},
+        )
+
+    def _remember(self, row: Any) -> Node:
+        node = Node(row.id, row.type, row.scope, row.key_hash, row.customer_id)
+        self.nodes[node.key_hash] = node
+        self.by_id[node.id] = node
+        return node
+
+    def _load_hashes(self, hashes: Sequence[bytes]) -> None:
+        cols = (
+            Identifier.id,
+            Identifier.type,
+            Identifier.scope,
+            Identifier.key_hash,
+            Identifier.customer_id,
+        )
+        for part in chunks(hashes):
+            for row in self.session.execute(select(*cols).where(Identifier.key_hash.in_(part))):
+                self._remember(row)
+
+    def _load_ids(self, ids: Iterable[int]) -> None:
+        missing = sorted(i for i in ids if i not in self.by_id)
+        cols = (
+            Identifier.id,
+            Identifier.type,
+            Identifier.scope,
+            Identifier.key_hash,
+            Identifier.customer_id,
+        )
+        for part in chunks(missing):
+            for row in self.session.execute(select(*cols).where(Identifier.id.in_(part))):
+                self._remember(row)
+
+    def _create_missing(self, batch: Sequence[tuple[LogEvent, list[Candidate]]]) -> None:
+        rows: dict[bytes, dict[str, Any]] = {}
+        for event, cands in batch:
+            for c in cands:
+                if c.key_hash in self.nodes:
+                    continue
+                seen = rows.get(c.key_hash)
+                if seen is None or event.occurred_at < seen["first_seen_at"]:
+                    rows[c.key_hash] = {
+                        "type": c.type,
+                        "scope": c.scope,
+                        "key_hash": c.key_hash,
+                        "value": c.value,
+                        "customer_id": None,
+                        "first_seen_at": event.occurred_at,
+                        "source_event_seq": event.seq,
+                    }
+        if not rows:
+            return
+        dialect = postgresql if self.postgres else sqlite
+        stmt = dialect.insert(Identifier).on_conflict_do_nothing(index_elements=["key_hash"])
+        self.session.execute(stmt, list(rows.values()))
+        self._load_hashes(list(rows))
+
+    # -- links ---------------------------------------------------------------------------
+
+    def _record_links(self, batch: Sequence[tuple[LogEvent, list[Candidate]]]) -> None:
+        """Insert new links (star from the strongest identifier) with their provenance.
+
+        A link keeps its earliest observation, whatever order events arrive in.
+        """
+        wanted: dict[tuple[int, int], tuple[datetime, int | None, bytes, bytes]] = {}
+        for event, cands in batch:
+            if len(cands) < 2:
+                continue
+            anchor = self.nodes[cands[0].key_hash]
+            for cand in cands[1:]:
+                other = self.nodes[cand.key_hash]
+                first, second = sorted((anchor, other), key=lambda n: n.id)
+                pair = (first.id, second.id)
+                known = wanted.get(pair)
+                if known is None or event.occurred_at < known[0]:
+                    wanted[pair] = (event.occurred_at, event.seq, first.key_hash, second.key_hash)
+        if not wanted:
+            return
+        existing: dict[tuple[int, int], tuple[datetime, bool]] = {}
+        pairs = list(wanted)
+        for part in chunks(pairs):
+            rows = self.session.execute(
+                select(
+                    IdentityLink.a_id,
+                    IdentityLink.b_id,
+                    IdentityLink.observed_at,
+                    IdentityLink.active,
+                ).where(tuple_(IdentityLink.a_id, IdentityLink.b_id).in_(part))
+            )
+            for row in rows:
+                existing[(row.a_id, row.b_id)] = (as_utc(row.observed_at), row.active)
+        blocked = self._blocked_pairs({h for v in wanted.values() for h in v[2:]})
+        new_rows, earlier = [], []
+        for pair, (observed, seq, ha, hb) in wanted.items():
+            if pair in existing:
+                old_observed, active = existing[pair]
+                if not active:
+                    self.inactive_pairs.add(pair)
+                elif observed < old_observed:
+                    earlier.append({"a": pair[0], "b": pair[1], "t": observed, "s": seq})
+                    self.touched_pairs.add(pair)
+                continue
+            is_blocked = (min(ha, hb), max(ha, hb)) in blocked
+            new_rows.append(
+                {
+                    "a_id": pair[0],
+                    "b_id": pair[1],
+                    "rule": "co_occurrence",
+                    "confidence": 1.0,
+                    "source_event_seq": seq,
+                    "observed_at": observed,
+                    "active": not is_blocked,
+                    "deactivated_at": utcnow() if is_blocked else None,
+                    "deactivated_reason": "blocked by an earlier unmerge" if is_blocked else None,
+                }
+            )
+            (self.inactive_pairs if is_blocked else self.touched_pairs).add(pair)
+        if new_rows:
+            dialect = postgresql if self.postgres else sqlite
+            self.session.execute(
+                dialect.insert(IdentityLink).on_conflict_do_nothing(
+                    index_elements=["a_id", "b_id"]
+                ),
+                new_rows,
+            )
+        if earlier:
+            self.session.execute(
+                text(
+                    "UPDATE identity_links SET observed_at = :t, source_event_seq = :s "
+                    "WHERE a_id = :a AND b_id = :b AND observed_at > :t"
+                ).bindparams(bindparam("t", type_=DateTime(timezone=True))),
+                earlier,
+            )
+
+    def _blocked_pairs(self, hashes: set[bytes]) -> set[tuple[bytes, bytes]]:
+        found: set[tuple[bytes, bytes]] = set()
+        for part in chunks(sorted(hashes)):
+            rows = self.session.execute(
+                select(LinkBlock.a_hash, LinkBlock.b_hash).where(
+                    or_(LinkBlock.a_hash.in_(part), LinkBlock.b_hash.in_(part))
+                )
+            )
+            found.update((row.a_hash, row.b_hash) for row in rows)
+        return found
+
+    # -- deciding the customer of one event ----------------------------------------------
+
+    def _event_pairs(self, nodes: Sequence[Node]) -> list[tuple[int, int]]:
+        anchor = nodes[0]
+        return [tuple(sorted((anchor.id, n.id))) for n in nodes[1:]]  # type: ignore[misc]
+
+    def _resolve_event(self, event: LogEvent, cands: Sequence[Candidate]) -> None:
+        nodes = [self.nodes[c.key_hash] for c in cands]
+        customers = self._current_customers(nodes)
+        pairs = self._event_pairs(nodes)
+        unassigned = [n for n in nodes if n.customer_id is None]
+        if any(p in self.inactive_pairs for p in pairs):
+            self.repartition([n.id for n in nodes])
+            return
+        conflicted = any(self.conflicted.get(c) for c in customers)
+        if conflicted:
+            if unassigned or len(customers) > 1 or any(p in self.touched_pairs for p in pairs):
+                self.repartition([n.id for n in nodes])
+            return
+        if len(customers) == 1 and not unassigned:
+            return
+        members = [n.member for n in unassigned]
+        for node in self._members_of(customers):
+            members.append(node.member)
+        if self.guardrails.violation(members):
+            self.repartition([n.id for n in nodes])
+            return
+        survivor = min(customers) if customers else self._new_customer()
+        for loser in sorted(customers - {survivor}):
+            self._merge(loser, survivor, reason="shared_identifier", event_seq=event.seq)
+        for node in unassigned:
+            self._assign(node, survivor)
+
+    def _current_customers(self, nodes: Sequence[Node]) -> set[int]:
+        customers = {n.customer_id for n in nodes if n.customer_id is not None}
+        if not self.postgres:
+            self._load_flags(customers)
+            return customers
+        # Another worker may have merged or split these customers since we read them: lock
+        # their rows (in id order), then re-read the identifiers until nothing moves.
+        while True:
+            self._flush()
+            self._lock_customers(customers)
+            refreshed = self.session.execute(
+                select(Identifier.id, Identifier.customer_id).where(
+                    Identifier.id.in_([n.id for n in nodes])
+                )
+            )
+            for row in refreshed:
+                self.by_id[row.id].customer_id = row.customer_id
+            now = {n.customer_id for n in nodes if n.customer_id is not None}
+            if now <= customers:
+                return now
+            customers = now | customers
+
+    def _lock_customers(self, customers: set[int]) -> None:
+        if not customers:
+            return
+        rows = self.session.execute(
+            select(Customer.id, Customer.conflicted)
+            .where(Customer.id.in_(sorted(customers)))
+            .order_by(Customer.id)
+            .with_for_update()
+        )
+        for row in rows:
+            self.conflicted[row.id] = row.conflicted
+
+    def _load_flags(self, customers: set[int]) -> None:
+        unknown = [c for c in customers if c not in self.conflicted]
+        if unknown:
+            for row in self.session.execute(
+                select(Customer.id, Customer.conflicted).where(Customer.id.in_(unknown))
+            ):
+                self.conflicted[row.id] = row.conflicted
+
+    def _members_of(self, customers: set[int]) -> list[Node]:
+        if not customers:
+            return []
+        self._flush()
+        cols = (
+            Identifier.id,
+            Identifier.type,
+            Identifier.scope,
+            Identifier.key_hash,
+            Identifier.customer_id,
+        )
+        found: list[Node] = []
+        for part in chunks(sorted(customers)):
+            for row in self.session.execute(select(*cols).where(Identifier.customer_id.in_(part))):
+                found.append(self.by_id.get(row.id) or self._remember(row))
+        return found
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _new_customer(self) -> int:
+        customer_id = self.session.execute(
+            insert(Customer).values(conflicted=False, created_at=utcnow()).returning(Customer.id)
+        ).scalar_one()
+        self.conflicted[customer_id] = False
+        self.result.created.add(customer_id)
+        return customer_id
+
+    def _assign(self, node: Node, customer_id: int) -> None:
+        node.customer_id = customer_id
+        self.dirty[node.id] = node
+
+    def _flush(self) -> None:
+        if self.dirty:
+            self.session.execute(
+                text("UPDATE identifiers SET customer_id = :c WHERE id = :i"),
+                [{"c": n.customer_id, "i": n.id} for n in self.dirty.values()],
+            )
+            self.dirty.clear()
+
+    def _merge(self, loser: int, survivor: int, *, reason: str, event_seq: int | None) -> None:
+        """Fold ``loser`` into ``survivor``: identifiers, and the pointer old ids follow."""
+        self._flush()
+        moved = list(
+            self.session.scalars(select(Identifier.id).where(Identifier.customer_id == loser))
+        )
+        self.session.execute(
+            update(Identifier).where(Identifier.customer_id == loser).values(customer_id=survivor)
+        )
+        self.session.execute(
+            update(Customer)
+            .where(or_(Customer.id == loser, Customer.merged_into_id == loser))
+            .values(merged_into_id=survivor)
+        )
+        for node in self.by_id.values():
+            if node.customer_id == loser:
+                node.customer_id = survivor
+        self.session.add(
+            Merge(
+                survivor_id=survivor,
+                merged_id=loser,
+                identifier_ids=dumps(moved),
+                reason=reason,
+                event_seq=event_seq,
+                actor=self.actor,
+                created_at=utcnow(),
+            )
+        )
+        self.result.merges.append((loser, survivor))
+
+    # -- the canonical path --------------------------------------------------------------
+
+    def component(self, seeds: Iterable[int]) -> tuple[dict[int, Node], list[Edge]]:
+        """All identifiers reachable from ``seeds`` over active links, and those links."""
+        self._flush()
+        seen = set(seeds)
+        frontier = sorted(seen)
+        edges: dict[int, Edge] = {}
+        while frontier:
+            found: set[int] = set()
+            for part in chunks(frontier):
+                rows = self.session.execute(
+                    select(
+                        IdentityLink.id,
+                        IdentityLink.a_id,
+                        IdentityLink.b_id,
+                        IdentityLink.observed_at,
+                    ).where(
+                        and_(
+                            IdentityLink.active.is_(True),
+                            or_(IdentityLink.a_id.in_(part), IdentityLink.b_id.in_(part)),
+                        )
+                    )
+                )
+                for row in rows:
+                    edges[row.id] = Edge(row.id, row.a_id, row.b_id, as_utc(row.observed_at))
+                    found.update((row.a_id, row.b_id))
+            frontier = sorted(found - seen)
+            seen |= found
+        self._load_ids(seen)
+        return {i: self.by_id[i] for i in seen}, list(edges.values())
+
+    def repartition(self, seeds: Iterable[int], preferred: dict[int, int] | None = None) -> None:
+        """Re-derive the customers of a component from its links (guardrails applied)."""
+        nodes, edges = self.component(seeds)
+        result = partition(nodes, edges, self.guardrails)
+        chosen = assign_customers(nodes, result.groups, preferred)
+        old = {n.customer_id for n in nodes.values() if n.customer_id is not None}
+        if self.postgres:
+            self._lock_customers(old)
+        targets: list[int] = []
+        for group, customer_id in zip(result.groups, chosen, strict=True):
+            if customer_id is None:
+                customer_id = self._new_customer()
+            targets.append(customer_id)
+        # Where did each old customer's identifiers go?
+        destinations: dict[int, set[int]] = {c: set() for c in old}
+        for group, target in zip(result.groups, targets, strict=True):
+            for node_id in group:
+                node = nodes[node_id]
+                if node.customer_id is not None:
+                    destinations[node.customer_id].add(target)
+        split = any(len(d) > 1 for d in destinations.values())
+        for group, target in zip(result.groups, targets, strict=True):
+            for node_id in group:
+                if nodes[node_id].customer_id != target:
+                    self._assign(nodes[node_id], target)
+        self._flush()
+        for customer_id, dest in sorted(destinations.items()):
+            if customer_id in targets:
+                continue
+            survivor = min(dest) if dest else None
+            if survivor is not None:
+                self.session.execute(
+                    update(Customer)
+                    .where(or_(Customer.id == customer_id, Customer.merged_into_id == customer_id))
+                    .values(merged_into_id=survivor)
+                )
+                self.session.add(
+                    Merge(
+                        survivor_id=survivor,
+                        merged_id=customer_id,
+                        identifier_ids="[]",
+                        reason="repartition",
+                        event_seq=None,
+                        actor=self.actor,
+                        created_at=utcnow(),
+                    )
+                )
+                if not split:
+                    self.result.merges.append((customer_id, survivor))
+        # A customer stays "conflicted" while a refused link touches it: any change to its
+        # component must go through this canonical path again.
+        touching = {e.a for e, _ in result.refused} | {e.b for e, _ in result.refused}
+        for group, target in zip(result.groups, targets, strict=True):
+            conflicted = bool(group & touching)
+            self.session.execute(
+                update(Customer)
+                .where(Customer.id == target)
+                .values(conflicted=conflicted, merged_into_id=None)
+            )
+            self.conflicted[target] = conflicted
+        if split:
+            self.result.reshaped |= old | set(targets)
+        self._record_conflicts(result.refused)
+
+    def _record_conflicts(self, refused: Sequence[tuple[Edge, str]]) -> None:
+        if not refused:
+            return
+        dialect = postgresql if self.postgres else sqlite
+        self.session.execute(
+            dialect.insert(IdentityConflict).on_conflict_do_nothing(index_elements=["link_id"]),
+            [
+                {
+                    "link_id": edge.id,
+                    "reason": reason,
+                    "status": "open",
+                    "created_at": utcnow(),
+                    "attempts": 1,
+                }
+                for edge, reason in refused
+            ],
+        )

@@ -1,0 +1,199 @@
+"""Identity services: look a customer up by any identifier, unmerge, the review queue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from omnicx.core.errors import Conflict, InvalidInput, NotFound
+from omnicx.core.serialization import dumps, loads
+from omnicx.core.settings import get_settings
+from omnicx.core.time import utcnow
+from omnicx.governance.blind_index import blind_index
+from omnicx.identity.extract import SCOPED_TYPES
+from omnicx.identity.models import (
+    Customer,
+    Identifier,
+    IdentityConflict,
+    IdentityLink,
+    LinkBlock,
+    Merge,
+    Unmerge,
+)
+from omnicx.identity.normalize import InvalidIdentifier, canonical_type, normalize, normalize_scope
+from omnicx.identity.resolve import Resolution, Resolver
+from omnicx.identity.rules import Guardrails
+
+MAX_MERGE_HOPS = 64
+
+
+def guardrails() -> Guardrails:
+    return Guardrails.from_settings(get_settings())
+
+
+def identifier_hash(kind: str, value: str, scope: str = "") -> tuple[str, str, bytes]:
+    """Normalise a raw identifier as ingest would and return (type, scope, blind index)."""
+    try:
+        canonical = canonical_type(kind)
+        normalized = normalize(canonical, value, get_settings().default_phone_region)
+    except InvalidIdentifier as exc:
+        raise InvalidInput(str(exc), field="value") from exc
+    scope = (
+        normalize_scope(scope)
+        if canonical in SCOPED_TYPES
+        or canonical not in ("user_id", "anonymous_id", "email", "phone", "device_id")
+        else ""
+    )
+    return canonical, scope, blind_index(canonical, scope, normalized)
+
+
+def current_customer_id(session: Session, customer_id: int) -> int:
+    """Follow merges to the surviving customer. Raises NotFound."""
+    for _ in range(MAX_MERGE_HOPS):
+        row = session.execute(
+            select(Customer.id, Customer.merged_into_id).where(Customer.id == customer_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"no customer {customer_id}", field="id")
+        if row.merged_into_id is None:
+            return int(row.id)
+        customer_id = row.merged_into_id
+    raise Conflict(f"merge chain of customer {customer_id} is too long")
+
+
+def find_customer_by_identifier(session: Session, kind: str, value: str, scope: str = "") -> int:
+    """The customer that holds an identifier (raw value, normalised here). Raises NotFound."""
+    _, _, key = identifier_hash(kind, value, scope)
+    customer_id = session.scalar(select(Identifier.customer_id).where(Identifier.key_hash == key))
+    if customer_id is None:
+        raise NotFound(f"no customer has {kind} {value!r}", field="value")
+    return current_customer_id(session, customer_id)
+
+
+@dataclass(frozen=True)
+class IdentifierView:
+    id: int
+    type: str
+    scope: str
+    value: str
+
+
+def identifiers_of(session: Session, customer_id: int) -> list[IdentifierView]:
+    rows = session.execute(
+        select(Identifier.id, Identifier.type, Identifier.scope, Identifier.value)
+        .where(Identifier.customer_id == customer_id)
+        .order_by(Identifier.type, Identifier.id)
+    )
+    return [IdentifierView(r.id, r.type, r.scope, r.value) for r in rows]
+
+
+def merges_of(session: Session, customer_id: int) -> list[Merge]:
+    return list(
+        session.scalars(
+            select(Merge)
+            .where(or_(Merge.survivor_id == customer_id, Merge.merged_id == customer_id))
+            .order_by(Merge.id)
+        )
+    )
+
+
+def unmerge(
+    session: Session,
+    customer_id: int,
+    *,
+    identifier_ids: Sequence[int] = (),
+    merge_id: int | None = None,
+    reason: str,
+    actor: str,
+) -> tuple[Unmerge, Resolution]:
+    """Split identifiers off a customer, block the links between the parts, re-partition.
+
+    Either name the identifiers, or a merge to undo (the identifiers that merge brought,
+    which get their old customer id back). The caller rebuilds the affected customers.
+    """
+    customer_id = current_customer_id(session, customer_id)
+    members = {i.id for i in identifiers_of(session, customer_id)}
+    preferred: dict[int, int] = {}
+    split = set(identifier_ids)
+    if merge_id is not None:
+        merge = session.get(Merge, merge_id)
+        if merge is None or merge.undone_at is not None:
+            raise NotFound(f"no merge {merge_id} to undo", field="merge_id")
+        if current_customer_id(session, merge.survivor_id) != customer_id:
+            raise InvalidInput(
+                f"merge {merge_id} is not part of customer {customer_id}", field="merge_id"
+            )
+        split |= set(loads(merge.identifier_ids))
+        merge.undone_at = utcnow()
+    split &= members
+    if not split:
+        raise InvalidInput(
+            "nothing to split off: name identifiers of this customer", field="identifier_ids"
+        )
+    if split == members:
+        raise InvalidInput("cannot split every identifier off a customer", field="identifier_ids")
+    if merge_id is not None:
+        preferred = dict.fromkeys(split, merge.merged_id)
+    rest = members - split
+    _cut_links(session, split, rest, reason=reason, actor=actor)
+    resolver = Resolver(session, guardrails(), actor=actor)
+    resolver.repartition(members, preferred=preferred)
+    new_ids = sorted({resolver.by_id[i].customer_id for i in members} - {customer_id} - {None})
+    record = Unmerge(
+        customer_id=customer_id,
+        new_customer_ids=dumps(new_ids),
+        identifier_ids=dumps(sorted(split)),
+        merge_id=merge_id,
+        reason=reason,
+        actor=actor,
+        created_at=utcnow(),
+    )
+    session.add(record)
+    session.flush()
+    resolver.result.reshaped |= {customer_id, *new_ids}
+    return record, resolver.result
+
+
+def _cut_links(
+    session: Session, split: set[int], rest: set[int], *, reason: str, actor: str
+) -> None:
+    links = session.scalars(
+        select(IdentityLink).where(
+            IdentityLink.active.is_(True),
+            or_(
+                and_(IdentityLink.a_id.in_(split), IdentityLink.b_id.in_(rest)),
+                and_(IdentityLink.a_id.in_(rest), IdentityLink.b_id.in_(split)),
+            ),
+        )
+    ).all()
+    hashes = dict(
+        session.execute(
+            select(Identifier.id, Identifier.key_hash).where(Identifier.id.in_(split | rest))
+        ).tuples()
+    )
+    now = utcnow()
+    for link in links:
+        link.active = False
+        link.deactivated_at = now
+        link.deactivated_reason = f"unmerge by {actor}: {reason}"
+        a, b = sorted((hashes[link.a_id], hashes[link.b_id]))
+        exists = session.scalar(
+            select(LinkBlock.id).where(LinkBlock.a_hash == a, LinkBlock.b_hash == b)
+        )
+        if exists is None:
+            session.add(LinkBlock(a_hash=a, b_hash=b, reason=reason, actor=actor, created_at=now))
+    session.flush()
+
+
+def open_conflicts(session: Session, limit: int = 100) -> list[IdentityConflict]:
+    return list(
+        session.scalars(
+            select(IdentityConflict)
+            .where(IdentityConflict.status == "open")
+            .order_by(IdentityConflict.id)
+            .limit(limit)
+        )
+    )

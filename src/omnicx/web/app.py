@@ -1,0 +1,62 @@
+"""The FastAPI application for ``omnicx serve``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from omnicx import __version__
+from omnicx.core.database import get_database
+from omnicx.core.eventlog import make_event_log
+from omnicx.core.settings import Settings, get_settings
+from omnicx.customers.api import router as customers_router
+from omnicx.identity.api import router as identity_router
+from omnicx.ingest.api import router as tracking_router
+from omnicx.ingest.sources import WriteKeys
+from omnicx.runtime.workers import Workers
+from omnicx.web.errors import install_error_handlers
+from omnicx.web.pages import router as pages_router
+
+
+def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
+    """The application; ``background`` runs the pipeline and dispatcher in this process."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = get_database(settings)
+        app.state.settings = settings
+        app.state.event_log = make_event_log(settings)
+        app.state.write_keys = WriteKeys(database)
+        workers = Workers(database, settings)
+        if background:
+            workers.start()
+        try:
+            yield
+        finally:
+            await workers.aclose()
+            await app.state.event_log.close()
+
+    app = FastAPI(
+        title="OmniCX",
+        version=__version__,
+        description="Customer data platform with a built-in omnichannel service desk.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(tracking_router)
+    app.include_router(customers_router)
+    app.include_router(identity_router)
+    app.include_router(pages_router)
+
+    @app.get("/healthz", tags=["platform"], summary="Liveness and database check")
+    def health() -> dict[str, str]:
+        from sqlalchemy import text
+
+        with get_database(settings).read() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    return app
