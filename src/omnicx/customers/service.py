@@ -62,7 +62,7 @@ def _timeline(
             source_id=entry.source_id,
             properties=_properties(payload),
         )
-        for entry, payload in session.execute(stmt).tuples()
+        for entry, payload in session.execute(stmt)
     ]
 
 

@@ -169,11 +169,12 @@ def _cut_links(
             ),
         )
     ).all()
-    hashes = dict(
-        session.execute(
+    hashes: dict[int, bytes] = {
+        row.id: row.key_hash
+        for row in session.execute(
             select(Identifier.id, Identifier.key_hash).where(Identifier.id.in_(split | rest))
-        ).tuples()
-    )
+        )
+    }
     now = utcnow()
     for link in links:
         link.active = False

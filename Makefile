@@ -1,0 +1,42 @@
+# OmniCX — `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+STAMP := $(VENV)/.installed
+
+.PHONY: help run test check bench lint format clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+run: $(STAMP) ## Install, migrate, load demo data and serve on http://127.0.0.1:8000
+	@$(VENV)/bin/omnicx migrate
+	@$(VENV)/bin/omnicx demo --if-empty
+	@$(VENV)/bin/omnicx serve
+
+test: $(STAMP) check ## Lint, type-check, then run the whole test suite
+	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+check: $(STAMP) ## ruff, mypy and the domain dependency contract
+	@$(VENV)/bin/ruff check src tests bench
+	@$(VENV)/bin/mypy
+	@$(VENV)/bin/lint-imports --no-cache
+
+bench: $(STAMP) ## Run the benchmarks (by hand; figures go to docs/benchmarks.md)
+	@$(PY) bench/ingest.py
+	@$(PY) bench/identity.py
+	@$(PY) bench/lookup.py
+
+format: $(STAMP) ## Format the code
+	@$(VENV)/bin/ruff format src tests bench
+	@$(VENV)/bin/ruff check --fix src tests bench
+
+clean: ## Remove the virtualenv and local data
+	rm -rf $(VENV) var
