@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +28,7 @@ console = Console()
 deadletter = typer.Typer(help="Events a processor could not handle.", no_args_is_help=True)
 
 
-def _append_sync():  # type: ignore[no-untyped-def]
+def _append_sync() -> tuple[Callable[[list[LogEvent]], None], Callable[[], object] | None]:
     """A synchronous append into whichever log is configured."""
     settings = get_settings()
     if not settings.uses_nats:

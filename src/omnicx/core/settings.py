@@ -17,6 +17,11 @@ DEV_SECRET_KEY = "dev-only-secret-key-change-me"
 DEV_BLIND_INDEX_KEY = "dev-only-blind-index-key-change-me"
 
 
+def _default_trait_strategies() -> dict[str, Literal["last", "first"]]:
+    # Where someone came from is decided by their first visit, not their latest.
+    return {"signup_source": "first", "first_utm_source": "first"}
+
+
 class InsecureSettings(RuntimeError):
     """A production setting still holds a development default."""
 
@@ -43,7 +48,7 @@ class Settings(BaseSettings):
     default_phone_region: str = "CN"
     # Per-trait merge strategy: "last" (latest event time wins, the default) or "first".
     trait_strategies: dict[str, Literal["last", "first"]] = Field(
-        default_factory=lambda: {"first_name_seen": "first", "signup_source": "first"}
+        default_factory=_default_trait_strategies
     )
     # Identifier values that never link anything; compared after normalisation.
     blocked_identifier_values: list[str] = Field(default_factory=list)

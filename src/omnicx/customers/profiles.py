@@ -24,7 +24,8 @@ def micros(moment: datetime) -> int:
 def channel_of(event: LogEvent) -> str:
     """Where the customer was: our channel adapters set context.channel; SDKs imply one."""
     payload = event.payload
-    context = payload.get("context") if isinstance(payload.get("context"), dict) else {}
+    raw_context = payload.get("context")
+    context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
     explicit = context.get("channel") or payload.get("channel")
     if isinstance(explicit, str) and explicit:
         return explicit[:32].lower()
@@ -151,7 +152,8 @@ class ProfileStore:
 
     def save(self) -> None:
         now = utcnow()
-        fresh, changed = [], []
+        fresh: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
         for profile in self.profiles.values():
             if not profile.dirty:
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from omnicx.core.database import Base, make_engine
-from omnicx.core.models_registry import load_all_models
+from omnicx.runtime.schema import load_all_models
 from omnicx.core.settings import get_settings
 
 load_all_models()
