@@ -16,6 +16,7 @@ from omnicx.core.database import get_database
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.models import DeadLetter, EventRow
 from omnicx.core.eventlog.table import TableEventLog
+from omnicx.core.migrate import upgrade
 from omnicx.core.processing import replay_dead_letter
 from omnicx.core.settings import get_settings
 from omnicx.core.time import utcnow
@@ -26,6 +27,11 @@ from omnicx.runtime.processors import make_pipeline, processor_named
 
 console = Console()
 deadletter = typer.Typer(help="Events a processor could not handle.", no_args_is_help=True)
+
+
+def ensure_schema() -> None:
+    """Migrate first: a fresh machine's first command must not fail on a missing table."""
+    upgrade(get_settings().resolved_database_url)
 
 
 def _append_sync() -> tuple[Callable[[list[LogEvent]], None], Callable[[], object] | None]:
@@ -82,6 +88,7 @@ def import_command(
     ] = None,
 ) -> None:
     """Import a JSONL file of Segment calls or a CSV file of customers."""
+    ensure_schema()
     kind = kind or ("customers" if path.suffix.lower() == ".csv" else "events")
     if kind not in ("events", "customers"):
         raise typer.BadParameter("kind is events or customers", param_hint="--kind")
@@ -122,6 +129,7 @@ def demo_command(
     """Load a realistic demo data set (Chinese and English customers across channels)."""
     from omnicx.ingest.demo import demo_calls
 
+    ensure_schema()
     database = get_database()
     with database.write() as session:
         if if_empty and session.scalar(select(EventRow.seq).limit(1)) is not None:

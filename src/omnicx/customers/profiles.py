@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.orm import Session
 
 from omnicx.core.eventlog.base import LogEvent
@@ -15,6 +15,26 @@ from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_utc, utcnow
 from omnicx.customers.models import CustomerProfile, TimelineEntry
 from omnicx.customers.traits import Strategy, apply_traits, combine_traits
+
+PROFILES = CustomerProfile.__table__
+UPDATE_PROFILE = (
+    update(PROFILES)
+    .where(PROFILES.c.customer_id == bindparam("id"))
+    .values(
+        {
+            c: bindparam(c)
+            for c in (
+                "traits",
+                "trait_times",
+                "channels",
+                "event_count",
+                "first_seen_at",
+                "last_seen_at",
+                "updated_at",
+            )
+        }
+    )
+)
 
 
 def micros(moment: datetime) -> int:
@@ -130,25 +150,28 @@ class ProfileStore:
                 }
             )
 
-    def merge(self, loser: int, survivor: int) -> None:
-        """Fold the loser's profile into the survivor's and move its timeline."""
-        self.save()
-        self.load([loser, survivor])
-        gone, kept = self.profiles.pop(loser), self.profiles[survivor]
-        combine_traits((kept.traits, kept.times), (gone.traits, gone.times), self.strategies)
-        kept.event_count += gone.event_count
-        for moment in (gone.first_seen_at, gone.last_seen_at):
-            if moment is not None:
-                kept.first_seen_at = min(filter(None, (kept.first_seen_at, moment)))
-                kept.last_seen_at = max(filter(None, (kept.last_seen_at, moment)))
-        kept.channels |= gone.channels
-        kept.dirty = True
+    def merge_all(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """Fold each loser's profile into its survivor's (in order) and move the timelines."""
+        if not pairs:
+            return
+        self.load({c for pair in pairs for c in pair})
+        for loser, survivor in pairs:
+            gone, kept = self.profiles.pop(loser), self.profiles[survivor]
+            combine_traits((kept.traits, kept.times), (gone.traits, gone.times), self.strategies)
+            kept.event_count += gone.event_count
+            for moment in (gone.first_seen_at, gone.last_seen_at):
+                if moment is not None:
+                    kept.first_seen_at = min(filter(None, (kept.first_seen_at, moment)))
+                    kept.last_seen_at = max(filter(None, (kept.last_seen_at, moment)))
+            kept.channels |= gone.channels
+            kept.dirty = True
+        # In order, so that a chain a→b→c ends on c.
         self.session.execute(
-            update(TimelineEntry)
-            .where(TimelineEntry.customer_id == loser)
-            .values(customer_id=survivor)
+            text("UPDATE customer_timeline SET customer_id = :survivor WHERE customer_id = :loser"),
+            [{"survivor": survivor, "loser": loser} for loser, survivor in pairs],
         )
-        self.session.execute(delete(CustomerProfile).where(CustomerProfile.customer_id == loser))
+        losers = [loser for loser, _ in pairs]
+        self.session.execute(delete(CustomerProfile).where(CustomerProfile.customer_id.in_(losers)))
 
     def save(self) -> None:
         now = utcnow()
@@ -169,11 +192,13 @@ class ProfileStore:
             }
             (fresh if profile.is_new else changed).append(row)
             profile.is_new = profile.dirty = False
+        # Core statements: one executemany each, without the ORM's per-row bookkeeping.
         if fresh:
-            self.session.execute(insert(CustomerProfile), fresh)
+            self.session.execute(PROFILES.insert(), fresh)
         if changed:
-            # ORM bulk UPDATE by primary key: one executemany, proper type handling.
-            self.session.execute(update(CustomerProfile), changed)
+            self.session.execute(
+                UPDATE_PROFILE, [{"id": r.pop("customer_id"), **r} for r in changed]
+            )
         if self.timeline:
-            self.session.execute(insert(TimelineEntry), self.timeline)
+            self.session.execute(TimelineEntry.__table__.insert(), self.timeline)
             self.timeline = []

@@ -64,8 +64,7 @@ class CustomerProcessor:
 def apply_resolution(session: Session, resolution: Resolution) -> None:
     """Follow the graph's merges in the profiles; rebuild customers that were split."""
     store = ProfileStore(session, get_settings().trait_strategies)
-    for loser, survivor in resolution.merges:
-        store.merge(loser, survivor)
+    store.merge_all(resolution.merges)
     store.save()
     if resolution.reshaped:
         rebuild_customers(session, resolution.reshaped)

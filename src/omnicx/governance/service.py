@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 from omnicx.core.errors import InvalidInput, Unauthenticated
 from omnicx.core.time import utcnow
 from omnicx.governance.models import ROLES, ApiToken, User
-from omnicx.governance.secrets import hash_password, new_token, token_digest
+from omnicx.governance.secrets import hash_password, new_token, token_digest, verify_password
+
+_DUMMY_HASH = hash_password("not-a-real-password")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,18 @@ def authenticate_token(session: Session, token: str) -> Principal:
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("the bearer token is not valid")
     return Principal(token_id=row.id, name=row.name, role=row.role)
+
+
+def authenticate_user(session: Session, email: str, password: str) -> User:
+    """The user with this email and password, or Unauthenticated (same message either way)."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        # Spend the same time as a real check so that timing does not reveal the account.
+        verify_password(_DUMMY_HASH, password)
+        raise Unauthenticated("email or password is wrong")
+    if not verify_password(user.password_hash, password):
+        raise Unauthenticated("email or password is wrong")
+    return user
 
 
 def count_users(session: Session) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, and_, bindparam, insert, or_, select, text, tuple_, update
+from sqlalchemy import DateTime, and_, bindparam, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -36,6 +36,9 @@ from omnicx.identity.models import (
 from omnicx.identity.rules import Guardrails
 
 CHUNK = 500
+MERGE_POINTER = text(
+    "UPDATE customers SET merged_into_id = :survivor WHERE id = :loser OR merged_into_id = :loser"
+)
 
 
 @dataclass
@@ -69,6 +72,13 @@ class Resolver:
         self.dirty: dict[int, Node] = {}
         self.inactive_pairs: set[tuple[int, int]] = set()
         self.touched_pairs: set[tuple[int, int]] = set()
+        # Identifiers per customer, loaded at most once per batch and kept current.
+        self.members: dict[int, dict[int, Node]] = {}
+        # New customers get ids at once and are inserted in bulk before identifiers point at them.
+        self.pending_customers: list[int] = []
+        self.next_customer_id: int | None = None
+        self.pending_merges: list[dict[str, Any]] = []
+        self.pending_pointers: list[dict[str, int]] = []
         self.result = Resolution()
 
     # -- batch entry point -------------------------------------------------------------
@@ -83,7 +93,9 @@ class Resolver:
             self._lock_hashes(hashes)
         self._load_hashes(hashes)
         self._create_missing(batch)
+        self._load_flags({n.customer_id for n in self.nodes.values() if n.customer_id is not None})
         self._record_links(batch)
+        self._prefetch_members(batch)
         for event, cands in batch:
             if cands:
                 self._resolve_event(event, cands)
@@ -163,7 +175,9 @@ class Resolver:
         if not rows:
             return
         dialect = postgresql if self.postgres else sqlite
-        stmt = dialect.insert(Identifier).on_conflict_do_nothing(index_elements=["key_hash"])
+        stmt = dialect.insert(Identifier.__table__).on_conflict_do_nothing(
+            index_elements=["key_hash"]
+        )
         self.session.execute(stmt, list(rows.values()))
         self._load_hashes(list(rows))
 
@@ -230,7 +244,7 @@ class Resolver:
         if new_rows:
             dialect = postgresql if self.postgres else sqlite
             self.session.execute(
-                dialect.insert(IdentityLink).on_conflict_do_nothing(
+                dialect.insert(IdentityLink.__table__).on_conflict_do_nothing(
                     index_elements=["a_id", "b_id"]
                 ),
                 new_rows,
@@ -330,38 +344,87 @@ class Resolver:
             ):
                 self.conflicted[row.id] = row.conflicted
 
+    def _prefetch_members(self, batch: Sequence[tuple[LogEvent, list[Candidate]]]) -> None:
+        """Load, in one go, the identifiers of every customer an event may grow or merge."""
+        needed: set[int] = set()
+        for _, cands in batch:
+            nodes = [self.nodes[c.key_hash] for c in cands]
+            customers = {n.customer_id for n in nodes if n.customer_id is not None}
+            if customers and (len(customers) > 1 or any(n.customer_id is None for n in nodes)):
+                needed |= customers
+        self._members_of(needed)
+
     def _members_of(self, customers: set[int]) -> list[Node]:
-        if not customers:
-            return []
-        self._flush()
-        cols = (
-            Identifier.id,
-            Identifier.type,
-            Identifier.scope,
-            Identifier.key_hash,
-            Identifier.customer_id,
-        )
-        found: list[Node] = []
-        for part in chunks(sorted(customers)):
-            for row in self.session.execute(select(*cols).where(Identifier.customer_id.in_(part))):
-                found.append(self.by_id.get(row.id) or self._remember(row))
-        return found
+        """Identifiers of these customers, from the batch's cache or one query."""
+        missing = sorted(c for c in customers if c not in self.members)
+        if missing:
+            self._flush()
+            for customer_id in missing:
+                self.members[customer_id] = {}
+            cols = (
+                Identifier.id,
+                Identifier.type,
+                Identifier.scope,
+                Identifier.key_hash,
+                Identifier.customer_id,
+            )
+            for part in chunks(missing):
+                rows = self.session.execute(select(*cols).where(Identifier.customer_id.in_(part)))
+                for row in rows:
+                    node = self.by_id.get(row.id) or self._remember(row)
+                    self.members[row.customer_id][node.id] = node
+        return [node for c in customers for node in self.members[c].values()]
 
     # -- writing -------------------------------------------------------------------------
 
     def _new_customer(self) -> int:
-        customer_id = self.session.execute(
-            insert(Customer).values(conflicted=False, created_at=utcnow()).returning(Customer.id)
-        ).scalar_one()
+        customer_id = self._allocate_customer_id()
+        self.pending_customers.append(customer_id)
         self.conflicted[customer_id] = False
+        self.members[customer_id] = {}
         self.result.created.add(customer_id)
         return customer_id
 
+    def _allocate_customer_id(self) -> int:
+        if self.postgres:
+            # The sequence hands out ids safely across concurrent workers.
+            return int(
+                self.session.execute(
+                    text("SELECT nextval(pg_get_serial_sequence('customers', 'id'))")
+                ).scalar_one()
+            )
+        # SQLite: this transaction holds the only write lock, so max + 1 is ours alone.
+        if self.next_customer_id is None:
+            highest = self.session.execute(text("SELECT max(id) FROM customers")).scalar()
+            self.next_customer_id = int(highest or 0) + 1
+        customer_id = self.next_customer_id
+        self.next_customer_id += 1
+        return customer_id
+
     def _assign(self, node: Node, customer_id: int) -> None:
+        if node.customer_id is not None and node.customer_id in self.members:
+            self.members[node.customer_id].pop(node.id, None)
         node.customer_id = customer_id
+        if customer_id in self.members:
+            self.members[customer_id][node.id] = node
         self.dirty[node.id] = node
 
     def _flush(self) -> None:
+        """Write what the batch has decided so far (customers before identifiers)."""
+        if self.pending_customers:
+            now = utcnow()
+            self.session.execute(
+                Customer.__table__.insert(),
+                [{"id": c, "conflicted": False, "created_at": now} for c in self.pending_customers],
+            )
+            self.pending_customers.clear()
+        if self.pending_pointers:
+            # In order: after a→b then b→c, a must point at c too.
+            self.session.execute(MERGE_POINTER, self.pending_pointers)
+            self.pending_pointers.clear()
+        if self.pending_merges:
+            self.session.execute(Merge.__table__.insert(), self.pending_merges)
+            self.pending_merges.clear()
         if self.dirty:
             self.session.execute(
                 text("UPDATE identifiers SET customer_id = :c WHERE id = :i"),
@@ -370,34 +433,34 @@ class Resolver:
             self.dirty.clear()
 
     def _merge(self, loser: int, survivor: int, *, reason: str, event_seq: int | None) -> None:
-        """Fold ``loser`` into ``survivor``: identifiers, and the pointer old ids follow."""
-        self._flush()
-        moved = list(
-            self.session.scalars(select(Identifier.id).where(Identifier.customer_id == loser))
-        )
-        self.session.execute(
-            update(Identifier).where(Identifier.customer_id == loser).values(customer_id=survivor)
-        )
-        self.session.execute(
-            update(Customer)
-            .where(or_(Customer.id == loser, Customer.merged_into_id == loser))
-            .values(merged_into_id=survivor)
-        )
-        for node in self.by_id.values():
-            if node.customer_id == loser:
-                node.customer_id = survivor
-        self.session.add(
-            Merge(
-                survivor_id=survivor,
-                merged_id=loser,
-                identifier_ids=dumps(moved),
-                reason=reason,
-                event_seq=event_seq,
-                actor=self.actor,
-                created_at=utcnow(),
-            )
+        """Fold ``loser`` into ``survivor``: identifiers, and the pointer old ids follow.
+
+        Done in memory (the batch's member cache is complete for both customers) and
+        written by ``_flush``.
+        """
+        moved = self._members_of({loser})
+        for node in moved:
+            self._assign(node, survivor)
+        self.members.pop(loser, None)
+        self.pending_pointers.append({"survivor": survivor, "loser": loser})
+        self.pending_merges.append(
+            self._merge_row(survivor, loser, sorted(n.id for n in moved), reason, event_seq)
         )
         self.result.merges.append((loser, survivor))
+
+    def _merge_row(
+        self, survivor: int, loser: int, moved: Sequence[int], reason: str, event_seq: int | None
+    ) -> dict[str, Any]:
+        return {
+            "survivor_id": survivor,
+            "merged_id": loser,
+            "identifier_ids": dumps(list(moved)),
+            "reason": reason,
+            "event_seq": event_seq,
+            "actor": self.actor,
+            "created_at": utcnow(),
+            "undone_at": None,
+        }
 
     # -- the canonical path --------------------------------------------------------------
 
@@ -434,6 +497,9 @@ class Resolver:
     def repartition(self, seeds: Iterable[int], preferred: dict[int, int] | None = None) -> None:
         """Re-derive the customers of a component from its links (guardrails applied)."""
         nodes, edges = self.component(seeds)
+        for node in nodes.values():
+            if node.customer_id is not None:
+                self.members.pop(node.customer_id, None)
         result = partition(nodes, edges, self.guardrails)
         chosen = assign_customers(nodes, result.groups, preferred)
         old = {n.customer_id for n in nodes.values() if n.customer_id is not None}
@@ -452,6 +518,7 @@ class Resolver:
                 if node.customer_id is not None:
                     destinations[node.customer_id].add(target)
         split = any(len(d) > 1 for d in destinations.values())
+        previous = {node_id: node.customer_id for node_id, node in nodes.items()}
         for group, target in zip(result.groups, targets, strict=True):
             for node_id in group:
                 if nodes[node_id].customer_id != target:
@@ -462,21 +529,17 @@ class Resolver:
                 continue
             survivor = min(dest) if dest else None
             if survivor is not None:
+                moved_from = {i for i, c in previous.items() if c == customer_id}
                 self.session.execute(
                     update(Customer)
                     .where(or_(Customer.id == customer_id, Customer.merged_into_id == customer_id))
                     .values(merged_into_id=survivor)
                 )
-                self.session.add(
-                    Merge(
-                        survivor_id=survivor,
-                        merged_id=customer_id,
-                        identifier_ids="[]",
-                        reason="repartition",
-                        event_seq=None,
-                        actor=self.actor,
-                        created_at=utcnow(),
-                    )
+                moved = sorted(
+                    n.id for n in nodes.values() if n.customer_id == survivor and n.id in moved_from
+                )
+                self.pending_merges.append(
+                    self._merge_row(survivor, customer_id, moved, "repartition", None)
                 )
                 if not split:
                     self.result.merges.append((customer_id, survivor))
@@ -494,13 +557,16 @@ class Resolver:
         if split:
             self.result.reshaped |= old | set(targets)
         self._record_conflicts(result.refused)
+        self._flush()
 
     def _record_conflicts(self, refused: Sequence[tuple[Edge, str]]) -> None:
         if not refused:
             return
         dialect = postgresql if self.postgres else sqlite
         self.session.execute(
-            dialect.insert(IdentityConflict).on_conflict_do_nothing(index_elements=["link_id"]),
+            dialect.insert(IdentityConflict.__table__).on_conflict_do_nothing(
+                index_elements=["link_id"]
+            ),
             [
                 {
                     "link_id": edge.id,

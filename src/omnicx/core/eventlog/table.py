@@ -15,6 +15,7 @@ from omnicx.core.database import Database
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.models import EventRow
 from omnicx.core.serialization import dumps, loads
+from omnicx.core.time import as_utc
 
 # Serialises appends on PostgreSQL so that sequence order equals commit order: a reader
 # that has seen seq N can never later find a smaller seq appear (SQLite has one writer).
@@ -65,14 +66,16 @@ def insert_events(
 
 
 def row_to_event(row: Any) -> LogEvent:
+    # SQLite hands back naive datetimes; events fresh from ingest carry UTC. Processors
+    # compare the two (e.g. a link's stored observed_at), so both must be aware.
     return LogEvent(
         seq=row.seq,
         source_id=row.source_id,
         message_id=row.message_id,
         type=row.type,
         name=row.name,
-        occurred_at=row.occurred_at,
-        received_at=row.received_at,
+        occurred_at=as_utc(row.occurred_at),
+        received_at=as_utc(row.received_at),
         payload=loads(row.payload),
     )
 
