@@ -22,6 +22,7 @@ run: $(STAMP) ## Install, migrate, load demo data and serve on http://127.0.0.1:
 	@$(VENV)/bin/omnicx serve
 
 test: $(STAMP) check ## Lint, type-check, then run the whole test suite
+	@scripts/ensure-chromium
 	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 check: $(STAMP) ## ruff, mypy and the domain dependency contract
