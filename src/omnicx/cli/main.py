@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from omnicx.cli import data_commands, identity_commands
+from omnicx.cli import data_commands, identity_commands, outbox_commands
 from omnicx.core.database import get_database
 from omnicx.core.migrate import upgrade
 from omnicx.core.settings import get_settings
@@ -29,6 +29,7 @@ app.add_typer(sources, name="sources")
 app.add_typer(tokens, name="tokens")
 app.add_typer(data_commands.deadletter, name="deadletter")
 app.add_typer(identity_commands.identity, name="identity")
+app.add_typer(outbox_commands.outbox, name="outbox")
 app.command("import")(data_commands.import_command)
 app.command("replay")(data_commands.replay_command)
 app.command("demo")(data_commands.demo_command)
