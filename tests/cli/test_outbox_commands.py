@@ -16,7 +16,7 @@ def receiver(statuses: list[int]):
     seen: list[tuple[dict[str, str], bytes]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - the stdlib's name
+        def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             seen.append((dict(self.headers), body))
             self.send_response(statuses.pop(0) if statuses else 200)
