@@ -41,19 +41,24 @@ def micros(moment: datetime) -> int:
     return int(as_utc(moment).timestamp() * 1_000_000)
 
 
+# Segment-style SDKs put their platform in the top-level ``channel``; it is only a hint.
+SDK_PLATFORMS = {"browser": "web", "web": "web", "mobile": "app", "app": "app"}
+
+
 def channel_of(event: LogEvent) -> str:
     """Where the customer was: our channel adapters set context.channel; SDKs imply one."""
     payload = event.payload
     raw_context = payload.get("context")
     context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
-    explicit = context.get("channel") or payload.get("channel")
+    explicit = context.get("channel")
     if isinstance(explicit, str) and explicit:
         return explicit[:32].lower()
     if isinstance(context.get("app"), dict) or event.type == "screen":
         return "app"
     if isinstance(context.get("page"), dict) or event.type == "page":
         return "web"
-    return "server"
+    platform = payload.get("channel")
+    return SDK_PLATFORMS.get(platform, "server") if isinstance(platform, str) else "server"
 
 
 def traits_of(event: LogEvent) -> dict[str, Any]:
