@@ -22,7 +22,9 @@ from omnicx.core.database import Database, get_database, reset_database
 from omnicx.core.migrate import upgrade
 from omnicx.core.settings import Settings, get_settings, reset_settings
 
-POSTGRES_URL = os.environ.get("OMNICX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "OMNICX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 NATS_URL = os.environ.get("OMNICX_TEST_NATS_URL", "nats://127.0.0.1:4222")
 REQUIRE_SERVICES = os.environ.get("OMNICX_TEST_REQUIRE_SERVICES") == "1"
 
@@ -32,7 +34,9 @@ _skipped_services: set[str] = set()
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 1):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 1
+        ):
             return True
     except OSError:
         return False
@@ -50,7 +54,8 @@ def require_service(name: str, url: str, port: int) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _skipped_services:
         terminalreporter.write_line(
-            "SKIPPED tests that need: " + ", ".join(sorted(_skipped_services))
+            "SKIPPED tests that need: "
+            + ", ".join(sorted(_skipped_services))
             + " — start them to run the whole suite (see README, Development).",
             yellow=True,
         )
@@ -91,9 +96,15 @@ def _sqlalchemy_url(url: str) -> str:
 def _truncate_postgres(url: str) -> None:
     engine = create_engine(_sqlalchemy_url(url))
     with engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-        ))]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables "
+                    "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                )
+            )
+        ]
         if tables:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
@@ -105,8 +116,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-             request: pytest.FixtureRequest) -> Iterator[Settings]:
+def settings(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Settings]:
     """Settings for an empty, migrated database of the test's backend."""
     monkeypatch.setenv("OMNICX_ENV", "test")
     monkeypatch.setenv("OMNICX_HOME", str(tmp_path))

@@ -34,8 +34,11 @@ def make_token(db: Database, role: str = "admin") -> str:
 
 def call(kind: str = "track", minutes: int = 0, **fields: Any) -> dict[str, Any]:
     """A Segment call with a unique messageId and a timestamp ``minutes`` after BASE_TIME."""
-    body: dict[str, Any] = {"type": kind, "messageId": f"m-{next(_counter)}",
-                            "timestamp": (BASE_TIME + timedelta(minutes=minutes)).isoformat()}
+    body: dict[str, Any] = {
+        "type": kind,
+        "messageId": f"m-{next(_counter)}",
+        "timestamp": (BASE_TIME + timedelta(minutes=minutes)).isoformat(),
+    }
     if kind == "track":
         body["event"] = "Test Event"
     body.update(fields)
@@ -45,8 +48,10 @@ def call(kind: str = "track", minutes: int = 0, **fields: Any) -> dict[str, Any]
 def append_calls(db: Database, source_id: int, calls: Sequence[dict[str, Any]]) -> list[LogEvent]:
     """Validate and append calls straight into the table log (no HTTP)."""
     received = datetime.now(UTC)
-    events = [to_log_event(source_id, c, event_type=None, prefix="", received_at=received, sent_at=None)
-              for c in calls]
+    events = [
+        to_log_event(source_id, c, event_type=None, prefix="", received_at=received, sent_at=None)
+        for c in calls
+    ]
     TableEventLog(db).append_sync(events)
     return events
 

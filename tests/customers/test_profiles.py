@@ -6,28 +6,51 @@ from tests.factories import append_calls, call, make_source, make_token, process
 
 
 def lookup(client, token, kind, value):
-    return client.get("/api/v1/customers/lookup", params={"type": kind, "value": value},
-                      headers={"Authorization": f"Bearer {token}"})
+    return client.get(
+        "/api/v1/customers/lookup",
+        params={"type": kind, "value": value},
+        headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 def test_merge_folds_counters_traits_and_timeline(client, db):
     source_id, _ = make_source(db)
     token = make_token(db)
-    append_calls(db, source_id, [
-        call("identify", 0, anonymousId="phone-caller", traits={"phone": "13800138000",
-                                                               "city": "Hangzhou"}),
-        call("track", 5, anonymousId="phone-caller", event="Call Completed"),
-        call("identify", 10, userId="crm-7", traits={"email": "li.lei@163.com", "name": "李雷"}),
-        call("track", 12, userId="crm-7", event="Order Completed"),
-    ])
+    append_calls(
+        db,
+        source_id,
+        [
+            call(
+                "identify",
+                0,
+                anonymousId="phone-caller",
+                traits={"phone": "13800138000", "city": "Hangzhou"},
+            ),
+            call("track", 5, anonymousId="phone-caller", event="Call Completed"),
+            call(
+                "identify", 10, userId="crm-7", traits={"email": "li.lei@163.com", "name": "李雷"}
+            ),
+            call("track", 12, userId="crm-7", event="Order Completed"),
+        ],
+    )
     process(db)
     before = lookup(client, token, "user_id", "crm-7").json()
     other = lookup(client, token, "phone", "13800138000").json()
     assert before["id"] != other["id"]
 
     # The member confirms their phone: the two customers are one person.
-    append_calls(db, source_id, [call("identify", 20, userId="crm-7",
-                                      traits={"phone": "+86 138 0013 8000", "city": "Shanghai"})])
+    append_calls(
+        db,
+        source_id,
+        [
+            call(
+                "identify",
+                20,
+                userId="crm-7",
+                traits={"phone": "+86 138 0013 8000", "city": "Shanghai"},
+            )
+        ],
+    )
     process(db)
     merged = lookup(client, token, "phone", "13800138000").json()
     assert merged["id"] == lookup(client, token, "user_id", "crm-7").json()["id"]
@@ -36,12 +59,13 @@ def test_merge_folds_counters_traits_and_timeline(client, db):
     assert merged["traits"]["name"] == "李雷"
     assert merged["first_seen_at"].startswith("2026-01-01T00:00")
     assert len(merged["merges"]) == 1
-    timeline = client.get(f"/api/v1/customers/{merged['id']}/timeline",
-                          headers={"Authorization": f"Bearer {token}"}).json()
+    timeline = client.get(
+        f"/api/v1/customers/{merged['id']}/timeline", headers={"Authorization": f"Bearer {token}"}
+    ).json()
     assert [i["name"] for i in timeline["items"]][:2] == [None, "Order Completed"]
     assert len(timeline["items"]) == 5
     # The merged-away id still answers, with the survivor.
-    gone = [m["merged_id"] for m in merged["merges"]][0]
+    gone = next(m["merged_id"] for m in merged["merges"])
     again = client.get(f"/api/v1/customers/{gone}", headers={"Authorization": f"Bearer {token}"})
     assert again.json()["id"] == merged["id"] and again.json()["requested_id"] == gone
 
@@ -49,15 +73,19 @@ def test_merge_folds_counters_traits_and_timeline(client, db):
 def test_timeline_pages_newest_first_without_gaps(client, db):
     source_id, _ = make_source(db)
     token = make_token(db)
-    append_calls(db, source_id, [call("track", i, userId="crm-page", event=f"E{i}")
-                                 for i in range(23)])
+    append_calls(
+        db, source_id, [call("track", i, userId="crm-page", event=f"E{i}") for i in range(23)]
+    )
     process(db)
     customer = lookup(client, token, "user_id", "crm-page").json()
     seen, cursor = [], None
     while True:
         params = {"limit": 10} | ({"cursor": cursor} if cursor else {})
-        page = client.get(f"/api/v1/customers/{customer['id']}/timeline", params=params,
-                          headers={"Authorization": f"Bearer {token}"}).json()
+        page = client.get(
+            f"/api/v1/customers/{customer['id']}/timeline",
+            params=params,
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
         seen += [i["name"] for i in page["items"]]
         cursor = page["next_cursor"]
         if not cursor:
@@ -85,8 +113,14 @@ def test_bad_cursor_and_unknown_customer_are_clear_errors(client, db):
 def test_events_without_usable_identifiers_are_kept_but_unattributed(client, db):
     source_id, _ = make_source(db)
     token = make_token(db)
-    append_calls(db, source_id, [call("track", 0, anonymousId="undefined"),
-                                 call("track", 1, anonymousId="null", userId="crm-ok")])
+    append_calls(
+        db,
+        source_id,
+        [
+            call("track", 0, anonymousId="undefined"),
+            call("track", 1, anonymousId="null", userId="crm-ok"),
+        ],
+    )
     process(db)
     ok = lookup(client, token, "user_id", "crm-ok").json()
     assert ok["event_count"] == 1

@@ -34,6 +34,9 @@ def test_equal_times_are_broken_by_value_not_by_arrival():
 
 def test_combining_two_customers_is_per_trait():
     kept = ({"name": "Wang Fang", "city": "Beijing"}, {"name": 100, "city": 500})
-    other = ({"name": "王芳", "city": "Shanghai", "vip": True}, {"name": 200, "city": 100, "vip": 50})
+    other = (
+        {"name": "王芳", "city": "Shanghai", "vip": True},
+        {"name": 200, "city": 100, "vip": 50},
+    )
     combine_traits(kept, other, {})
     assert kept[0] == {"name": "王芳", "city": "Beijing", "vip": True}

@@ -98,6 +98,4 @@ def test_some_customers_have_three_inquiries_within_thirty_days(
         if c.get("event") == "After-sales Inquiry":
             stamp = datetime.fromisoformat(c["timestamp"].replace("Z", "+00:00"))
             inquiries.setdefault(c["properties"]["order_id"], []).append(stamp)
-    assert any(
-        len(s) >= 3 and s[2] - s[0] <= timedelta(days=30) for s in inquiries.values()
-    )
+    assert any(len(s) >= 3 and s[2] - s[0] <= timedelta(days=30) for s in inquiries.values())

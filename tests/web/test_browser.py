@@ -38,13 +38,32 @@ def browser():
 
 def test_sign_in_find_by_phone_and_read_the_360_page(browser, tmp_path):
     with live_server(tmp_path) as server:
-        sent = httpx.post(f"{server.url}/v1/batch", auth=(server.write_key, ""), json={"batch": [
-            call("identify", 0, userId="crm-77", traits={"name": "刘洋", "phone": "13712345678",
-                                                         "email": "liu.yang@126.com"}),
-            call("track", 3, anonymousId="wx-77", event="WeChat Message Received",
-                 properties={"text": "订单什么时候发货?"},
-                 context={"channel": "wechat", "traits": {"phone": "+86 137 1234 5678"}}),
-        ]})
+        sent = httpx.post(
+            f"{server.url}/v1/batch",
+            auth=(server.write_key, ""),
+            json={
+                "batch": [
+                    call(
+                        "identify",
+                        0,
+                        userId="crm-77",
+                        traits={
+                            "name": "刘洋",
+                            "phone": "13712345678",
+                            "email": "liu.yang@126.com",
+                        },
+                    ),
+                    call(
+                        "track",
+                        3,
+                        anonymousId="wx-77",
+                        event="WeChat Message Received",
+                        properties={"text": "订单什么时候发货?"},
+                        context={"channel": "wechat", "traits": {"phone": "+86 137 1234 5678"}},
+                    ),
+                ]
+            },
+        )
         assert sent.status_code == 200, sent.text
         wait_for_events(server, "phone", "13712345678", 2)
         page = browser.new_page()

@@ -12,7 +12,7 @@ _hasher = PasswordHasher()
 
 
 def new_token(prefix: str) -> str:
-    """A 256-bit random token with a readable prefix (``ocx_…`` for API, ``wk_…`` for write keys)."""
+    """A 256-bit random token with a readable prefix: ``ocx`` API tokens, ``wk`` write keys."""
     return f"{prefix}_{secrets.token_urlsafe(32)}"
 
 

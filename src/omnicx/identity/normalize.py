@@ -69,6 +69,9 @@ def normalize(kind: str, raw: object, region: str) -> str:
     text = str(raw).strip()
     if not text:
         raise InvalidIdentifier(f"{kind} is empty")
+    if "\x00" in text:
+        # No real identifier holds a NUL, and PostgreSQL text columns cannot store one.
+        raise InvalidIdentifier(f"{kind} contains a NUL character")
     if len(text) > MAX_VALUE_LENGTH:
         raise InvalidIdentifier(f"{kind} is longer than {MAX_VALUE_LENGTH} characters")
     if kind == "phone":

@@ -120,6 +120,10 @@ async def _read_json(request: Request, content_encoding: str | None) -> Any:
             raise PayloadTooLarge(
                 f"uncompressed request is over the {MAX_REQUEST_BYTES}-byte limit"
             )
+        if not inflater.eof:
+            # A truncated stream inflates without an error into a prefix of the body;
+            # that prefix may even be valid JSON, so it must be refused here.
+            raise InvalidInput("the gzip body is truncated", code="malformed_body")
     if not raw.strip():
         raise InvalidInput("the request body is empty", code="malformed_json")
     try:
@@ -149,9 +153,11 @@ def _sent_at(body: dict[str, Any], field: str = "sentAt") -> Any:
     value = body.get(field)
     if value is None:
         return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be an ISO-8601 string", field=field)
     try:
-        return parse_timestamp(value) if isinstance(value, str) else None
-    except ValueError as exc:
+        return parse_timestamp(value)
+    except (ValueError, OverflowError) as exc:  # Overflow: leaves years 1-9999 in UTC
         raise InvalidInput("sentAt is not an ISO-8601 timestamp", field=field) from exc
 
 
@@ -165,9 +171,7 @@ def _log(request: Request) -> EventLog:
     return log
 
 
-async def _single(
-    request: Request, event_type: str, content_encoding: str | None
-) -> JSONResponse:
+async def _single(request: Request, event_type: str, content_encoding: str | None) -> JSONResponse:
     body = await _read_json(request, content_encoding)
     source_id = _source_id(request, body)
     received_at = utcnow()
@@ -237,7 +241,9 @@ async def segment_batch(
             f"batch has {len(calls)} calls; the limit is {MAX_BATCH_EVENTS}", field="batch"
         )
     shared_context = body.get("context")
-    if isinstance(shared_context, dict):
+    if shared_context is not None and not isinstance(shared_context, dict):
+        raise InvalidInput("context must be an object", field="context")
+    if shared_context:
         # Batch-level context applies to every call that lacks its own keys.
         calls = [
             {**c, "context": {**shared_context, **(c.get("context") or {})}}

@@ -59,7 +59,8 @@ def jsonl_calls(handle: TextIO) -> Iterator[tuple[int, Any, str | None]]:
         try:
             yield number, orjson.loads(line), None
         except orjson.JSONDecodeError as exc:
-            yield number, None, f"malformed JSON: {exc}"
+            # The call could not be parsed: hand back its text for the rejects file.
+            yield number, line.rstrip("\r\n"), f"malformed JSON: {exc}"
 
 
 def customer_call(
@@ -139,10 +140,15 @@ def import_file(
         )
         for line, call, error in rows:
             report.read += 1
+            if progress is not None:
+                # Before any ``continue``: malformed rows are rows read too.
+                progress(1)
             if error is not None:
-                report.reject(line, "malformed_row", error, None, None)
+                report.reject(line, "malformed_row", error, None, call)
                 continue
-            if kind == "events" and isinstance(call, dict) and "messageId" not in call:
+            # null/"" count as missing: tracking would give them a random id, and a
+            # second import of the same file would then store them again.
+            if kind == "events" and isinstance(call, dict) and call.get("messageId") in (None, ""):
                 call["messageId"] = f"import-{file_id}-{line}"
             try:
                 pending.append(
@@ -161,8 +167,6 @@ def import_file(
                 append(pending)
                 report.accepted += len(pending)
                 pending = []
-            if progress is not None:
-                progress(1)
         if pending:
             append(pending)
             report.accepted += len(pending)

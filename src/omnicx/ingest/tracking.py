@@ -51,18 +51,27 @@ def _path(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
+def _check_id_text(text: str, name: str, prefix: str) -> str:
+    if len(text) > MAX_ID_LENGTH:
+        raise EventInvalid(
+            "too_long", f"{name} is longer than {MAX_ID_LENGTH} characters", _path(prefix, name)
+        )
+    # These values end up in text columns (message_id, name, identifier values), and
+    # PostgreSQL text cannot hold NUL: without this check the insert fails with a 500.
+    if "\x00" in text:
+        raise EventInvalid(
+            "invalid_character", f"{name} must not contain NUL characters", _path(prefix, name)
+        )
+    return text
+
+
 def _identity(raw: dict[str, Any], name: str, prefix: str) -> str | None:
     value = raw.get(name)
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise EventInvalid("wrong_type", f"{name} must be a string", _path(prefix, name))
-    text = str(value)
-    if len(text) > MAX_ID_LENGTH:
-        raise EventInvalid(
-            "too_long", f"{name} is longer than {MAX_ID_LENGTH} characters", _path(prefix, name)
-        )
-    return text
+    return _check_id_text(str(value), name, prefix)
 
 
 def _timestamp(raw: dict[str, Any], name: str, prefix: str) -> datetime | None:
@@ -73,7 +82,9 @@ def _timestamp(raw: dict[str, Any], name: str, prefix: str) -> datetime | None:
         raise EventInvalid("wrong_type", f"{name} must be an ISO-8601 string", _path(prefix, name))
     try:
         return parse_timestamp(value)
-    except ValueError as exc:
+    # OverflowError: a valid ISO string whose UTC conversion leaves years 1-9999
+    # (e.g. 9999-12-31T23:59:59-01:00) used to escape as a 500.
+    except (ValueError, OverflowError) as exc:
         raise EventInvalid(
             "invalid_timestamp", f"{name} is not an ISO-8601 timestamp", _path(prefix, name)
         ) from exc
@@ -87,12 +98,7 @@ def _short_string(raw: dict[str, Any], name: str, prefix: str, *, required: bool
         return None
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise EventInvalid("wrong_type", f"{name} must be a string", _path(prefix, name))
-    text = str(value)
-    if len(text) > MAX_ID_LENGTH:
-        raise EventInvalid(
-            "too_long", f"{name} is longer than {MAX_ID_LENGTH} characters", _path(prefix, name)
-        )
-    return text
+    return _check_id_text(str(value), name, prefix)
 
 
 def canonical_event(
@@ -119,9 +125,9 @@ def canonical_event(
         raise EventInvalid(
             "invalid_type", f"type must be one of {', '.join(EVENT_TYPES)}", _path(prefix, "type")
         )
-    for name in OBJECT_FIELDS:
-        if name in raw and raw[name] is not None and not isinstance(raw[name], dict):
-            raise EventInvalid("wrong_type", f"{name} must be an object", _path(prefix, name))
+    for field in OBJECT_FIELDS:  # not ``name``: that is the event name below (mypy)
+        if field in raw and raw[field] is not None and not isinstance(raw[field], dict):
+            raise EventInvalid("wrong_type", f"{field} must be an object", _path(prefix, field))
     context = raw.get("context") or {}
     if "externalIds" in context and not isinstance(context["externalIds"], list):
         raise EventInvalid(
@@ -152,7 +158,15 @@ def canonical_event(
         occurred = timestamp
     elif original is not None and own_sent_at is not None:
         # Segment's clock-skew correction: the device clock may be wrong, the gap is not.
-        occurred = received_at - (own_sent_at - original)
+        try:
+            occurred = received_at - (own_sent_at - original)
+        except OverflowError as exc:
+            # A gap of thousands of years lands outside datetime's range: not a real clock.
+            raise EventInvalid(
+                "invalid_timestamp",
+                "sentAt and originalTimestamp are too far apart",
+                _path(prefix, "originalTimestamp"),
+            ) from exc
     else:
         occurred = original or received_at
     payload = dict(raw)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 
 from omnicx.core.database import Base, make_engine
-from omnicx.runtime.schema import load_all_models
 from omnicx.core.settings import get_settings
+from omnicx.runtime.schema import load_all_models
 
 load_all_models()
 config = context.config

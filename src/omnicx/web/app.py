@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -58,7 +57,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         https_only=settings.env == "production",
         max_age=12 * 3600,
     )
-    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    app.mount(
+        "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
+    )
     app.include_router(tracking_router)
     app.include_router(customers_router)
     app.include_router(identity_router)

@@ -29,8 +29,11 @@ def _body(code: str, message: str, field: str | None = None) -> dict[str, object
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OmniError)
-    async def omni_error(_: Request, exc: OmniError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    async def omni_error(request: Request, exc: OmniError) -> JSONResponse:
+        headers = None
+        if exc.status_code == 401:
+            tracking = request.url.path.startswith("/v1/")
+            headers = {"WWW-Authenticate": 'Basic realm="tracking"' if tracking else "Bearer"}
         return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -35,7 +35,9 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
         "version": __version__,
         "user": signed_in_user(request),
         "csrf": csrf_token(request),
-        "database": "SQLite" if settings.resolved_database_url.startswith("sqlite") else "PostgreSQL",
+        "database": "SQLite"
+        if settings.resolved_database_url.startswith("sqlite")
+        else "PostgreSQL",
         "event_log": "NATS JetStream" if settings.uses_nats else "database table",
     }
     return templates.TemplateResponse(request, name, base | context, status_code=status)
@@ -105,21 +107,31 @@ def find_customer(
             return RedirectResponse(f"/customers/{customer_id}", status_code=303)
         except OmniError as exc:
             error = exc.message
-    return render(request, "search.html",
-                  {"types": SEARCH_TYPES, "type": type, "value": value, "error": error},
-                  status=404 if error and "no customer" in error else 200)
+    return render(
+        request,
+        "search.html",
+        {"types": SEARCH_TYPES, "type": type, "value": value, "error": error},
+        status=404 if error and "no customer" in error else 200,
+    )
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
-def customer_page(
-    request: Request, customer_id: Annotated[int, Path(ge=1, le=2**62)]
-) -> Response:
+def customer_page(request: Request, customer_id: Annotated[int, Path(ge=1, le=2**62)]) -> Response:
     if signed_in_user(request) is None:
         return _to_login(request)
     try:
         with get_database().read() as session:
             view = customer_360(session, customer_id)
     except NotFound:
-        return render(request, "search.html", {"types": SEARCH_TYPES, "type": "phone", "value": "",
-                                               "error": f"no customer {customer_id}"}, status=404)
+        return render(
+            request,
+            "search.html",
+            {
+                "types": SEARCH_TYPES,
+                "type": "phone",
+                "value": "",
+                "error": f"no customer {customer_id}",
+            },
+            status=404,
+        )
     return render(request, "customer.html", {"c": view})

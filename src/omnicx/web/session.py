@@ -26,8 +26,9 @@ def csrf_token(request: Request) -> str:
 def check_csrf(request: Request, submitted: str | None) -> None:
     expected = request.session.get("csrf")
     if not expected or not submitted or not hmac.compare_digest(str(expected), submitted):
-        raise Forbidden("the form expired or did not come from this site; reload and retry",
-                        code="csrf_failed")
+        raise Forbidden(
+            "the form expired or did not come from this site; reload and retry", code="csrf_failed"
+        )
 
 
 def signed_in_user(request: Request) -> dict[str, Any] | None:
