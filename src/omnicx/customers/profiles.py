@@ -10,13 +10,14 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.orm import Session
 
+from omnicx.core.database import table_of
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_utc, utcnow
 from omnicx.customers.models import CustomerProfile, TimelineEntry
 from omnicx.customers.traits import Strategy, apply_traits, combine_traits
 
-PROFILES = CustomerProfile.__table__
+PROFILES = table_of(CustomerProfile)
 UPDATE_PROFILE = (
     update(PROFILES)
     .where(PROFILES.c.customer_id == bindparam("id"))
@@ -205,5 +206,5 @@ class ProfileStore:
                 UPDATE_PROFILE, [{"id": r.pop("customer_id"), **r} for r in changed]
             )
         if self.timeline:
-            self.session.execute(TimelineEntry.__table__.insert(), self.timeline)
+            self.session.execute(table_of(TimelineEntry).insert(), self.timeline)
             self.timeline = []

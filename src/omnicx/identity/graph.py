@@ -109,7 +109,7 @@ def assign_customers(
             chosen[index] = wanted[0]
             taken.add(wanted[0])
             continue
-        counts = Counter(nodes[n].customer_id for n in group if nodes[n].customer_id is not None)
+        counts: Counter[int] = Counter(c for n in group if (c := nodes[n].customer_id) is not None)
         for customer_id, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
             if customer_id not in taken:
                 chosen[index] = customer_id

@@ -20,6 +20,7 @@ from sqlalchemy import DateTime, and_, bindparam, or_, select, text, tuple_, upd
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from omnicx.core.database import table_of
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.serialization import dumps
 from omnicx.core.time import as_utc, utcnow
@@ -175,7 +176,7 @@ class Resolver:
         if not rows:
             return
         dialect = postgresql if self.postgres else sqlite
-        stmt = dialect.insert(Identifier.__table__).on_conflict_do_nothing(
+        stmt = dialect.insert(table_of(Identifier)).on_conflict_do_nothing(
             index_elements=["key_hash"]
         )
         self.session.execute(stmt, list(rows.values()))
@@ -244,7 +245,7 @@ class Resolver:
         if new_rows:
             dialect = postgresql if self.postgres else sqlite
             self.session.execute(
-                dialect.insert(IdentityLink.__table__).on_conflict_do_nothing(
+                dialect.insert(table_of(IdentityLink)).on_conflict_do_nothing(
                     index_elements=["a_id", "b_id"]
                 ),
                 new_rows,
@@ -414,7 +415,7 @@ class Resolver:
         if self.pending_customers:
             now = utcnow()
             self.session.execute(
-                Customer.__table__.insert(),
+                table_of(Customer).insert(),
                 [{"id": c, "conflicted": False, "created_at": now} for c in self.pending_customers],
             )
             self.pending_customers.clear()
@@ -423,7 +424,7 @@ class Resolver:
             self.session.execute(MERGE_POINTER, self.pending_pointers)
             self.pending_pointers.clear()
         if self.pending_merges:
-            self.session.execute(Merge.__table__.insert(), self.pending_merges)
+            self.session.execute(table_of(Merge).insert(), self.pending_merges)
             self.pending_merges.clear()
         if self.dirty:
             self.session.execute(
@@ -506,7 +507,7 @@ class Resolver:
         if self.postgres:
             self._lock_customers(old)
         targets: list[int] = []
-        for group, customer_id in zip(result.groups, chosen, strict=True):
+        for customer_id in chosen:
             if customer_id is None:
                 customer_id = self._new_customer()
             targets.append(customer_id)
@@ -556,23 +557,50 @@ class Resolver:
             self.conflicted[target] = conflicted
         if split:
             self.result.reshaped |= old | set(targets)
-        self._record_conflicts(result.refused)
+        self._record_conflicts(edges, result.refused)
         self._flush()
 
-    def _record_conflicts(self, refused: Sequence[tuple[Edge, str]]) -> None:
+    def _record_conflicts(self, edges: Sequence[Edge], refused: Sequence[tuple[Edge, str]]) -> None:
+        """Make the review queue match this partition of the component.
+
+        Fix: a link refused while only part of the evidence had arrived (events out of
+        order) can be accepted once an earlier link arrives; its conflict used to stay
+        open, so the queue depended on arrival order. Such conflicts are now marked
+        ``superseded``, and re-opened if a later partition refuses the link again.
+        Conflicts a person closed are left alone.
+        """
+        refused_ids = {edge.id for edge, _ in refused}
+        accepted = sorted(edge.id for edge in edges if edge.id not in refused_ids)
+        now = utcnow()
+        for part in chunks(accepted):
+            self.session.execute(
+                update(IdentityConflict)
+                .where(IdentityConflict.link_id.in_(part), IdentityConflict.status == "open")
+                .values(status="superseded", resolved_at=now, resolved_by=self.actor)
+            )
         if not refused:
             return
         dialect = postgresql if self.postgres else sqlite
+        stmt = dialect.insert(table_of(IdentityConflict))
+        table = table_of(IdentityConflict).c
         self.session.execute(
-            dialect.insert(IdentityConflict.__table__).on_conflict_do_nothing(
-                index_elements=["link_id"]
+            stmt.on_conflict_do_update(
+                index_elements=["link_id"],
+                set_={
+                    "status": "open",
+                    "reason": stmt.excluded.reason,
+                    "resolved_at": None,
+                    "resolved_by": None,
+                    "attempts": table.attempts + 1,
+                },
+                where=table.status == "superseded",
             ),
             [
                 {
                     "link_id": edge.id,
                     "reason": reason,
                     "status": "open",
-                    "created_at": utcnow(),
+                    "created_at": now,
                     "attempts": 1,
                 }
                 for edge, reason in refused

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict, InvalidInput, NotFound
@@ -118,6 +118,7 @@ def unmerge(
     members = {i.id for i in identifiers_of(session, customer_id)}
     preferred: dict[int, int] = {}
     split = set(identifier_ids)
+    merge: Merge | None = None
     if merge_id is not None:
         merge = session.get(Merge, merge_id)
         if merge is None or merge.undone_at is not None:
@@ -135,13 +136,16 @@ def unmerge(
         )
     if split == members:
         raise InvalidInput("cannot split every identifier off a customer", field="identifier_ids")
-    if merge_id is not None:
+    if merge is not None:
         preferred = dict.fromkeys(split, merge.merged_id)
     rest = members - split
     _cut_links(session, split, rest, reason=reason, actor=actor)
     resolver = Resolver(session, guardrails(), actor=actor)
     resolver.repartition(members, preferred=preferred)
-    new_ids = sorted({resolver.by_id[i].customer_id for i in members} - {customer_id} - {None})
+    if merge is not None:
+        _follow_restored(session, restored=merge.merged_id, survivor=customer_id)
+    owners = {c for i in members if (c := resolver.by_id[i].customer_id) is not None}
+    new_ids = sorted(owners - {customer_id})
     record = Unmerge(
         customer_id=customer_id,
         new_customer_ids=dumps(new_ids),
@@ -155,6 +159,31 @@ def unmerge(
     session.flush()
     resolver.result.reshaped |= {customer_id, *new_ids}
     return record, resolver.result
+
+
+def _follow_restored(session: Session, *, restored: int, survivor: int) -> None:
+    """Old ids once merged into ``restored`` point at it again, not at ``survivor``.
+
+    Fix: merge pointers are flattened (m→r then r→s leaves m pointing at s), so undoing
+    r→s used to leave m's old id leading to s although m's identifiers went back to r.
+    """
+    frontier, seen = {restored}, {restored}
+    while frontier:
+        children = set(
+            session.scalars(
+                select(Merge.merged_id).where(
+                    Merge.survivor_id.in_(sorted(frontier)), Merge.undone_at.is_(None)
+                )
+            )
+        )
+        frontier = children - seen
+        seen |= frontier
+        if frontier:
+            session.execute(
+                update(Customer)
+                .where(Customer.id.in_(sorted(frontier)), Customer.merged_into_id == survivor)
+                .values(merged_into_id=restored)
+            )
 
 
 def _cut_links(
