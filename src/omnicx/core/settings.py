@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     # Key of the HMAC that turns identifier values into lookup hashes (the blind index).
     blind_index_key: SecretStr = SecretStr(DEV_BLIND_INDEX_KEY)
+    # AES-256-GCM keys for PII at rest: "id:base64url-key,older-id:key"; the first encrypts.
+    # Unset in development: a key derived from the secret key is used.
+    encryption_keys: SecretStr | None = None
 
     host: str = "127.0.0.1"
     port: int = 8000
