@@ -10,12 +10,16 @@ the rest of the batch goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import threading
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database
@@ -25,6 +29,30 @@ from omnicx.core.eventlog.table import appended, insert_events, read_events, rea
 from omnicx.core.time import utcnow
 
 log = logging.getLogger(__name__)
+
+# SQLSTATE class 40 (transaction rollback): serialization failure, deadlock detected.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+# Attempts of one JetStream batch before its messages go back to the stream, and the
+# mean pause before the next attempt (times the attempt number, jittered).
+BATCH_ATTEMPTS = 5
+RETRY_PAUSE_SECONDS = 0.1
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database failure that says nothing about the event: retry the whole transaction.
+
+    Deadlocks and serialization failures between workers, a dropped connection, SQLite's
+    busy lock. Dead-lettering an event for one of these would lose it for no reason.
+    """
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in TRANSIENT_SQLSTATES:
+        return True
+    message = str(orig).lower()
+    return "database is locked" in message or "database is busy" in message
 
 
 class Processor(Protocol):
@@ -38,12 +66,18 @@ class Processor(Protocol):
 
 
 def apply_processor(session: Session, processor: Processor, events: Sequence[LogEvent]) -> int:
-    """Run one processor over events; dead-letter those that fail. Returns failures."""
+    """Run one processor over events; dead-letter those that fail. Returns failures.
+
+    A transient database error (see ``is_transient``) is raised instead: the caller's
+    transaction is then rolled back and retried as a whole.
+    """
     try:
         with session.begin_nested():
             processor.process(session, events)
         return 0
-    except Exception:
+    except Exception as exc:
+        if is_transient(exc):
+            raise
         if len(events) == 1:
             raise_or_dead_letter(session, processor, events[0])
             return 1
@@ -52,7 +86,9 @@ def apply_processor(session: Session, processor: Processor, events: Sequence[Log
         try:
             with session.begin_nested():
                 processor.process(session, [event])
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                raise
             raise_or_dead_letter(session, processor, event)
             failures += 1
     return failures
@@ -163,25 +199,74 @@ class Pipeline:
         return recorded
 
     async def consume_jetstream(self, url: str, stream: str, stop: asyncio.Event) -> None:
-        """Worker loop for the JetStream log; acks a batch only after its commit."""
+        """Worker loop for the JetStream log; acks a batch only after its commit.
+
+        A batch that cannot be committed is not acked: it is handed back (nak) and
+        redelivered, and the loop goes on. A crash leaves it un-acked; JetStream
+        redelivers it after the ack wait and the events table's unique key makes the
+        part that was committed a no-op.
+        """
         from omnicx.core.eventlog.jetstream import JetStreamConsumer
 
         consumer = JetStreamConsumer(url, stream)
         try:
             while not stop.is_set():
-                delivered = await consumer.fetch(self.batch_size, timeout=0.5)
+                try:
+                    delivered = await consumer.fetch(self.batch_size, timeout=0.5)
+                except Exception:
+                    log.exception("fetching from the event log failed; reconnecting")
+                    await consumer.close()
+                    await _wait(stop, 1.0)
+                    continue
                 if not delivered:
                     continue
                 events = [event for event, _ in delivered]
-                await asyncio.to_thread(self._record_and_process, events)
-                for _, message in delivered:
-                    await message.ack()
+                try:
+                    await asyncio.to_thread(self._record_and_process, events)
+                except Exception:
+                    log.exception("a batch of %s events failed; handing it back", len(events))
+                    try:
+                        for _, message in delivered:
+                            await message.nak(delay=1.0)
+                    except Exception:
+                        # Not acked either way: redelivered after the ack wait.
+                        await consumer.close()
+                    await _wait(stop, 1.0)
+                    continue
+                try:
+                    for _, message in delivered:
+                        await message.ack()
+                except Exception:
+                    # Committed but not acked: redelivered later, and then a no-op.
+                    log.exception("acking a processed batch failed; reconnecting")
+                    await consumer.close()
         finally:
             await consumer.close()
 
     def _record_and_process(self, events: Sequence[LogEvent]) -> None:
-        with self.database.write() as session:
-            self.process_new(session, events)
+        """Record and process one delivered batch in one transaction, retried when workers
+        collide (deadlock, serialization failure): a bounded number of times."""
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            try:
+                with self.database.write() as session:
+                    self.process_new(session, events)
+                return
+            except DBAPIError as exc:
+                if not is_transient(exc) or attempt == BATCH_ATTEMPTS:
+                    raise
+                log.warning(
+                    "batch attempt %s of %s failed (%s); retrying",
+                    attempt,
+                    BATCH_ATTEMPTS,
+                    str(exc.orig).splitlines()[0] if exc.orig else exc,
+                )
+                time.sleep(random.uniform(0.5, 1.5) * RETRY_PAUSE_SECONDS * attempt)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep, but wake at once when asked to stop."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 def replay_dead_letter(session: Session, letter: DeadLetter, processor: Processor) -> bool:

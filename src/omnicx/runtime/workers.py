@@ -41,6 +41,7 @@ class Workers:
                     self.settings.event_log, self.settings.nats_stream, self.nats_stop
                 )
             )
+            self.nats_task.add_done_callback(_report_end)
         if dispatcher:
             outbox = Dispatcher(self.database, max_attempts=self.settings.outbox_max_attempts)
             self._thread("omnicx-dispatcher", lambda: outbox.run_forever(self.stop))
@@ -59,5 +60,13 @@ class Workers:
                 await asyncio.wait_for(self.nats_task, timeout=10)
             except (TimeoutError, asyncio.CancelledError):
                 self.nats_task.cancel()
+            except Exception:
+                pass  # already logged by _report_end; shutting down regardless
         for thread in self.threads:
             await asyncio.to_thread(thread.join, 10)
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    """The consumer loop only ends when asked to; anything else must not go unnoticed."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the event log consumer stopped", exc_info=task.exception())

@@ -9,6 +9,8 @@ worker's insert a no-op, so a late retry still does nothing twice.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -25,9 +27,32 @@ from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.serialization import dump_bytes, loads
 from omnicx.core.time import parse_timestamp
 
+log = logging.getLogger(__name__)
+
 SUBJECT_PREFIX = "omnicx.events"
 DUPLICATE_WINDOW_SECONDS = 24 * 3600
 WORKER_DURABLE = "omnicx-workers"
+CONNECT_TIMEOUT_SECONDS = 2
+# A dropped connection is retried 3 times this far apart, then closed; the next use
+# reconnects. A first connection is tried as many times, so a request fails in ~2 s.
+RECONNECT_WAIT_SECONDS = 0.5
+RETRY_AFTER_FAILURE_SECONDS = 1.0
+PUBLISH_TIMEOUT_SECONDS = 10.0
+
+
+def subject_prefix(stream: str) -> str:
+    """Subjects of one stream. JetStream refuses two streams with overlapping subjects,
+    so the stream name is part of them: two deployments (or test runs) can share a server.
+    """
+    return f"{SUBJECT_PREFIX}.{stream}"
+
+
+def event_subject(stream: str, event: LogEvent) -> str:
+    return f"{subject_prefix(stream)}.{event.source_id}"
+
+
+def stream_filter(stream: str) -> str:
+    return f"{subject_prefix(stream)}.>"
 
 
 def encode_event(event: LogEvent) -> bytes:
@@ -67,19 +92,41 @@ class JetStreamConnection:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._lock = asyncio.Lock()
+        self._down_until = 0.0
+        self._down_reason = ""
 
     async def jetstream(self) -> JetStreamContext:
         async with self._lock:
-            if self._js is None or self._nc is None or self._nc.is_closed:
-                try:
-                    self._nc = await nats.connect(
-                        self.url, connect_timeout=5, max_reconnect_attempts=3
-                    )
-                except Exception as exc:
-                    raise ServiceUnavailable(f"event log unavailable: {exc}") from exc
-                self._js = self._nc.jetstream()
-                await self._ensure_stream(self._js)
+            if self._js is not None and self._nc is not None and not self._nc.is_closed:
+                return self._js
+            if time.monotonic() < self._down_until:
+                # Requests queued behind a failed attempt fail at once instead of each
+                # waiting for its own connection attempt.
+                raise ServiceUnavailable(self._down_reason)
+            await self.close()
+            try:
+                self._nc = await nats.connect(
+                    self.url,
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                    max_reconnect_attempts=3,
+                    reconnect_time_wait=RECONNECT_WAIT_SECONDS,
+                    error_cb=self._on_error,
+                )
+                js = self._nc.jetstream()
+                await self._ensure_stream(js)
+            except Exception as exc:
+                # Not connected, or the stream cannot be created: the caller answers
+                # 503 (the sender retries) rather than accept what is not stored.
+                await self.close()
+                self._down_until = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
+                self._down_reason = f"event log unavailable: {exc or type(exc).__name__}"
+                raise ServiceUnavailable(self._down_reason) from exc
+            self._js = js
             return self._js
+
+    async def _on_error(self, exc: Exception) -> None:
+        # The client's default handler logs a traceback per failed attempt; one line is enough.
+        log.warning("event log connection to %s: %s", self.url, exc or type(exc).__name__)
 
     async def _ensure_stream(self, js: JetStreamContext) -> None:
         try:
@@ -88,17 +135,23 @@ class JetStreamConnection:
             await js.add_stream(
                 StreamConfig(
                     name=self.stream,
-                    subjects=[f"{SUBJECT_PREFIX}.>"],
+                    subjects=[stream_filter(self.stream)],
                     storage=StorageType.FILE,
                     duplicate_window=DUPLICATE_WINDOW_SECONDS,
                 )
             )
 
     async def close(self) -> None:
-        if self._nc is not None and not self._nc.is_closed:
-            await self._nc.drain()
-        self._nc = None
-        self._js = None
+        nc, self._nc, self._js = self._nc, None, None
+        if nc is None or nc.is_closed:
+            return
+        # Not drain(): a pull subscription's drain waits for its full timeout. A flush
+        # (a round trip) makes sure the acks written so far reached the server.
+        try:
+            await nc.flush(timeout=2)
+        except Exception as exc:  # a broken connection cannot flush; it is gone anyway
+            log.debug("flushing the event log connection: %s", exc)
+        await nc.close()
 
 
 class JetStreamEventLog:
@@ -107,19 +160,30 @@ class JetStreamEventLog:
 
     async def append(self, events: Sequence[LogEvent]) -> None:
         js = await self.connection.jetstream()
-        try:
-            futures = [
-                await js.publish_async(
-                    f"{SUBJECT_PREFIX}.{event.source_id}",
+        stream = self.connection.stream
+        # One request per event, all in flight at once. Not publish_async: its reply
+        # handler (nats-py 2.x) drops a stream's refusal ("maximum messages exceeded"),
+        # which then surfaces only as a timeout.
+        results = await asyncio.gather(
+            *(
+                js.publish(
+                    event_subject(stream, event),
                     encode_event(event),
+                    timeout=PUBLISH_TIMEOUT_SECONDS,
+                    stream=stream,
                     headers={"Nats-Msg-Id": f"{event.source_id}:{event.message_id}"},
-                    stream=self.connection.stream,
                 )
                 for event in events
-            ]
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=10)
-        except Exception as exc:
-            raise ServiceUnavailable(f"event log did not confirm storage: {exc}") from exc
+            ),
+            return_exceptions=True,
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            first = failures[0]
+            raise ServiceUnavailable(
+                f"event log did not confirm storage of {len(failures)} of {len(events)} "
+                f"events: {first or type(first).__name__}"
+            ) from first
 
     async def close(self) -> None:
         await self.connection.close()
@@ -137,7 +201,7 @@ class JetStreamConsumer:
         if self._subscription is None:
             js = await self.connection.jetstream()
             self._subscription = await js.pull_subscribe(
-                f"{SUBJECT_PREFIX}.>",
+                stream_filter(self.connection.stream),
                 durable=self.durable,
                 stream=self.connection.stream,
                 config=ConsumerConfig(
@@ -150,7 +214,17 @@ class JetStreamConsumer:
             return []
         except nats.errors.TimeoutError:
             return []
-        return [(decode_event(m.data), m) for m in messages]
+        delivered: list[tuple[LogEvent, Msg]] = []
+        for message in messages:
+            try:
+                delivered.append((decode_event(message.data), message))
+            except Exception as exc:
+                # Redelivering a message nobody can read would block its slot forever.
+                log.error("dropping an undecodable event log message: %s", exc)
+                await message.term()
+        return delivered
 
     async def close(self) -> None:
+        """Close the connection; the next ``fetch`` reconnects and binds again."""
+        self._subscription = None
         await self.connection.close()
