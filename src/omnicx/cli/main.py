@@ -8,13 +8,14 @@ import signal
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from omnicx.cli import data_commands, identity_commands, outbox_commands
 from omnicx.core.database import get_database
 from omnicx.core.migrate import upgrade
-from omnicx.core.settings import get_settings
+from omnicx.core.settings import InsecureSettings, get_settings
 from omnicx.governance.service import bootstrap_admin, create_token
 from omnicx.ingest.sources import create_source
 
@@ -35,6 +36,16 @@ app.command("replay")(data_commands.replay_command)
 app.command("demo")(data_commands.demo_command)
 
 console = Console()
+
+
+@app.callback()
+def check_settings() -> None:
+    """Refuse to start on unusable settings, with the reason on one line."""
+    try:
+        get_settings()
+    except (InsecureSettings, ValidationError) as exc:
+        console.print(f"[red]settings refused:[/] {exc}")
+        raise typer.Exit(code=2) from exc
 
 
 def _migrate_quietly() -> None:
@@ -119,8 +130,16 @@ def worker() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, done.set)
         console.print(f"worker running ({settings.event_log}); Ctrl-C to stop")
-        await done.wait()
+        waiters = [asyncio.create_task(done.wait())]
+        if workers.nats_task is not None:
+            waiters.append(workers.nats_task)
+        finished, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        consumer_died = workers.nats_task in finished and not done.is_set()
         await workers.aclose()
+        if consumer_died:
+            # A worker that no longer consumes must not look healthy to its supervisor.
+            console.print("[red]the event consumer stopped; exiting[/]")
+            raise SystemExit(1)
 
     asyncio.run(main())
 

@@ -276,6 +276,8 @@ def replay_dead_letter(session: Session, letter: DeadLetter, processor: Processo
         with session.begin_nested():
             processor.process(session, events)
     except Exception as exc:
+        if is_transient(exc):
+            raise  # not the event's fault: the caller's transaction retries or fails whole
         letter.attempts += 1
         letter.reason = f"{type(exc).__name__}: {exc}"[-4000:]
         return False
