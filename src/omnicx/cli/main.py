@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -130,7 +130,7 @@ def worker() -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, done.set)
         console.print(f"worker running ({settings.event_log}); Ctrl-C to stop")
-        waiters = [asyncio.create_task(done.wait())]
+        waiters: list[asyncio.Task[Any]] = [asyncio.create_task(done.wait())]
         if workers.nats_task is not None:
             waiters.append(workers.nats_task)
         finished, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
