@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import select
 
 from omnicx.core.database import get_database
@@ -13,12 +13,16 @@ from omnicx.core.serialization import loads
 from omnicx.customers.projection import split_customer
 from omnicx.customers.schemas import Customer360, TimelinePage, UnmergeRequest, UnmergeResult
 from omnicx.customers.service import customer_360, timeline_page
-from omnicx.governance.api import CurrentPrincipal
+from omnicx.governance.api import require
+from omnicx.governance.permissions import Permission
+from omnicx.governance.service import Principal
 from omnicx.identity.models import Identifier
 from omnicx.identity.service import find_customer_by_identifier, identifier_hash
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
+Reader = Annotated[Principal, Depends(require(Permission.CUSTOMERS_READ))]
+Unmerger = Annotated[Principal, Depends(require(Permission.CUSTOMERS_UNMERGE))]
 CustomerId = Annotated[
     int, Path(ge=1, le=2**62, description="Customer id (merged ids are followed)")
 ]
@@ -26,7 +30,7 @@ CustomerId = Annotated[
 
 @router.get("/lookup", response_model=Customer360, summary="Find a customer by any identifier")
 def lookup_customer(
-    principal: CurrentPrincipal,
+    principal: Reader,
     type: Annotated[
         str, Query(min_length=1, max_length=40, description="e.g. phone, email, user_id")
     ],
@@ -39,7 +43,7 @@ def lookup_customer(
 
 
 @router.get("/{customer_id}", response_model=Customer360, summary="The customer 360 view")
-def get_customer(principal: CurrentPrincipal, customer_id: CustomerId) -> Customer360:
+def get_customer(principal: Reader, customer_id: CustomerId) -> Customer360:
     with get_database().read() as session:
         return customer_360(session, customer_id)
 
@@ -48,7 +52,7 @@ def get_customer(principal: CurrentPrincipal, customer_id: CustomerId) -> Custom
     "/{customer_id}/timeline", response_model=TimelinePage, summary="Cross-channel timeline"
 )
 def get_timeline(
-    principal: CurrentPrincipal,
+    principal: Reader,
     customer_id: CustomerId,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -63,7 +67,7 @@ def get_timeline(
     summary="Split identifiers (or an earlier merge) off a customer",
 )
 def unmerge_customer(
-    principal: CurrentPrincipal, customer_id: CustomerId, body: UnmergeRequest
+    principal: Unmerger, customer_id: CustomerId, body: UnmergeRequest
 ) -> UnmergeResult:
     with get_database().write() as session:
         ids = list(body.identifier_ids)

@@ -1,4 +1,8 @@
-"""Authentication dependencies shared by every ``/api/v1`` router."""
+"""Authentication and authorization for every ``/api/v1`` route.
+
+A route declares what it needs with ``Depends(require(Permission.X))``; the permission
+is also recorded on the dependency so that tests can list every route's rule.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from omnicx.core.database import get_database
-from omnicx.core.errors import Unauthenticated
+from omnicx.core.errors import Forbidden, Unauthenticated
+from omnicx.governance.permissions import Permission, allows
 from omnicx.governance.service import Principal, authenticate_token
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `omnicx tokens create`")
@@ -23,4 +28,13 @@ def require_principal(
         return authenticate_token(session, credentials.credentials)
 
 
-CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
+class require:  # lower case: it reads as a phrase, Depends(require(Permission.X))
+    """A dependency that admits a principal whose role has ``permission``."""
+
+    def __init__(self, permission: Permission):
+        self.permission = permission
+
+    def __call__(self, principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+        if not allows(principal.role, self.permission):
+            raise Forbidden(f"the {principal.role} role may not do {self.permission.value}")
+        return principal

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from omnicx.core.database import get_database
 from omnicx.core.time import as_utc
-from omnicx.governance.api import CurrentPrincipal
+from omnicx.governance.api import require
+from omnicx.governance.permissions import Permission
+from omnicx.governance.service import Principal
 from omnicx.identity.models import Identifier, IdentityLink
 from omnicx.identity.schemas import ConflictOut, ConflictSide
 from omnicx.identity.service import open_conflicts
@@ -19,7 +21,8 @@ router = APIRouter(prefix="/api/v1/identity", tags=["identity"])
 
 @router.get("/conflicts", response_model=list[ConflictOut], summary="Open identity conflicts")
 def list_conflicts(
-    principal: CurrentPrincipal, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    principal: Annotated[Principal, Depends(require(Permission.IDENTITY_REVIEW))],
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ConflictOut]:
     with get_database().read() as session:
         out = []
