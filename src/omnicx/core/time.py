@@ -20,6 +20,11 @@ def parse_timestamp(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def as_datetime(value: datetime | str) -> datetime:
+    """A timestamp read with a raw query: SQLite gives text, PostgreSQL a datetime."""
+    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+
+
 def as_utc(value: datetime) -> datetime:
     """Databases without time zones (SQLite) hand back naive datetimes: they are UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

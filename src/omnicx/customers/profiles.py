@@ -7,17 +7,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy import bindparam, delete, text, update
 from sqlalchemy.orm import Session
 
-from omnicx.core.database import table_of
+from omnicx.core.database import select_in, table_of
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.serialization import dumps, loads
-from omnicx.core.time import as_utc, utcnow
+from omnicx.core.time import as_datetime, as_utc, utcnow
 from omnicx.customers.models import CustomerProfile, TimelineEntry
 from omnicx.customers.traits import Strategy, apply_traits, combine_traits
 
 PROFILES = table_of(CustomerProfile)
+PROFILES_BY_ID = (
+    "SELECT customer_id, traits, trait_times, channels, event_count, first_seen_at, last_seen_at"
+    " FROM customer_profiles WHERE customer_id IN ({in})"
+)
 UPDATE_PROFILE = (
     update(PROFILES)
     .where(PROFILES.c.customer_id == bindparam("id"))
@@ -107,20 +111,18 @@ class ProfileStore:
 
     def load(self, customer_ids: Iterable[int]) -> None:
         wanted = sorted({c for c in customer_ids if c not in self.profiles})
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
-            for row in self.session.execute(
-                select(CustomerProfile).where(CustomerProfile.customer_id.in_(part))
-            ).scalars():
-                self.profiles[row.customer_id] = Profile(
-                    customer_id=row.customer_id,
-                    traits=loads(row.traits),
-                    times=loads(row.trait_times),
-                    channels=set(loads(row.channels)),
-                    event_count=row.event_count,
-                    first_seen_at=as_utc(row.first_seen_at) if row.first_seen_at else None,
-                    last_seen_at=as_utc(row.last_seen_at) if row.last_seen_at else None,
-                )
+        for customer_id, traits, times, channels, count, first, last in select_in(
+            self.session, PROFILES_BY_ID, wanted
+        ):
+            self.profiles[customer_id] = Profile(
+                customer_id=customer_id,
+                traits=loads(traits),
+                times=loads(times),
+                channels=set(loads(channels)),
+                event_count=count,
+                first_seen_at=as_datetime(first) if first else None,
+                last_seen_at=as_datetime(last) if last else None,
+            )
         for customer_id in wanted:
             if customer_id not in self.profiles:
                 self.profiles[customer_id] = Profile(customer_id, is_new=True, dirty=True)

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, and_, bindparam, or_, select, text, tuple_, update
+from sqlalchemy import DateTime, and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from omnicx.core.database import table_of
+from omnicx.core.database import select_in, table_of
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.serialization import dumps
-from omnicx.core.time import as_utc, utcnow
+from omnicx.core.time import as_datetime, as_utc, utcnow
 from omnicx.identity.extract import Candidate
 from omnicx.identity.graph import Edge, Node, assign_customers, partition
 from omnicx.identity.models import (
@@ -37,6 +37,13 @@ from omnicx.identity.models import (
 from omnicx.identity.rules import Guardrails
 
 CHUNK = 500
+IDENTIFIER_COLUMNS = "SELECT id, type, scope, key_hash, customer_id FROM identifiers"
+IDENTIFIERS_BY_HASH = IDENTIFIER_COLUMNS + " WHERE key_hash IN ({in})"
+IDENTIFIERS_BY_ID = IDENTIFIER_COLUMNS + " WHERE id IN ({in})"
+IDENTIFIERS_OF_CUSTOMERS = IDENTIFIER_COLUMNS + " WHERE customer_id IN ({in})"
+CUSTOMER_FLAGS = "SELECT id, conflicted FROM customers WHERE id IN ({in})"
+LINKS_FROM = "SELECT a_id, b_id, observed_at, active FROM identity_links WHERE a_id IN ({in})"
+ANY_BLOCK = "SELECT 1 FROM identity_link_blocks LIMIT 1"
 MERGE_POINTER = text(
     "UPDATE customers SET merged_into_id = :survivor WHERE id = :loser OR merged_into_id = :loser"
 )
@@ -125,36 +132,21 @@ class Resolver:
             {"keys": keys},
         )
 
-    def _remember(self, row: Any) -> Node:
-        node = Node(row.id, row.type, row.scope, row.key_hash, row.customer_id)
+    def _remember(self, row: Sequence[Any]) -> Node:
+        """Keep an identifier row (id, type, scope, key_hash, customer_id) in the batch."""
+        node = Node(row[0], row[1], row[2], bytes(row[3]), row[4])
         self.nodes[node.key_hash] = node
         self.by_id[node.id] = node
         return node
 
     def _load_hashes(self, hashes: Sequence[bytes]) -> None:
-        cols = (
-            Identifier.id,
-            Identifier.type,
-            Identifier.scope,
-            Identifier.key_hash,
-            Identifier.customer_id,
-        )
-        for part in chunks(hashes):
-            for row in self.session.execute(select(*cols).where(Identifier.key_hash.in_(part))):
-                self._remember(row)
+        for row in select_in(self.session, IDENTIFIERS_BY_HASH, hashes):
+            self._remember(row)
 
     def _load_ids(self, ids: Iterable[int]) -> None:
         missing = sorted(i for i in ids if i not in self.by_id)
-        cols = (
-            Identifier.id,
-            Identifier.type,
-            Identifier.scope,
-            Identifier.key_hash,
-            Identifier.customer_id,
-        )
-        for part in chunks(missing):
-            for row in self.session.execute(select(*cols).where(Identifier.id.in_(part))):
-                self._remember(row)
+        for row in select_in(self.session, IDENTIFIERS_BY_ID, missing):
+            self._remember(row)
 
     def _create_missing(self, batch: Sequence[tuple[LogEvent, list[Candidate]]]) -> None:
         rows: dict[bytes, dict[str, Any]] = {}
@@ -204,19 +196,13 @@ class Resolver:
         if not wanted:
             return
         existing: dict[tuple[int, int], tuple[datetime, bool]] = {}
-        pairs = list(wanted)
-        for part in chunks(pairs):
-            rows = self.session.execute(
-                select(
-                    IdentityLink.a_id,
-                    IdentityLink.b_id,
-                    IdentityLink.observed_at,
-                    IdentityLink.active,
-                ).where(tuple_(IdentityLink.a_id, IdentityLink.b_id).in_(part))
-            )
-            for row in rows:
-                existing[(row.a_id, row.b_id)] = (as_utc(row.observed_at), row.active)
-        blocked = self._blocked_pairs({h for v in wanted.values() for h in v[2:]})
+        for a_id, b_id, observed_at, active in select_in(
+            self.session, LINKS_FROM, sorted({a for a, _ in wanted})
+        ):
+            if (a_id, b_id) in wanted:
+                existing[(a_id, b_id)] = (as_datetime(observed_at), bool(active))
+        fresh = [v for pair, v in wanted.items() if pair not in existing]
+        blocked = self._blocked_pairs({h for v in fresh for h in v[2:]})
         new_rows, earlier = [], []
         for pair, (observed, seq, ha, hb) in wanted.items():
             if pair in existing:
@@ -261,6 +247,8 @@ class Resolver:
 
     def _blocked_pairs(self, hashes: set[bytes]) -> set[tuple[bytes, bytes]]:
         found: set[tuple[bytes, bytes]] = set()
+        if not hashes or self.session.execute(text(ANY_BLOCK)).first() is None:
+            return found  # the usual case: nobody has ever unmerged anything
         for part in chunks(sorted(hashes)):
             rows = self.session.execute(
                 select(LinkBlock.a_hash, LinkBlock.b_hash).where(
@@ -338,12 +326,9 @@ class Resolver:
             self.conflicted[row.id] = row.conflicted
 
     def _load_flags(self, customers: set[int]) -> None:
-        unknown = [c for c in customers if c not in self.conflicted]
-        if unknown:
-            for row in self.session.execute(
-                select(Customer.id, Customer.conflicted).where(Customer.id.in_(unknown))
-            ):
-                self.conflicted[row.id] = row.conflicted
+        unknown = sorted(c for c in customers if c not in self.conflicted)
+        for customer_id, conflicted in select_in(self.session, CUSTOMER_FLAGS, unknown):
+            self.conflicted[customer_id] = bool(conflicted)
 
     def _prefetch_members(self, batch: Sequence[tuple[LogEvent, list[Candidate]]]) -> None:
         """Load, in one go, the identifiers of every customer an event may grow or merge."""
@@ -362,18 +347,9 @@ class Resolver:
             self._flush()
             for customer_id in missing:
                 self.members[customer_id] = {}
-            cols = (
-                Identifier.id,
-                Identifier.type,
-                Identifier.scope,
-                Identifier.key_hash,
-                Identifier.customer_id,
-            )
-            for part in chunks(missing):
-                rows = self.session.execute(select(*cols).where(Identifier.customer_id.in_(part)))
-                for row in rows:
-                    node = self.by_id.get(row.id) or self._remember(row)
-                    self.members[row.customer_id][node.id] = node
+            for row in select_in(self.session, IDENTIFIERS_OF_CUSTOMERS, missing):
+                node = self.by_id.get(row[0]) or self._remember(row)
+                self.members[row[4]][node.id] = node
         return [node for c in customers for node in self.members[c].values()]
 
     # -- writing -------------------------------------------------------------------------
