@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -34,25 +35,69 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def select_in(
-    session: Session, sql: str, values: Sequence[Any], chunk: int = 500
-) -> list[tuple[Any, ...]]:
-    """Rows of ``sql`` (with ``{in}`` where the IN list goes) for every value, in chunks.
+class RawStatements:
+    """DB-API access on a session's own connection (same transaction) for hot paths.
 
-    Hot paths (identity resolution, profile loading) look up hundreds of keys per batch;
-    plain DB-API placeholders skip SQLAlchemy's per-parameter compilation, which costs
-    more than the query itself. Values come back as the driver returns them.
+    Identity resolution and the profile projection run a few statements over hundreds of
+    rows per batch; SQLAlchemy's per-parameter compilation and type processing cost more
+    than SQLite's work there. SQL is written with ``?`` placeholders and ``{in}`` where
+    an IN list goes; timestamps are passed through ``time()``, which stores them exactly
+    as SQLAlchemy's DateTime does, so ORM reads and comparisons keep working.
     """
-    if not values:
-        return []
-    connection = session.connection()
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    rows: list[tuple[Any, ...]] = []
-    for start in range(0, len(values), chunk):
-        part = tuple(values[start : start + chunk])
-        statement = sql.replace("{in}", ",".join([mark] * len(part)))
-        rows.extend(tuple(r) for r in connection.exec_driver_sql(statement, part))
-    return rows
+
+    def __init__(self, session: Session):
+        self.connection = session.connection()
+        self.sqlite = self.connection.dialect.name == "sqlite"
+        self.mark = "?" if self.sqlite else "%s"
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.sqlite else sql.replace("?", "%s")
+
+    def _cursor(self) -> Any:
+        return self.connection.connection.cursor()
+
+    def time(self, value: datetime | None) -> datetime | str | None:
+        if value is None or not self.sqlite:
+            return value
+        utc = value.astimezone(UTC) if value.tzinfo else value
+        return utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+    def select_in(self, sql: str, values: Sequence[Any], chunk: int = 500) -> list[Any]:
+        """Rows (tuples) of ``sql`` for every value, in chunks of the IN list."""
+        rows: list[Any] = []
+        if not values:
+            return rows
+        cursor = self._cursor()
+        try:
+            for start in range(0, len(values), chunk):
+                part = tuple(values[start : start + chunk])
+                cursor.execute(self._sql(sql.replace("{in}", ",".join("?" * len(part)))), part)
+                rows.extend(cursor.fetchall())
+        finally:
+            cursor.close()
+        return rows
+
+    def select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        cursor = self._cursor()
+        try:
+            cursor.execute(self._sql(sql), tuple(params))
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        cursor = self._cursor()
+        try:
+            cursor.executemany(self._sql(sql), rows)
+        finally:
+            cursor.close()
+
+
+def select_in(session: Session, sql: str, values: Sequence[Any], chunk: int = 500) -> list[Any]:
+    """Rows of ``sql`` (``{in}`` marks the IN list) for every value; see RawStatements."""
+    return RawStatements(session).select_in(sql, values, chunk)
 
 
 def table_of(model: type[Base]) -> Table:

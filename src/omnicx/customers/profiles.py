@@ -7,38 +7,34 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, text, update
+from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
-from omnicx.core.database import select_in, table_of
+from omnicx.core.database import RawStatements, select_in
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_datetime, as_utc, utcnow
-from omnicx.customers.models import CustomerProfile, TimelineEntry
+from omnicx.customers.models import CustomerProfile
 from omnicx.customers.traits import Strategy, apply_traits, combine_traits
 
-PROFILES = table_of(CustomerProfile)
+# Raw statements (see core.database.RawStatements): a batch writes hundreds of rows.
+PROFILE_VALUES = (
+    "traits, trait_times, channels, event_count, first_seen_at, last_seen_at, updated_at"
+)
+INSERT_PROFILE = (
+    f"INSERT INTO customer_profiles ({PROFILE_VALUES}, customer_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+UPDATE_PROFILE = (
+    "UPDATE customer_profiles SET traits = ?, trait_times = ?, channels = ?, event_count = ?,"
+    " first_seen_at = ?, last_seen_at = ?, updated_at = ? WHERE customer_id = ?"
+)
+INSERT_TIMELINE = (
+    "INSERT INTO customer_timeline (event_seq, customer_id, occurred_at, type, name, channel,"
+    " source_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 PROFILES_BY_ID = (
     "SELECT customer_id, traits, trait_times, channels, event_count, first_seen_at, last_seen_at"
     " FROM customer_profiles WHERE customer_id IN ({in})"
-)
-UPDATE_PROFILE = (
-    update(PROFILES)
-    .where(PROFILES.c.customer_id == bindparam("id"))
-    .values(
-        {
-            c: bindparam(c)
-            for c in (
-                "traits",
-                "trait_times",
-                "channels",
-                "event_count",
-                "first_seen_at",
-                "last_seen_at",
-                "updated_at",
-            )
-        }
-    )
 )
 
 
@@ -182,31 +178,40 @@ class ProfileStore:
         self.session.execute(delete(CustomerProfile).where(CustomerProfile.customer_id.in_(losers)))
 
     def save(self) -> None:
-        now = utcnow()
-        fresh: list[dict[str, Any]] = []
-        changed: list[dict[str, Any]] = []
+        raw = RawStatements(self.session)
+        now = raw.time(utcnow())
+        fresh: list[tuple[Any, ...]] = []
+        changed: list[tuple[Any, ...]] = []
         for profile in self.profiles.values():
             if not profile.dirty:
                 continue
-            row = {
-                "customer_id": profile.customer_id,
-                "traits": dumps(profile.traits),
-                "trait_times": dumps(profile.times),
-                "channels": dumps(sorted(profile.channels)),
-                "event_count": profile.event_count,
-                "first_seen_at": profile.first_seen_at,
-                "last_seen_at": profile.last_seen_at,
-                "updated_at": now,
-            }
-            (fresh if profile.is_new else changed).append(row)
-            profile.is_new = profile.dirty = False
-        # Core statements: one executemany each, without the ORM's per-row bookkeeping.
-        if fresh:
-            self.session.execute(PROFILES.insert(), fresh)
-        if changed:
-            self.session.execute(
-                UPDATE_PROFILE, [{"id": r.pop("customer_id"), **r} for r in changed]
+            values = (
+                dumps(profile.traits),
+                dumps(profile.times),
+                dumps(sorted(profile.channels)),
+                profile.event_count,
+                raw.time(profile.first_seen_at),
+                raw.time(profile.last_seen_at),
+                now,
+                profile.customer_id,
             )
-        if self.timeline:
-            self.session.execute(table_of(TimelineEntry).insert(), self.timeline)
-            self.timeline = []
+            (fresh if profile.is_new else changed).append(values)
+            profile.is_new = profile.dirty = False
+        raw.many(INSERT_PROFILE, fresh)
+        raw.many(UPDATE_PROFILE, changed)
+        raw.many(
+            INSERT_TIMELINE,
+            [
+                (
+                    t["event_seq"],
+                    t["customer_id"],
+                    raw.time(t["occurred_at"]),
+                    t["type"],
+                    t["name"],
+                    t["channel"],
+                    t["source_id"],
+                )
+                for t in self.timeline
+            ],
+        )
+        self.timeline = []

@@ -20,7 +20,7 @@ from sqlalchemy import DateTime, and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from omnicx.core.database import select_in, table_of
+from omnicx.core.database import RawStatements, table_of
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.serialization import dumps
 from omnicx.core.time import as_datetime, as_utc, utcnow
@@ -44,6 +44,17 @@ IDENTIFIERS_OF_CUSTOMERS = IDENTIFIER_COLUMNS + " WHERE customer_id IN ({in})"
 CUSTOMER_FLAGS = "SELECT id, conflicted FROM customers WHERE id IN ({in})"
 LINKS_FROM = "SELECT a_id, b_id, observed_at, active FROM identity_links WHERE a_id IN ({in})"
 ANY_BLOCK = "SELECT 1 FROM identity_link_blocks LIMIT 1"
+# Raw statements (see core.database.RawStatements): written as SQL so that a batch's
+# hundreds of rows skip per-parameter work; ON CONFLICT works on SQLite and PostgreSQL.
+INSERT_IDENTIFIER = (
+    "INSERT INTO identifiers (type, scope, key_hash, value, customer_id, first_seen_at,"
+    " source_event_seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key_hash) DO NOTHING"
+)
+INSERT_LINK = (
+    "INSERT INTO identity_links (a_id, b_id, rule, confidence, source_event_seq, observed_at,"
+    " active, deactivated_at, deactivated_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (a_id, b_id) DO NOTHING"
+)
 MERGE_POINTER = text(
     "UPDATE customers SET merged_into_id = :survivor WHERE id = :loser OR merged_into_id = :loser"
 )
@@ -74,6 +85,7 @@ class Resolver:
         self.guardrails = guardrails
         self.actor = actor
         self.postgres = session.get_bind().dialect.name == "postgresql"
+        self.raw = RawStatements(session)
         self.nodes: dict[bytes, Node] = {}
         self.by_id: dict[int, Node] = {}
         self.conflicted: dict[int, bool] = {}
@@ -140,12 +152,12 @@ class Resolver:
         return node
 
     def _load_hashes(self, hashes: Sequence[bytes]) -> None:
-        for row in select_in(self.session, IDENTIFIERS_BY_HASH, hashes):
+        for row in self.raw.select_in(IDENTIFIERS_BY_HASH, hashes):
             self._remember(row)
 
     def _load_ids(self, ids: Iterable[int]) -> None:
         missing = sorted(i for i in ids if i not in self.by_id)
-        for row in select_in(self.session, IDENTIFIERS_BY_ID, missing):
+        for row in self.raw.select_in(IDENTIFIERS_BY_ID, missing):
             self._remember(row)
 
     def _create_missing(self, batch: Sequence[tuple[LogEvent, list[Candidate]]]) -> None:
@@ -167,11 +179,21 @@ class Resolver:
                     }
         if not rows:
             return
-        dialect = postgresql if self.postgres else sqlite
-        stmt = dialect.insert(table_of(Identifier)).on_conflict_do_nothing(
-            index_elements=["key_hash"]
+        self.raw.many(
+            INSERT_IDENTIFIER,
+            [
+                (
+                    r["type"],
+                    r["scope"],
+                    r["key_hash"],
+                    r["value"],
+                    None,
+                    self.raw.time(r["first_seen_at"]),
+                    r["source_event_seq"],
+                )
+                for r in rows.values()
+            ],
         )
-        self.session.execute(stmt, list(rows.values()))
         self._load_hashes(list(rows))
 
     # -- links ---------------------------------------------------------------------------
@@ -196,14 +218,15 @@ class Resolver:
         if not wanted:
             return
         existing: dict[tuple[int, int], tuple[datetime, bool]] = {}
-        for a_id, b_id, observed_at, active in select_in(
-            self.session, LINKS_FROM, sorted({a for a, _ in wanted})
+        for a_id, b_id, observed_at, active in self.raw.select_in(
+            LINKS_FROM, sorted({a for a, _ in wanted})
         ):
             if (a_id, b_id) in wanted:
                 existing[(a_id, b_id)] = (as_datetime(observed_at), bool(active))
         fresh = [v for pair, v in wanted.items() if pair not in existing]
         blocked = self._blocked_pairs({h for v in fresh for h in v[2:]})
-        new_rows, earlier = [], []
+        new_rows: list[tuple[Any, ...]] = []
+        earlier: list[dict[str, Any]] = []
         for pair, (observed, seq, ha, hb) in wanted.items():
             if pair in existing:
                 old_observed, active = existing[pair]
@@ -215,27 +238,20 @@ class Resolver:
                 continue
             is_blocked = (min(ha, hb), max(ha, hb)) in blocked
             new_rows.append(
-                {
-                    "a_id": pair[0],
-                    "b_id": pair[1],
-                    "rule": "co_occurrence",
-                    "confidence": 1.0,
-                    "source_event_seq": seq,
-                    "observed_at": observed,
-                    "active": not is_blocked,
-                    "deactivated_at": utcnow() if is_blocked else None,
-                    "deactivated_reason": "blocked by an earlier unmerge" if is_blocked else None,
-                }
+                (
+                    pair[0],
+                    pair[1],
+                    "co_occurrence",
+                    1.0,
+                    seq,
+                    self.raw.time(observed),
+                    not is_blocked,
+                    self.raw.time(utcnow()) if is_blocked else None,
+                    "blocked by an earlier unmerge" if is_blocked else None,
+                )
             )
             (self.inactive_pairs if is_blocked else self.touched_pairs).add(pair)
-        if new_rows:
-            dialect = postgresql if self.postgres else sqlite
-            self.session.execute(
-                dialect.insert(table_of(IdentityLink)).on_conflict_do_nothing(
-                    index_elements=["a_id", "b_id"]
-                ),
-                new_rows,
-            )
+        self.raw.many(INSERT_LINK, new_rows)
         if earlier:
             self.session.execute(
                 text(
@@ -327,7 +343,7 @@ class Resolver:
 
     def _load_flags(self, customers: set[int]) -> None:
         unknown = sorted(c for c in customers if c not in self.conflicted)
-        for customer_id, conflicted in select_in(self.session, CUSTOMER_FLAGS, unknown):
+        for customer_id, conflicted in self.raw.select_in(CUSTOMER_FLAGS, unknown):
             self.conflicted[customer_id] = bool(conflicted)
 
     def _prefetch_members(self, batch: Sequence[tuple[LogEvent, list[Candidate]]]) -> None:
@@ -347,7 +363,7 @@ class Resolver:
             self._flush()
             for customer_id in missing:
                 self.members[customer_id] = {}
-            for row in select_in(self.session, IDENTIFIERS_OF_CUSTOMERS, missing):
+            for row in self.raw.select_in(IDENTIFIERS_OF_CUSTOMERS, missing):
                 node = self.by_id.get(row[0]) or self._remember(row)
                 self.members[row[4]][node.id] = node
         return [node for c in customers for node in self.members[c].values()]
@@ -403,9 +419,9 @@ class Resolver:
             self.session.execute(table_of(Merge).insert(), self.pending_merges)
             self.pending_merges.clear()
         if self.dirty:
-            self.session.execute(
-                text("UPDATE identifiers SET customer_id = :c WHERE id = :i"),
-                [{"c": n.customer_id, "i": n.id} for n in self.dirty.values()],
+            self.raw.many(
+                "UPDATE identifiers SET customer_id = ? WHERE id = ?",
+                [(n.customer_id, n.id) for n in self.dirty.values()],
             )
             self.dirty.clear()
 

@@ -7,15 +7,15 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from omnicx.core.database import Database
+from omnicx.core.database import Database, RawStatements
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.models import EventRow
 from omnicx.core.serialization import dumps, loads
-from omnicx.core.time import as_utc
+from omnicx.core.time import as_datetime
 
 # Serialises appends on PostgreSQL so that sequence order equals commit order: a reader
 # that has seen seq N can never later find a smaller seq appear (SQLite has one writer).
@@ -65,48 +65,38 @@ def insert_events(
     return [row[0] for row in result]
 
 
-def row_to_event(row: Any) -> LogEvent:
-    # SQLite hands back naive datetimes; events fresh from ingest carry UTC. Processors
-    # compare the two (e.g. a link's stored observed_at), so both must be aware.
+def row_to_event(row: Sequence[Any]) -> LogEvent:
+    """A row of EVENT_COLUMNS as an event. Timestamps become aware UTC datetimes (SQLite
+    hands back text or naive values; processors compare them with aware ones)."""
+    seq, source_id, message_id, kind, name, occurred_at, received_at, payload = row
     return LogEvent(
-        seq=row.seq,
-        source_id=row.source_id,
-        message_id=row.message_id,
-        type=row.type,
-        name=row.name,
-        occurred_at=as_utc(row.occurred_at),
-        received_at=as_utc(row.received_at),
-        payload=loads(row.payload),
+        seq=seq,
+        source_id=source_id,
+        message_id=message_id,
+        type=kind,
+        name=name,
+        occurred_at=as_datetime(occurred_at),
+        received_at=as_datetime(received_at),
+        payload=loads(payload),
     )
 
 
 EVENT_COLUMNS = (
-    EventRow.seq,
-    EventRow.source_id,
-    EventRow.message_id,
-    EventRow.type,
-    EventRow.name,
-    EventRow.occurred_at,
-    EventRow.received_at,
-    EventRow.payload,
+    "SELECT seq, source_id, message_id, type, name, occurred_at, received_at, payload FROM events"
 )
 
 
 def read_events_after(session: Session, position: int, limit: int) -> list[LogEvent]:
-    rows = session.execute(
-        select(*EVENT_COLUMNS).where(EventRow.seq > position).order_by(EventRow.seq).limit(limit)
+    """The next events of the log after ``position``, in order (the pipeline's read)."""
+    rows = RawStatements(session).select(
+        EVENT_COLUMNS + " WHERE seq > ? ORDER BY seq LIMIT ?", (position, limit)
     )
     return [row_to_event(r) for r in rows]
 
 
 def read_events(session: Session, seqs: Sequence[int]) -> list[LogEvent]:
-    out: list[LogEvent] = []
-    for start in range(0, len(seqs), 500):
-        chunk = list(seqs[start : start + 500])
-        rows = session.execute(select(*EVENT_COLUMNS).where(EventRow.seq.in_(chunk)))
-        out.extend(row_to_event(r) for r in rows)
-    out.sort(key=lambda e: e.seq or 0)
-    return out
+    rows = RawStatements(session).select_in(EVENT_COLUMNS + " WHERE seq IN ({in})", list(seqs))
+    return sorted((row_to_event(r) for r in rows), key=lambda e: e.seq or 0)
 
 
 class TableEventLog:
