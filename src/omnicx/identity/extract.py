@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from omnicx.core.settings import get_settings
 from omnicx.governance.blind_index import blind_index
 from omnicx.identity.normalize import InvalidIdentifier, canonical_type, normalize, normalize_scope
 from omnicx.identity.rules import Guardrails, strength
 
 # Scoped types: the same openid string in two WeChat apps is two different people.
 SCOPED_TYPES = frozenset({"wechat_openid", "wechat_unionid"})
+UNSCOPED_TYPES = frozenset({"user_id", "anonymous_id", "email", "phone", "device_id"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,21 +67,32 @@ def extract_identifiers(
 
     Invalid and blocked values are skipped: they never link anything.
     """
+    secret = get_settings().blind_index_key.get_secret_value()
     found: dict[bytes, Candidate] = {}
     for raw_type, raw_scope, raw_value in raw_identifiers(event_type, payload):
-        try:
-            kind = canonical_type(raw_type)
-            value = normalize(kind, raw_value, region)
-        except InvalidIdentifier:
+        if not isinstance(raw_value, str | int | float) or isinstance(raw_value, bool):
+            continue  # not an identifier value (an object, a list, true/false)
+        candidate = candidate_of(raw_type, raw_scope, raw_value, region, secret)
+        if candidate is None or guardrails.is_blocked(candidate.value):
             continue
-        if guardrails.is_blocked(value):
-            continue
-        scope = (
-            normalize_scope(raw_scope)
-            if kind in SCOPED_TYPES
-            or kind not in ("user_id", "anonymous_id", "email", "phone", "device_id")
-            else ""
-        )
-        key = blind_index(kind, scope, value)
-        found.setdefault(key, Candidate(kind, scope, value, key))
+        found.setdefault(candidate.key_hash, candidate)
     return sorted(found.values(), key=lambda c: (c.strength, c.key_hash))
+
+
+@lru_cache(maxsize=262_144)
+def candidate_of(
+    raw_type: str, raw_scope: str, raw_value: str | int | float, region: str, secret: str
+) -> Candidate | None:
+    """Normalise and hash one raw identifier, or None if it is not a valid one.
+
+    Pure in its arguments (the key is one of them), so cached: the same people's
+    identifiers come back event after event.
+    """
+    try:
+        kind = canonical_type(raw_type)
+        value = normalize(kind, raw_value, region)
+    except InvalidIdentifier:
+        return None
+    scoped = kind in SCOPED_TYPES or kind not in UNSCOPED_TYPES
+    scope = normalize_scope(raw_scope) if scoped else ""
+    return Candidate(kind, scope, value, blind_index(kind, scope, value))
