@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import subprocess
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -89,10 +92,15 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
     worker: Annotated[
-        bool, typer.Option(help="Run the pipeline and dispatcher in this process")
+        bool, typer.Option(help="Also run the pipeline and the outbox dispatcher")
     ] = True,
 ) -> None:
-    """Serve the UI and API (embedded default: SQLite, one process)."""
+    """Serve the UI and API (embedded default: SQLite, no other servers).
+
+    With the table log, the pipeline and dispatcher run in a child ``omnicx worker``
+    process so that the API and identity resolution each get a core; with JetStream they
+    run as a task in this process (``--no-worker`` leaves them to ``omnicx worker``).
+    """
     import uvicorn
 
     from omnicx.web.app import create_app
@@ -105,8 +113,31 @@ def serve(
         f"OmniCX on [bold]http://{host}:{port}/[/]  API docs: http://{host}:{port}/docs  "
         f"({_where()}, event log: {settings.event_log})"
     )
+    child = _start_pipeline_child() if worker and not settings.uses_nats else None
+    try:
+        _run_api(
+            uvicorn, create_app(settings, background=worker and settings.uses_nats), host, port
+        )
+    finally:
+        if child is not None:
+            child.terminate()
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _start_pipeline_child() -> subprocess.Popen[bytes]:
+    """``omnicx worker`` for this server's data, ending when this process ends."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "omnicx", "worker", "--parent-pid", str(os.getpid())],
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _run_api(uvicorn: Any, application: Any, host: str, port: int) -> None:
     uvicorn.run(
-        create_app(settings, background=worker),
+        application,
         host=host,
         port=port,
         log_level="warning",
@@ -115,7 +146,11 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    parent_pid: Annotated[
+        int | None, typer.Option(help="Exit when this process is gone (used by serve)")
+    ] = None,
+) -> None:
     """Run the processors and the outbox dispatcher without the API (until SIGTERM)."""
     from omnicx.runtime.workers import Workers
 
@@ -129,12 +164,18 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, done.set)
-        console.print(f"worker running ({settings.event_log}); Ctrl-C to stop")
+        watchdog = None
+        if parent_pid is not None:
+            watchdog = loop.create_task(_exit_with_parent(parent_pid, done))
+        else:
+            console.print(f"worker running ({settings.event_log}); Ctrl-C to stop")
         waiters: list[asyncio.Task[Any]] = [asyncio.create_task(done.wait())]
         if workers.nats_task is not None:
             waiters.append(workers.nats_task)
         finished, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         consumer_died = workers.nats_task in finished and not done.is_set()
+        if watchdog is not None:
+            watchdog.cancel()
         await workers.aclose()
         if consumer_died:
             # A worker that no longer consumes must not look healthy to its supervisor.
@@ -142,6 +183,14 @@ def worker() -> None:
             raise SystemExit(1)
 
     asyncio.run(main())
+
+
+async def _exit_with_parent(parent_pid: int, done: asyncio.Event) -> None:
+    # A server killed with SIGKILL cannot stop its child: the child notices it was orphaned.
+    while not done.is_set():
+        if os.getppid() != parent_pid:
+            done.set()
+        await asyncio.sleep(0.5)
 
 
 @sources.command("create")

@@ -8,6 +8,8 @@ second engine with plain deferred transactions, which WAL lets run beside a writ
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -109,6 +111,9 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+LOCK_WAIT_SECONDS = 30
+
+
 def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -119,7 +124,8 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        # Writers wait for the lock in _on_begin (below); readers rarely wait at all in WAL.
+        cursor.execute(f"PRAGMA busy_timeout={1 if immediate else LOCK_WAIT_SECONDS * 1000}")
         # Identifier lookups are random (blind indexes): keep the hot B-tree pages in memory.
         cursor.execute("PRAGMA cache_size=-262144")
         cursor.execute("PRAGMA mmap_size=1073741824")
@@ -131,7 +137,23 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not immediate:
+            connection.exec_driver_sql("BEGIN")
+            return
+        # SQLite's own busy handler sleeps in growing steps (up to 100 ms), so a writer
+        # waiting behind the pipeline's batches misses the moments the lock is free and
+        # requests stall for seconds. Poll for the write lock every millisecond instead.
+        raw = connection.connection.driver_connection
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                locked = "locked" in str(exc) or "busy" in str(exc)
+                if not locked or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.001)
 
 
 def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -60,6 +60,10 @@ class Processor(Protocol):
 
     def process(self, session: Session, events: Sequence[LogEvent]) -> None:
         """Apply the events (in seq order). Must not commit."""
+
+    # Optional: ``prepare(events)`` derives what needs no database (parsing, normalising)
+    # into ``event.derived`` before the write transaction, so that SQLite's single write
+    # lock is held only for the work that needs it. ``process`` must still work without it.
 
     def reset(self, session: Session) -> None:
         """Delete the state this processor derives, before a replay from the start."""
@@ -133,15 +137,39 @@ class Pipeline:
         self.database = database
         self.processors = list(processors)
         self.batch_size = batch_size
+        # The log position every processor has reached (for the idle check).
+        self.position = 0
 
     def run_once(self) -> int:
         """Process the next batch of the table log. Returns how many events it read."""
         names = [p.name for p in self.processors]
+        for _ in range(3):
+            with self.database.read() as session:
+                rows = session.execute(
+                    select(ProcessorOffset.processor, ProcessorOffset.position).where(
+                        ProcessorOffset.processor.in_(names)
+                    )
+                )
+                positions = {name: position for name, position in rows}
+                low = min(positions.get(name, 0) for name in names)
+                events = read_events_after(session, low, self.batch_size)
+            if not events:
+                self.position = low
+                return 0
+            for processor in self.processors:
+                prepare = getattr(processor, "prepare", None)
+                if prepare is not None:
+                    prepare(events)
+            done = self._apply(names, low, events)
+            if done:
+                return done
+        return 0
+
+    def _apply(self, names: Sequence[str], low: int, events: Sequence[LogEvent]) -> int:
+        """Process a batch read at position ``low``; 0 if another pipeline moved first."""
         with self.database.write() as session:
             offsets = _offsets(session, names)
-            low = min(o.position for o in offsets.values())
-            events = read_events_after(session, low, self.batch_size)
-            if not events:
+            if min(o.position for o in offsets.values()) != low:
                 return 0
             last = events[-1].seq or 0
             for processor in self.processors:
@@ -151,6 +179,7 @@ class Pipeline:
                     apply_processor(session, processor, mine)
                 offset.position = last
                 offset.updated_at = utcnow()
+            self.position = last
             return len(events)
 
     def reset_state(self) -> None:
@@ -177,15 +206,29 @@ class Pipeline:
             total += n
         return total
 
-    def run_forever(self, stop: threading.Event, idle_wait: float = 0.5) -> None:
-        """Drain the table log; sleep until woken by an append (or a short timeout)."""
+    def has_pending(self) -> bool:
+        """Whether the log holds events past what this pipeline last processed.
+
+        A cheap read (no write lock): an idle pipeline polls with it, and only opens a
+        write transaction when there is work.
+        """
+        with self.database.read() as session:
+            top = session.execute(text("SELECT max(seq) FROM events")).scalar()
+        return (top or 0) > self.position
+
+    def run_forever(self, stop: threading.Event, idle_wait: float = 0.05) -> None:
+        """Drain the table log; when idle, wait for an append in this process or poll."""
+        idle = False
         while not stop.is_set():
             try:
-                if self.run_once() == 0:
+                if idle and not self.has_pending():
                     appended.wait(idle_wait)
                     appended.clear()
+                    continue
+                idle = self.run_once() == 0
             except Exception:
                 log.exception("pipeline batch failed; retrying")
+                idle = False
                 stop.wait(1.0)
 
     def process_new(self, session: Session, events: Sequence[LogEvent]) -> list[LogEvent]:

@@ -29,15 +29,30 @@ from omnicx.identity.models import (
 from omnicx.identity.resolve import Resolution, Resolver
 from omnicx.identity.service import guardrails, unmerge
 
+CANDIDATES = "identity.candidates"
+
 
 def candidates(events: Sequence[LogEvent]) -> list[tuple[LogEvent, list[Candidate]]]:
+    """Each event with its identifiers (prepared earlier, or extracted now)."""
     guard = guardrails()
     region = get_settings().default_phone_region
-    return [(e, extract_identifiers(e.type, e.payload, guard, region)) for e in events]
+    return [
+        (
+            e,
+            e.derived[CANDIDATES]
+            if CANDIDATES in e.derived
+            else extract_identifiers(e.type, e.payload, guard, region),
+        )
+        for e in events
+    ]
 
 
 class CustomerProcessor:
     name = "customers"
+
+    def prepare(self, events: Sequence[LogEvent]) -> None:
+        for event, found in candidates(events):
+            event.derived[CANDIDATES] = found
 
     def process(self, session: Session, events: Sequence[LogEvent]) -> None:
         batch = candidates(events)

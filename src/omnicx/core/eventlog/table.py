@@ -40,6 +40,24 @@ def _rows(events: Sequence[LogEvent]) -> list[dict[str, Any]]:
     ]
 
 
+APPEND = (
+    "INSERT INTO events (source_id, message_id, type, name, occurred_at, received_at, payload)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, message_id) DO NOTHING"
+)
+
+
+def append_rows(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
+    """The log's append: ``(source_id, message_id, type, name, occurred_at, received_at,
+    payload JSON)`` rows, a retried message id being a no-op."""
+    raw = RawStatements(session)
+    if not raw.sqlite:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
+    raw.many(
+        APPEND,
+        [(s, m, k, n, raw.time(o), raw.time(r), p) for s, m, k, n, o, r, p in rows],
+    )
+
+
 def insert_events(
     session: Session, events: Sequence[LogEvent], *, ordered: bool = True
 ) -> list[int]:
@@ -104,8 +122,21 @@ class TableEventLog:
         self.database = database
 
     def append_sync(self, events: Sequence[LogEvent]) -> None:
+        # Serialise outside the transaction: the write lock is held only for the insert.
+        rows = [
+            (
+                e.source_id,
+                e.message_id,
+                e.type,
+                e.name,
+                e.occurred_at,
+                e.received_at,
+                dumps(e.payload),
+            )
+            for e in events
+        ]
         with self.database.write() as session:
-            insert_events(session, events)
+            append_rows(session, rows)
         appended.set()
 
     async def append(self, events: Sequence[LogEvent]) -> None:
