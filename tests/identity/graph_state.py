@@ -7,6 +7,7 @@ from sqlalchemy import select
 from omnicx.core.database import Database
 from omnicx.identity.models import Customer, Identifier, IdentityConflict, IdentityLink
 from omnicx.identity.service import find_customer_by_identifier
+from tests.factories import append_calls, make_source, process
 
 Member = tuple[str, str, str]  # (type, scope, value)
 Partition = frozenset[frozenset[Member]]
@@ -53,3 +54,15 @@ def open_conflict_links(db: Database) -> set[frozenset[Member]]:
             )
             out.add(frozenset((r.type, r.scope, r.value) for r in pair))
     return out
+
+
+def feed(db, calls, *, one_by_one: bool) -> None:
+    """Append and process calls as one batch, or each in its own batch."""
+    source_id, _ = make_source(db)
+    if one_by_one:
+        for c in calls:
+            append_calls(db, source_id, [c])
+            process(db)
+    else:
+        append_calls(db, source_id, calls)
+        process(db)

@@ -8,20 +8,8 @@ from sqlalchemy import func, select
 from omnicx.core.settings import Settings, reset_settings
 from omnicx.identity.models import Identifier, IdentityConflict
 from omnicx.identity.rules import DEFAULT_BLOCKED_VALUES, DEFAULT_LIMITS, Guardrails
-from tests.factories import append_calls, call, make_source, make_token, process
-from tests.identity.graph_state import customer_of, open_conflict_links, partition_of
-
-
-def feed(db, calls, *, one_by_one: bool) -> None:
-    """Append and process calls as one batch, or each in its own batch."""
-    source_id, _ = make_source(db)
-    if one_by_one:
-        for c in calls:
-            append_calls(db, source_id, [c])
-            process(db)
-    else:
-        append_calls(db, source_id, calls)
-        process(db)
+from tests.factories import call, make_token
+from tests.identity.graph_state import customer_of, feed, open_conflict_links, partition_of
 
 
 def timeline_count(client, auth, customer_id: int) -> int:

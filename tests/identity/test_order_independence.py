@@ -24,7 +24,13 @@ from omnicx.core.database import Database, reset_database
 from omnicx.core.settings import reset_settings
 from omnicx.identity.models import IdentityConflict
 from tests.factories import append_calls, call, make_source, make_token, process
-from tests.identity.graph_state import Partition, customer_of, open_conflict_links, partition_of
+from tests.identity.graph_state import (
+    Partition,
+    customer_of,
+    feed,
+    open_conflict_links,
+    partition_of,
+)
 
 USERS = ["crm-1", "crm-2"]
 EMAILS = ["e1@example.org", "e2@example.org", "e3@example.org"]
@@ -72,14 +78,7 @@ def fresh_db(template: Path) -> Iterator[Database]:
 def run(template: Path, calls: Sequence[dict[str, Any]], *, one_by_one: bool) -> tuple:
     """Resolve calls in a fresh database: (partition, pairs behind open conflicts)."""
     with fresh_db(template) as db:
-        source_id, _ = make_source(db)
-        if one_by_one:
-            for c in calls:
-                append_calls(db, source_id, [c])
-                process(db)
-        else:
-            append_calls(db, source_id, calls)
-            process(db)
+        feed(db, calls, one_by_one=one_by_one)
         return partition_of(db), open_conflict_links(db)
 
 
