@@ -6,14 +6,12 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from omnicx.core.database import RawStatements
 from omnicx.core.errors import InvalidInput, NotFound
-from omnicx.core.eventlog.models import EventRow
 from omnicx.core.serialization import loads
-from omnicx.core.time import as_utc, parse_timestamp
-from omnicx.customers.models import CustomerProfile, TimelineEntry
+from omnicx.core.time import as_datetime, parse_timestamp
 from omnicx.customers.schemas import (
     Customer360,
     IdentifierOut,
@@ -21,7 +19,6 @@ from omnicx.customers.schemas import (
     TimelineItem,
     TimelinePage,
 )
-from omnicx.identity.models import Customer
 from omnicx.identity.service import current_customer_id, identifiers_of, merges_of
 
 RECENT_EVENTS = 20
@@ -33,59 +30,69 @@ def _properties(payload: str) -> dict[str, Any]:
     return props if isinstance(props, dict) else {}
 
 
+TIMELINE = (
+    "SELECT t.event_seq, t.occurred_at, t.type, t.name, t.channel, t.source_id, e.payload"
+    " FROM customer_timeline t JOIN events e ON e.seq = t.event_seq WHERE t.customer_id = ?"
+)
+NEWEST_FIRST = " ORDER BY t.occurred_at DESC, t.event_seq DESC LIMIT ?"
+
+
 def _timeline(
     session: Session, customer_id: int, limit: int, before: tuple[datetime, int] | None = None
 ) -> list[TimelineItem]:
-    stmt = (
-        select(TimelineEntry, EventRow.payload)
-        .join(EventRow, EventRow.seq == TimelineEntry.event_seq)
-        .where(TimelineEntry.customer_id == customer_id)
-    )
-    if before is not None:
-        at, seq = before
-        stmt = stmt.where(
-            or_(
-                TimelineEntry.occurred_at < at,
-                and_(TimelineEntry.occurred_at == at, TimelineEntry.event_seq < seq),
-            )
+    raw = RawStatements(session)
+    if before is None:
+        rows = raw.select(TIMELINE + NEWEST_FIRST, (customer_id, limit))
+    else:
+        at, seq = raw.time(before[0]), before[1]
+        rows = raw.select(
+            TIMELINE
+            + " AND (t.occurred_at < ? OR (t.occurred_at = ? AND t.event_seq < ?))"
+            + NEWEST_FIRST,
+            (customer_id, at, at, seq, limit),
         )
-    stmt = stmt.order_by(TimelineEntry.occurred_at.desc(), TimelineEntry.event_seq.desc()).limit(
-        limit
-    )
     return [
         TimelineItem(
-            seq=entry.event_seq,
-            occurred_at=as_utc(entry.occurred_at),
-            type=entry.type,
-            name=entry.name,
-            channel=entry.channel,
-            source_id=entry.source_id,
+            seq=seq,
+            occurred_at=as_datetime(occurred_at),
+            type=kind,
+            name=name,
+            channel=channel,
+            source_id=source_id,
             properties=_properties(payload),
         )
-        for entry, payload in session.execute(stmt)
+        for seq, occurred_at, kind, name, channel, source_id, payload in rows
     ]
 
 
 def customer_360(session: Session, requested_id: int) -> Customer360:
-    """Everything known about a customer, following merges to the survivor."""
+    """Everything known about a customer, following merges to the survivor.
+
+    The agent's screen-pop: a handful of indexed reads on the raw path.
+    """
     customer_id = current_customer_id(session, requested_id)
-    customer = session.get(Customer, customer_id)
-    if customer is None:
+    rows = RawStatements(session).select(
+        "SELECT c.created_at, p.traits, p.channels, p.event_count, p.first_seen_at,"
+        " p.last_seen_at FROM customers c LEFT JOIN customer_profiles p"
+        " ON p.customer_id = c.id WHERE c.id = ?",
+        (customer_id,),
+    )
+    if not rows:
         raise NotFound(f"no customer {requested_id}", field="id")
-    profile = session.get(CustomerProfile, customer_id)
+    created_at, traits, channels, event_count, first_seen, last_seen = rows[0]
     return Customer360(
         id=customer_id,
         requested_id=requested_id,
-        created_at=as_utc(customer.created_at),
-        traits=loads(profile.traits) if profile else {},
+        created_at=as_datetime(created_at),
+        traits=loads(traits) if traits else {},
         identifiers=[
             IdentifierOut(id=i.id, type=i.type, scope=i.scope, value=i.value)
             for i in identifiers_of(session, customer_id)
         ],
-        channels=loads(profile.channels) if profile else [],
-        event_count=profile.event_count if profile else 0,
-        first_seen_at=as_utc(profile.first_seen_at) if profile and profile.first_seen_at else None,
-        last_seen_at=as_utc(profile.last_seen_at) if profile and profile.last_seen_at else None,
+        channels=loads(channels) if channels else [],
+        event_count=event_count or 0,
+        first_seen_at=as_datetime(first_seen) if first_seen else None,
+        last_seen_at=as_datetime(last_seen) if last_seen else None,
         recent_events=_timeline(session, customer_id, RECENT_EVENTS),
         merges=[
             MergeOut(
@@ -93,8 +100,8 @@ def customer_360(session: Session, requested_id: int) -> Customer360:
                 survivor_id=m.survivor_id,
                 merged_id=m.merged_id,
                 reason=m.reason,
-                created_at=as_utc(m.created_at),
-                undone_at=as_utc(m.undone_at) if m.undone_at else None,
+                created_at=m.created_at,
+                undone_at=m.undone_at,
             )
             for m in merges_of(session, customer_id)
         ],

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from omnicx.core.database import RawStatements
 from omnicx.core.errors import Conflict, InvalidInput, NotFound
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.settings import get_settings
-from omnicx.core.time import utcnow
+from omnicx.core.time import as_datetime, utcnow
 from omnicx.governance.blind_index import blind_index
 from omnicx.identity.extract import SCOPED_TYPES
 from omnicx.identity.models import (
@@ -51,16 +53,18 @@ def identifier_hash(kind: str, value: str, scope: str = "") -> tuple[str, str, b
 
 
 def current_customer_id(session: Session, customer_id: int) -> int:
-    """Follow merges to the surviving customer. Raises NotFound."""
+    """Follow merges to the surviving customer. Raises NotFound.
+
+    On the agent's screen-pop path: raw statements (``RawStatements``), not the ORM.
+    """
+    raw = RawStatements(session)
     for _ in range(MAX_MERGE_HOPS):
-        row = session.execute(
-            select(Customer.id, Customer.merged_into_id).where(Customer.id == customer_id)
-        ).first()
-        if row is None:
+        rows = raw.select("SELECT merged_into_id FROM customers WHERE id = ?", (customer_id,))
+        if not rows:
             raise NotFound(f"no customer {customer_id}", field="id")
-        if row.merged_into_id is None:
-            return int(row.id)
-        customer_id = row.merged_into_id
+        if rows[0][0] is None:
+            return customer_id
+        customer_id = int(rows[0][0])
     raise Conflict(f"merge chain of customer {customer_id} is too long")
 
 
@@ -82,22 +86,34 @@ class IdentifierView:
 
 
 def identifiers_of(session: Session, customer_id: int) -> list[IdentifierView]:
-    rows = session.execute(
-        select(Identifier.id, Identifier.type, Identifier.scope, Identifier.value)
-        .where(Identifier.customer_id == customer_id)
-        .order_by(Identifier.type, Identifier.id)
+    rows = RawStatements(session).select(
+        "SELECT id, type, scope, value FROM identifiers WHERE customer_id = ? ORDER BY type, id",
+        (customer_id,),
     )
-    return [IdentifierView(r.id, r.type, r.scope, r.value) for r in rows]
+    return [IdentifierView(*row) for row in rows]
 
 
-def merges_of(session: Session, customer_id: int) -> list[Merge]:
-    return list(
-        session.scalars(
-            select(Merge)
-            .where(or_(Merge.survivor_id == customer_id, Merge.merged_id == customer_id))
-            .order_by(Merge.id)
-        )
+@dataclass(frozen=True)
+class MergeView:
+    id: int
+    survivor_id: int
+    merged_id: int
+    reason: str
+    created_at: datetime
+    undone_at: datetime | None
+
+
+def merges_of(session: Session, customer_id: int) -> list[MergeView]:
+    """Merges this customer survived or was folded into, oldest first."""
+    rows = RawStatements(session).select(
+        "SELECT id, survivor_id, merged_id, reason, created_at, undone_at FROM customer_merges"
+        " WHERE survivor_id = ? OR merged_id = ? ORDER BY id",
+        (customer_id, customer_id),
     )
+    return [
+        MergeView(i, s, m, r, as_datetime(c), as_datetime(u) if u else None)
+        for i, s, m, r, c, u in rows
+    ]
 
 
 def unmerge(
