@@ -215,7 +215,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 @dataclass
 class Server:
-    """``omnicx serve`` (or ``omnicx worker``, without a port) in a subprocess."""
+    """``omnicx serve`` in a subprocess on a free port."""
 
     home: Path
     process: subprocess.Popen[bytes]
@@ -248,6 +248,13 @@ class Server:
     def peak_rss_mib(self) -> float:
         """Largest resident memory so far (VmHWM), summed over the server and its children."""
         return sum(_status_kib(pid, "VmHWM") for pid in self.family()) / 1024
+
+    def rss_parts_mib(self) -> dict[str, float]:
+        """Resident memory now, summed over the family: heap and the mapped database file."""
+        return {
+            key: round(sum(_status_kib(pid, key) for pid in self.family()) / 1024)
+            for key in ("RssAnon", "RssFile")
+        }
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server and its children (all threads)."""
@@ -316,28 +323,6 @@ def running_server(home: Path, *, pipeline: bool = True, timeout: float = 60.0) 
         yield server
     finally:
         server.stop()
-
-
-@contextlib.contextmanager
-def running_worker(home: Path) -> Iterator[Server]:
-    """Start ``omnicx worker`` (the pipeline and dispatcher, no API) for ``home``."""
-    log_path = home / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "omnicx", "worker"],
-            cwd=home,
-            env=server_environment(home),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    worker = Server(home, process, 0, log_path)
-    try:
-        time.sleep(1.0)
-        if process.poll() is not None:
-            raise RuntimeError(f"the worker exited early:\n{worker.log_tail()}")
-        yield worker
-    finally:
-        worker.stop()
 
 
 # -- realistic Segment calls -----------------------------------------------------------------
