@@ -1,73 +1,24 @@
-"""The Segment-compatible Tracking API over HTTP: auth, validation, limits, durability.
+"""The Segment-compatible Tracking API over HTTP: auth, validation, durability, idempotency.
 
 Every test goes through the ASGI app and then reads the ``events`` table, because the
 promise of ``/v1`` is "acknowledged means stored": a 200 without a row is a lost event.
+Size limits and gzip are in ``test_tracking_limits.py``; route authorization for every
+actor in ``tests/governance/test_route_matrix.py``.
 """
 
 from __future__ import annotations
 
 import base64
-import gzip
-import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import fastapi.routing
 import orjson
 import pytest
 from sqlalchemy import select
 
-from omnicx.core.database import Database
-from omnicx.core.eventlog.models import DeadLetter, EventRow
+from omnicx.core.eventlog.models import DeadLetter
 from omnicx.core.time import as_utc, parse_timestamp
-from omnicx.ingest.tracking import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, MAX_REQUEST_BYTES
 from tests.factories import call, make_source, make_token, process
-
-SINGLE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
-
-
-def stored(db: Database) -> list[Any]:
-    """Rows of the events table in log order (plain rows: the read session rolls back)."""
-    with db.read() as session:
-        return list(session.execute(select(*EventRow.__table__.c).order_by(EventRow.seq)))
-
-
-def assert_error(
-    response: Any, status: int, code: str | None = None, field: str | None = None
-) -> dict[str, Any]:
-    """The response has ``status`` and the one error shape; returns the error object."""
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "field"}
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
-    if code is not None:
-        assert error["code"] == code, error
-    if field is not None:
-        assert error["field"] == field, error
-    return error
-
-
-def valid_call(kind: str, **fields: Any) -> dict[str, Any]:
-    """A valid single call of ``kind`` (with what that type requires)."""
-    extra: dict[str, Any] = {"userId": "user-1"}
-    if kind == "group":
-        extra["groupId"] = "acme"
-    if kind == "alias":
-        extra["previousId"] = "anon-1"
-    if kind in ("page", "screen"):
-        extra["name"] = "Home"
-    extra.update(fields)
-    body = call(kind, **extra)
-    body.pop("type")  # the path says the type
-    return body
-
-
-@pytest.fixture
-def source(db: Database) -> tuple[int, str]:
-    return make_source(db)
-
+from tests.ingest.tracking_helpers import SINGLE_TYPES, assert_error, stored, valid_call
 
 # -- every call type is accepted and durable -------------------------------------------------
 
@@ -402,157 +353,6 @@ def test_accepted_event_with_nul_in_an_identifier_is_processed(
     assert lookup.json()["event_count"] == 1
 
 
-# -- size limits -------------------------------------------------------------------------------
-
-
-def test_single_event_over_32_kb_is_413(client, db, source):
-    _, key = source
-    body = valid_call("track", properties={"blob": "x" * MAX_EVENT_BYTES})
-    assert_error(client.post("/v1/track", json=body, auth=(key, "")), 413, "event_too_large")
-    assert stored(db) == []
-
-
-def test_single_event_just_under_32_kb_is_accepted(client, db, source):
-    _, key = source
-    body = valid_call("track", properties={"blob": ""})
-    body["properties"]["blob"] = "x" * (MAX_EVENT_BYTES - len(orjson.dumps(body)) - 1)
-    assert len(orjson.dumps(body)) < MAX_EVENT_BYTES
-    assert client.post("/v1/track", json=body, auth=(key, "")).status_code == 200
-    assert len(stored(db)) == 1
-
-
-def test_request_over_500_kb_by_content_length_is_413(client, db, source):
-    _, key = source
-    calls = [call(userId="u", properties={"blob": "x" * 20_000}) for _ in range(30)]
-    content = orjson.dumps({"batch": calls})
-    assert len(content) > MAX_REQUEST_BYTES
-    response = client.post(
-        "/v1/batch", content=content, auth=(key, ""), headers={"Content-Type": "application/json"}
-    )
-    error = assert_error(response, 413, "payload_too_large")
-    assert str(len(content)) in error["message"]  # refused on the header, before reading
-    assert stored(db) == []
-
-
-def test_request_over_500_kb_without_content_length_is_413(client, db, source):
-    _, key = source
-    calls = [call(userId="u", properties={"blob": "x" * 20_000}) for _ in range(30)]
-    content = orjson.dumps({"batch": calls})
-
-    def chunks() -> Iterator[bytes]:
-        for start in range(0, len(content), 64 * 1024):
-            yield content[start : start + 64 * 1024]
-
-    response = client.post(
-        "/v1/batch", content=chunks(), auth=(key, ""), headers={"Content-Type": "application/json"}
-    )
-    assert response.request.headers.get("content-length") is None
-    assert response.request.headers.get("transfer-encoding") == "chunked"
-    assert_error(response, 413, "payload_too_large")
-    assert stored(db) == []
-
-
-def test_chunked_request_under_the_limit_is_accepted(client, db, source):
-    _, key = source
-    content = orjson.dumps({"batch": [call(userId="u"), call(userId="v")]})
-    response = client.post(
-        "/v1/batch",
-        content=iter([content[:10], content[10:]]),
-        auth=(key, ""),
-        headers={"Content-Type": "application/json"},
-    )
-    assert response.status_code == 200, response.text
-    assert len(stored(db)) == 2
-
-
-def test_batch_of_2501_calls_is_413_and_2500_is_accepted(client, db, source):
-    _, key = source
-    small = [
-        {"type": "track", "event": "e", "userId": "u", "messageId": f"m{i}"}
-        for i in range(MAX_BATCH_EVENTS + 1)
-    ]
-    assert len(orjson.dumps({"batch": small})) < MAX_REQUEST_BYTES
-    assert_error(
-        client.post("/v1/batch", json={"batch": small}, auth=(key, "")),
-        413,
-        "payload_too_large",
-        "batch",
-    )
-    assert stored(db) == []
-
-    response = client.post("/v1/batch", json={"batch": small[:MAX_BATCH_EVENTS]}, auth=(key, ""))
-    assert response.status_code == 200, response.text
-    assert response.json()["accepted"] == MAX_BATCH_EVENTS
-    assert len(stored(db)) == MAX_BATCH_EVENTS
-
-
-def test_oversize_event_inside_a_batch_is_rejected_alone(client, db, source):
-    _, key = source
-    calls = [call(userId="u"), call(userId="u", properties={"blob": "x" * MAX_EVENT_BYTES})]
-    response = client.post("/v1/batch", json={"batch": calls}, auth=(key, ""))
-    assert response.status_code == 207, response.text
-    [rejected] = response.json()["rejected"]
-    assert (rejected["index"], rejected["code"]) == (1, "event_too_large")
-    assert [r.message_id for r in stored(db)] == [calls[0]["messageId"]]
-
-
-# -- gzip --------------------------------------------------------------------------------------
-
-
-def test_gzip_batch_is_accepted(client, db, source):
-    _, key = source
-    calls = [call(userId=f"u{i}") for i in range(5)]
-    response = client.post(
-        "/v1/batch",
-        content=gzip.compress(orjson.dumps({"batch": calls})),
-        auth=(key, ""),
-        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
-    )
-    assert response.status_code == 200, response.text
-    assert response.json()["accepted"] == 5
-    assert {r.message_id for r in stored(db)} == {c["messageId"] for c in calls}
-
-
-def test_gzip_that_inflates_over_500_kb_is_413(client, db, source):
-    _, key = source
-    calls = [call(userId="u", properties={"blob": "x" * 20_000}) for _ in range(30)]
-    compressed = gzip.compress(orjson.dumps({"batch": calls}))
-    assert len(compressed) < MAX_REQUEST_BYTES
-    response = client.post(
-        "/v1/batch",
-        content=compressed,
-        auth=(key, ""),
-        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
-    )
-    assert_error(response, 413, "payload_too_large")
-    assert stored(db) == []
-
-
-def _padded_batch() -> bytes:
-    # Trailing whitespace keeps the JSON valid when the gzip stream is cut inside it.
-    return orjson.dumps({"batch": [call(userId="u")]}) + b" " * 5000
-
-
-@pytest.mark.parametrize(
-    "content",
-    [
-        pytest.param(b"\x1f\x8b\x08\x00garbage-after-the-magic", id="garbage"),
-        pytest.param(b'{"batch": []}', id="plain-json-labelled-gzip"),
-        pytest.param(gzip.compress(_padded_batch())[:-8], id="truncated-missing-trailer"),
-    ],
-)
-def test_corrupt_gzip_is_400(client, db, source, content):
-    _, key = source
-    response = client.post(
-        "/v1/batch",
-        content=content,
-        auth=(key, ""),
-        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
-    )
-    assert_error(response, 400, "malformed_body")
-    assert stored(db) == []
-
-
 # -- partial batches ---------------------------------------------------------------------------
 
 
@@ -749,67 +549,3 @@ def test_batch_context_merges_into_each_call(client, db, source):
         shared,
         {"library": shared["library"], "ip": "10.0.0.2", "locale": "zh-CN"},
     ]
-
-
-# -- /api/v1 authentication --------------------------------------------------------------------
-
-
-def _api_routes(app: Any) -> list[tuple[str, str]]:
-    """(method, path) of every /api/v1 operation, path parameters replaced by 1."""
-    # Recent FastAPI keeps included routers as lazy entries in ``app.routes``;
-    # ``iter_route_contexts`` flattens them. Older versions list the routes directly.
-    flatten = getattr(fastapi.routing, "iter_route_contexts", None)
-    routes = list(flatten(app.routes)) if flatten else list(app.routes)
-    out = []
-    for route in routes:
-        path = getattr(route, "path", None) or ""
-        if path.startswith("/api/v1"):
-            out.extend(
-                (method, re.sub(r"\{[^}]+\}", "1", path))
-                for method in sorted(getattr(route, "methods", None) or ())
-                if method not in ("HEAD", "OPTIONS")
-            )
-    return out
-
-
-def test_api_route_listing_finds_the_known_routes(client):
-    routes = _api_routes(client.app)
-    assert ("GET", "/api/v1/customers/lookup") in routes
-    assert ("POST", "/api/v1/customers/1/unmerge") in routes
-    assert ("GET", "/api/v1/identity/conflicts") in routes
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [
-        pytest.param({}, id="no-token"),
-        pytest.param({"Authorization": "Bearer ocx_not-a-real-token"}, id="wrong-token"),
-        pytest.param({"Authorization": "Bearer "}, id="empty-token"),
-        pytest.param({"Authorization": "Basic dXNlcjpwYXNz"}, id="basic-scheme"),
-    ],
-)
-def test_every_api_v1_route_requires_a_valid_token(client, db, headers):
-    make_token(db)  # a token exists, just not the one sent
-    for method, path in _api_routes(client.app):
-        response = client.request(
-            method,
-            path,
-            headers=headers,
-            params={"type": "user_id", "value": "x"},
-            json={"reason": "test", "identifier_ids": [1]},
-        )
-        assert response.status_code == 401, (method, path, response.text)
-        assert_error(response, 401, "unauthenticated")
-
-
-def test_api_v1_with_a_valid_token_is_not_401(client, db):
-    token = make_token(db)
-    for method, path in _api_routes(client.app):
-        response = client.request(
-            method,
-            path,
-            headers={"Authorization": f"Bearer {token}"},
-            params={"type": "user_id", "value": "x"},
-            json={"reason": "test", "identifier_ids": [1]},
-        )
-        assert response.status_code not in (401, 500), (method, path, response.text)
