@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,7 +14,11 @@ from omnicx.core.time import utcnow
 from omnicx.governance.models import ROLES, ApiToken, User
 from omnicx.governance.secrets import hash_password, new_token, token_digest, verify_password
 
-_DUMMY_HASH = hash_password("not-a-real-password")
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash to verify against when the account does not exist (same cost as a real one)."""
+    return hash_password("not-a-real-password")
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ def authenticate_user(session: Session, email: str, password: str) -> User:
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         # Spend the same time as a real check so that timing does not reveal the account.
-        verify_password(_DUMMY_HASH, password)
+        verify_password(_dummy_hash(), password)
         raise Unauthenticated("email or password is wrong")
     if not verify_password(user.password_hash, password):
         raise Unauthenticated("email or password is wrong")
