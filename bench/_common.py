@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -518,6 +519,58 @@ def _system_busy_seconds() -> float:
 def _own_cpu_seconds() -> float:
     usage = os.times()
     return usage.user + usage.system
+
+
+def _smaps_kib(pid: int) -> dict[str, int]:
+    """Proportional memory (shared pages divided among their users) from smaps_rollup."""
+    found: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("Pss", "Pss_Anon", "Pss_File"):
+                found[key] = int(rest.split()[0])
+    return found
+
+
+class MemoryWatch:
+    """Samples the server's memory while it works and keeps the largest figures.
+
+    ``VmRSS`` counts a page of the memory-mapped database once per mapping (SQLite maps the
+    file once per connection), so it overstates what the server holds; ``Pss`` divides
+    shared pages among their users, and the anonymous part is the heap, page cache
+    included. All three are sums over the server and its pipeline process, at one moment.
+    """
+
+    def __init__(self, server: Server, every: float = 0.25):
+        self.server = server
+        self.every = every
+        self.peak = {"rss": 0.0, "pss": 0.0, "anon": 0.0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> dict[str, float]:
+        rss = pss = anon = 0
+        for pid in self.server.family():
+            rss += _status_kib(pid, "VmRSS")
+            anon += _status_kib(pid, "RssAnon")
+            pss += _smaps_kib(pid).get("Pss", 0)
+        now = {"rss": rss / 1024, "pss": pss / 1024, "anon": anon / 1024}
+        for key, value in now.items():
+            self.peak[key] = max(self.peak[key], value)
+        return now
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            with contextlib.suppress(OSError, ValueError):
+                self.sample()
+
+    def __enter__(self) -> MemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class CpuWatch:

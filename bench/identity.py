@@ -9,7 +9,7 @@ then the timed part is ``make_pipeline(...).run_until_idle()``, in this process,
 resolves every event and projects every customer. Finally the result is checked against
 the generator's ground truth (no customer may hold two people's identifiers).
 
-    .venv/bin/python bench/identity.py                   # 1,000,000 events (~8 minutes)
+    .venv/bin/python bench/identity.py                   # 1,000,000 events (~6 minutes)
     .venv/bin/python bench/identity.py --events 200000   # quicker; 1M is extrapolated
 """
 
@@ -44,7 +44,7 @@ TARGET = 1_000_000  # the bars are for one million events
 ISSUE_SECONDS = 60  # this issue: 1M events in under 60 s
 MISSION_SECONDS = 30  # mission: under 30 s
 # The bars are for one million events, and a run of that size (generation, bulk load and
-# resolution) takes about eight minutes on the reference machine, so it is the default.
+# resolution) takes about six minutes on the reference machine, so it is the default.
 # Smaller runs extrapolate linearly to 1M and say so; the rate falls as the tables grow.
 DEFAULT_EVENTS = TARGET
 NOTES = {

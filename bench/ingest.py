@@ -27,6 +27,7 @@ import orjson
 from _common import (
     CallFactory,
     CpuWatch,
+    MemoryWatch,
     announce,
     app_connection,
     background_note,
@@ -218,7 +219,7 @@ def main() -> None:
     with bench_home("ingest", args.workdir, args.keep) as home:
         migrate(home)
         _, write_key, _ = create_source_and_token(home)
-        with running_server(home, pipeline=True) as server:
+        with running_server(home, pipeline=True) as server, MemoryWatch(server) as memory:
             progress = Progress(database_path(home))
             watch = CpuWatch(server)
             cpu_before = server.cpu_seconds()
@@ -237,8 +238,8 @@ def main() -> None:
             done = wait_processed(progress, target, args.timeout)
             progress.close()
             other_cores = watch.other_cores()
-            rss = server.peak_rss_mib()
             cpu = server.cpu_seconds() - cpu_before
+        rss = memory.peak["rss"]
         counts = state_counts(database_path(home))
         raw_rows, raw_batched, raw_single = raw_bulk_insert(
             database_path(home), home / "raw" / "omnicx.db", args.batch
@@ -268,6 +269,7 @@ def main() -> None:
         "raw_insert_rate_one_tx": round(raw_single_rate),
         "ratio_to_raw": round(end_to_end / raw_rate, 3),
         "server_peak_rss_mib": round(rss),
+        "server_peak_pss_mib": round(memory.peak["pss"]),
         "server_cpu_seconds": round(cpu, 1),
         "state": counts,
         "other_programs_cores": round(other_cores, 2),
