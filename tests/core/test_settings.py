@@ -61,10 +61,19 @@ def test_production_refuses_short_secrets(monkeypatch: pytest.MonkeyPatch) -> No
         Settings()
 
 
+def test_production_requires_encryption_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMNICX_ENV", "production")
+    monkeypatch.setenv("OMNICX_SECRET_KEY", STRONG_SECRET)
+    monkeypatch.setenv("OMNICX_BLIND_INDEX_KEY", STRONG_INDEX_KEY)
+    with pytest.raises(InsecureSettings, match="OMNICX_ENCRYPTION_KEYS"):
+        Settings()
+
+
 def test_production_with_strong_secrets_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMNICX_ENV", "production")
     monkeypatch.setenv("OMNICX_SECRET_KEY", STRONG_SECRET)
     monkeypatch.setenv("OMNICX_BLIND_INDEX_KEY", STRONG_INDEX_KEY)
+    monkeypatch.setenv("OMNICX_ENCRYPTION_KEYS", "k1:" + "A" * 43)
     settings = get_settings()
     assert settings.env == "production"
     assert settings.secret_key.get_secret_value() == STRONG_SECRET

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
                         f"{name} must be set to a random value of at least 32 characters "
                         "outside development"
                     )
+            if self.encryption_keys is None:
+                raise InsecureSettings(
+                    "OMNICX_ENCRYPTION_KEYS must be set outside development "
+                    "(generate one with `omnicx keys new`)"
+                )
         return self
 
     @property

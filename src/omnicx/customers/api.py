@@ -83,7 +83,7 @@ def unmerge_customer(
             identifier_ids=ids,
             merge_id=body.merge_id,
             reason=body.reason,
-            actor=f"token:{principal.name}",
+            actor=principal.actor,
         )
         return UnmergeResult(
             customer_id=record.customer_id,

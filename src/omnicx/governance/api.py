@@ -78,4 +78,6 @@ class require:  # lower case: it reads as a phrase, Depends(require(Permission.X
     ) -> Principal:
         if not allows(principal.role, self.permission):
             raise Forbidden(f"the {principal.role} role may not do {self.permission.value}")
+        if not principal.may(self.permission):
+            raise Forbidden(f"this token is not scoped for {self.permission.value}")
         return principal

@@ -5,13 +5,16 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import InvalidInput, Unauthenticated
+from omnicx.core.serialization import loads
 from omnicx.core.time import utcnow
 from omnicx.governance.models import ROLES, ApiToken, User
+from omnicx.governance.permissions import Permission, allows
 from omnicx.governance.secrets import hash_password, new_token, token_digest, verify_password
 
 
@@ -23,11 +26,27 @@ def _dummy_hash() -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: resolved from a bearer token."""
+    """Who is acting: a program with a bearer token, or a person signed in to the UI.
 
-    token_id: int
+    ``scopes`` narrows a token to some API areas (None: all its role allows).
+    """
+
+    kind: Literal["token", "user"]
+    id: int
     name: str
     role: str
+    scopes: frozenset[Permission] | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the audit log and history name this principal, e.g. ``user:li@corp.cn``."""
+        return f"{self.kind}:{self.name}"
+
+    def may(self, permission: Permission) -> bool:
+        return allows(self.role, permission) and (self.scopes is None or permission in self.scopes)
+
+
+SYSTEM = Principal(kind="token", id=0, name="system", role="admin")
 
 
 def bootstrap_admin(session: Session, email: str, password: str | None) -> tuple[User, str | None]:
@@ -74,7 +93,12 @@ def authenticate_token(session: Session, token: str) -> Principal:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("the bearer token is not valid")
-    return Principal(token_id=row.id, name=row.name, role=row.role)
+    scopes = frozenset(Permission(s) for s in loads(row.scopes)) if row.scopes else None
+    return Principal(kind="token", id=row.id, name=row.name, role=row.role, scopes=scopes)
+
+
+def user_principal(user: User) -> Principal:
+    return Principal(kind="user", id=user.id, name=user.email, role=user.role)
 
 
 def authenticate_user(session: Session, email: str, password: str) -> User:

@@ -35,6 +35,8 @@ class Customer(Base):
     merged_into_id: Mapped[int | None] = mapped_column(BigId, index=True)
     conflicted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set by an erasure: the row stays (anonymous aggregates) but holds no personal data.
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Identifier(Base):

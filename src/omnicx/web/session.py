@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Request
 
 from omnicx.core.errors import Forbidden
+from omnicx.governance.service import Principal
 
 
 def csrf_token(request: Request) -> str:
@@ -34,3 +35,11 @@ def check_csrf(request: Request, submitted: str | None) -> None:
 def signed_in_user(request: Request) -> dict[str, Any] | None:
     user = request.session.get("user")
     return user if isinstance(user, dict) else None
+
+
+def signed_in_principal(request: Request) -> Principal | None:
+    """The signed-in person as a principal: what the access layer and the audit log use."""
+    user = signed_in_user(request)
+    if user is None:
+        return None
+    return Principal(kind="user", id=int(user["id"]), name=str(user["email"]), role=user["role"])

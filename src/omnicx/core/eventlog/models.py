@@ -26,7 +26,10 @@ class EventRow(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Canonical JSON, encrypted (purpose "events.payload"; see core.crypto).
     payload: Mapped[str] = mapped_column(Text)
+    # The JetStream stream sequence of the message, so an erasure can delete it there too.
+    log_seq: Mapped[int | None] = mapped_column(BigId)
 
 
 class ProcessorOffset(Base):

@@ -1,5 +1,8 @@
 """Encryption of PII at rest: AES-256-GCM with named keys, so keys can rotate.
 
+A core primitive because the event log (core) stores payloads encrypted; which columns
+are encrypted and how keys rotate is governance's business (``governance.keys``).
+
 ``OMNICX_ENCRYPTION_KEYS`` lists keys as ``id:base64url-32-bytes`` separated by commas;
 the first one encrypts, all of them decrypt. A stored value reads
 ``v1.<key id>.<base64url(nonce || ciphertext+tag)>``. Each column encrypts with its own
@@ -23,6 +26,7 @@ from sqlalchemy import Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from omnicx.core.serialization import dump_bytes, loads
 from omnicx.core.settings import get_settings
 
 VERSION = "v1"
@@ -127,6 +131,14 @@ def encrypt_text(value: str, purpose: str) -> str:
 
 def decrypt_text(value: str, purpose: str) -> str:
     return keyring().decrypt(value, purpose).decode()
+
+
+def encrypt_json(value: Any, purpose: str) -> str:
+    return keyring().encrypt(dump_bytes(value), purpose)
+
+
+def decrypt_json(value: str, purpose: str) -> Any:
+    return loads(keyring().decrypt(value, purpose))
 
 
 class EncryptedText(TypeDecorator[str]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from omnicx.governance.crypto import KeyError_, KeyRing, UndecryptableValue, new_key
+from omnicx.core.crypto import KeyError_, KeyRing, UndecryptableValue, new_key
 
 
 def ring(spec: str) -> KeyRing:
