@@ -7,7 +7,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from omnicx.core.crypto import EncryptedText
 from omnicx.core.database import Base, BigId
+
+TRAITS_PURPOSE = "customer_profiles.traits"
 
 
 class CustomerProfile(Base):
@@ -16,7 +19,8 @@ class CustomerProfile(Base):
     __tablename__ = "customer_profiles"
 
     customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id"), primary_key=True)
-    traits: Mapped[str] = mapped_column(Text, default="{}")
+    # Encrypted JSON: ORM reads see the JSON text; raw statements use profiles' codec.
+    traits: Mapped[str] = mapped_column(EncryptedText(TRAITS_PURPOSE), default="{}")
     trait_times: Mapped[str] = mapped_column(Text, default="{}")
     channels: Mapped[str] = mapped_column(Text, default="[]")
     event_count: Mapped[int] = mapped_column(Integer, default=0)

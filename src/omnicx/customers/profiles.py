@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
+from omnicx.core.crypto import decrypt_json, encrypt_json
 from omnicx.core.database import RawStatements, select_in
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_datetime, as_utc, utcnow
-from omnicx.customers.models import CustomerProfile
+from omnicx.customers.models import TRAITS_PURPOSE, CustomerProfile
 from omnicx.customers.traits import Strategy, apply_traits, combine_traits
 
 # Raw statements (see core.database.RawStatements): a batch writes hundreds of rows.
@@ -60,6 +61,18 @@ def channel_of(event: LogEvent) -> str:
         return "web"
     platform = payload.get("channel")
     return SDK_PLATFORMS.get(platform, "server") if isinstance(platform, str) else "server"
+
+
+def encode_traits(traits: dict[str, Any]) -> str:
+    """Traits as stored: JSON, encrypted (names, phones and addresses live here)."""
+    return encrypt_json(traits, TRAITS_PURPOSE)
+
+
+def decode_traits(stored: str | None) -> dict[str, Any]:
+    if not stored:
+        return {}
+    value = decrypt_json(stored, TRAITS_PURPOSE)
+    return value if isinstance(value, dict) else {}
 
 
 def traits_of(event: LogEvent) -> dict[str, Any]:
@@ -112,7 +125,7 @@ class ProfileStore:
         ):
             self.profiles[customer_id] = Profile(
                 customer_id=customer_id,
-                traits=loads(traits),
+                traits=decode_traits(traits),
                 times=loads(times),
                 channels=set(loads(channels)),
                 event_count=count,
@@ -186,7 +199,7 @@ class ProfileStore:
             if not profile.dirty:
                 continue
             values = (
-                dumps(profile.traits),
+                encode_traits(profile.traits),
                 dumps(profile.times),
                 dumps(sorted(profile.channels)),
                 profile.event_count,

@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.database import RawStatements
 from omnicx.core.errors import InvalidInput, NotFound
+from omnicx.core.eventlog.codec import decode_payload
 from omnicx.core.serialization import loads
 from omnicx.core.time import as_datetime, parse_timestamp
+from omnicx.customers.profiles import decode_traits
 from omnicx.customers.schemas import (
     Customer360,
     IdentifierOut,
@@ -25,7 +27,7 @@ RECENT_EVENTS = 20
 
 
 def _properties(payload: str) -> dict[str, Any]:
-    data = loads(payload)
+    data = decode_payload(payload)
     props = data.get("properties") if data.get("type") != "identify" else data.get("traits")
     return props if isinstance(props, dict) else {}
 
@@ -84,7 +86,7 @@ def customer_360(session: Session, requested_id: int) -> Customer360:
         id=customer_id,
         requested_id=requested_id,
         created_at=as_datetime(created_at),
-        traits=loads(traits) if traits else {},
+        traits=decode_traits(traits),
         identifiers=[
             IdentifierOut(id=i.id, type=i.type, scope=i.scope, value=i.value)
             for i in identifiers_of(session, customer_id)

@@ -18,7 +18,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from omnicx.core.crypto import EncryptedText, decrypt_text, encrypt_text
 from omnicx.core.database import Base, BigId
+
+VALUE_PURPOSE = "identifiers.value"
+
+
+def seal_value(value: str) -> str:
+    """An identifier value as the raw statements store it (encrypted)."""
+    return encrypt_text(value, VALUE_PURPOSE)
+
+
+def open_value(stored: str) -> str:
+    return decrypt_text(stored, VALUE_PURPOSE)
 
 
 class Customer(Base):
@@ -40,7 +52,8 @@ class Customer(Base):
 
 
 class Identifier(Base):
-    """A typed, normalised identifier. Looked up only by ``key_hash`` (blind index)."""
+    """A typed, normalised identifier. Looked up only by ``key_hash`` (blind index); the
+    value itself is stored encrypted (raw statements use ``seal_value``/``open_value``)."""
 
     __tablename__ = "identifiers"
     __table_args__ = (Index("ix_identifiers_customer", "customer_id"),)
@@ -49,7 +62,7 @@ class Identifier(Base):
     type: Mapped[str] = mapped_column(String(40))
     scope: Mapped[str] = mapped_column(String(100), default="")
     key_hash: Mapped[bytes] = mapped_column(LargeBinary(20), unique=True)
-    value: Mapped[str] = mapped_column(Text)
+    value: Mapped[str] = mapped_column(EncryptedText(VALUE_PURPOSE))
     customer_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("customers.id"))
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     source_event_seq: Mapped[int | None] = mapped_column(BigId)

@@ -36,6 +36,7 @@ from omnicx.identity.graph import Node
 from omnicx.identity.models import (
     Identifier,
     LinkBlock,
+    seal_value,
 )
 from omnicx.identity.repartition import Repartitioning
 
@@ -118,7 +119,7 @@ class Resolver(Repartitioning):
                     r["type"],
                     r["scope"],
                     r["key_hash"],
-                    r["value"],
+                    seal_value(r["value"]),
                     None,
                     self.raw.time(r["first_seen_at"]),
                     r["source_event_seq"],

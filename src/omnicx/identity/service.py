@@ -24,6 +24,7 @@ from omnicx.identity.models import (
     LinkBlock,
     Merge,
     Unmerge,
+    open_value,
 )
 from omnicx.identity.normalize import InvalidIdentifier, canonical_type, normalize, normalize_scope
 from omnicx.identity.resolve import Resolution, Resolver
@@ -90,7 +91,7 @@ def identifiers_of(session: Session, customer_id: int) -> list[IdentifierView]:
         "SELECT id, type, scope, value FROM identifiers WHERE customer_id = ? ORDER BY type, id",
         (customer_id,),
     )
-    return [IdentifierView(*row) for row in rows]
+    return [IdentifierView(i, kind, scope, open_value(value)) for i, kind, scope, value in rows]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from omnicx.identity.api import router as identity_router
 from omnicx.ingest.api import router as tracking_router
 from omnicx.ingest.sources import WriteKeys
 from omnicx.runtime.workers import Workers
+from omnicx.web.auth_pages import router as auth_router
 from omnicx.web.errors import install_error_handlers
 from omnicx.web.pages import router as pages_router
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(tracking_router)
     app.include_router(customers_router)
     app.include_router(identity_router)
+    app.include_router(auth_router)
     app.include_router(pages_router)
 
     @app.get("/healthz", tags=["platform"], summary="Liveness and database check")

@@ -1,4 +1,4 @@
-"""Server-rendered pages: sign in, find a customer, the customer 360 view.
+"""Server-rendered pages: home, find a customer, the customer 360 view.
 
 Customer data is read through the same services as the API (``customers.service``).
 """
@@ -8,20 +8,19 @@ from __future__ import annotations
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 
 from omnicx import __version__
 from omnicx.core.database import get_database
-from omnicx.core.errors import NotFound, OmniError, Unauthenticated
+from omnicx.core.errors import NotFound, OmniError
 from omnicx.core.eventlog.models import EventRow
 from omnicx.customers.service import customer_360
-from omnicx.governance.service import authenticate_user
 from omnicx.identity.models import Customer
 from omnicx.identity.service import find_customer_by_identifier
-from omnicx.web.session import check_csrf, csrf_token, signed_in_user
+from omnicx.web.session import csrf_token, signed_in_user
 
 templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
@@ -57,38 +56,6 @@ def home(request: Request) -> Response:
         )
         events = session.scalar(select(func.count()).select_from(EventRow))
     return render(request, "home.html", {"customers": customers, "events": events})
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/customers") -> HTMLResponse:
-    return render(request, "login.html", {"next": next, "error": None})
-
-
-@router.post("/login", response_class=HTMLResponse)
-def login(
-    request: Request,
-    email: Annotated[str, Form(max_length=254)],
-    password: Annotated[str, Form(max_length=1000)],
-    csrf: Annotated[str, Form(max_length=100)] = "",
-    next: Annotated[str, Form(max_length=200)] = "/customers",
-) -> Response:
-    check_csrf(request, csrf)
-    try:
-        with get_database().read() as session:
-            user = authenticate_user(session, email, password)
-            request.session["user"] = {"id": user.id, "email": user.email, "role": user.role}
-    except Unauthenticated as exc:
-        return render(request, "login.html", {"next": next, "error": exc.message}, status=401)
-    # Only local paths: never redirect a signed-in user to another site.
-    target = next if next.startswith("/") and not next.startswith("//") else "/customers"
-    return RedirectResponse(target, status_code=303)
-
-
-@router.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
-    check_csrf(request, csrf)
-    request.session.clear()
-    return RedirectResponse("/login", status_code=303)
 
 
 @router.get("/customers", response_class=HTMLResponse)

@@ -24,6 +24,7 @@ from nats.js.errors import NotFoundError
 
 from omnicx.core.errors import ServiceUnavailable
 from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.eventlog.codec import decode_payload, encode_payload
 from omnicx.core.serialization import dump_bytes, loads
 from omnicx.core.time import parse_timestamp
 
@@ -64,7 +65,8 @@ def encode_event(event: LogEvent) -> bytes:
             "name": event.name,
             "occurred_at": event.occurred_at.isoformat(),
             "received_at": event.received_at.isoformat(),
-            "payload": event.payload,
+            # Encrypted like the table's column: the stream is storage too.
+            "payload": encode_payload(event.payload),
         }
     )
 
@@ -79,7 +81,7 @@ def decode_event(data: bytes) -> LogEvent:
         name=raw.get("name"),
         occurred_at=occurred,
         received_at=parse_timestamp(raw["received_at"]),
-        payload=raw.get("payload") or {},
+        payload=decode_payload(raw["payload"]) if raw.get("payload") else {},
     )
 
 

@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from omnicx.core.crypto import EncryptedText
 from omnicx.core.database import Base, BigId
+from omnicx.core.eventlog.codec import PURPOSE as PAYLOAD_PURPOSE
 
 
 class EventRow(Base):
@@ -26,8 +28,9 @@ class EventRow(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # Canonical JSON, encrypted (purpose "events.payload"; see core.crypto).
-    payload: Mapped[str] = mapped_column(Text)
+    # Canonical JSON, encrypted: ORM reads and writes see the JSON text, raw statements
+    # use ``codec``.
+    payload: Mapped[str] = mapped_column(EncryptedText(PAYLOAD_PURPOSE))
     # The JetStream stream sequence of the message, so an erasure can delete it there too.
     log_seq: Mapped[int | None] = mapped_column(BigId)
 

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database, RawStatements
 from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.eventlog.codec import decode_payload, encode_payload
 from omnicx.core.eventlog.models import EventRow
-from omnicx.core.serialization import dumps, loads
+from omnicx.core.serialization import dumps
 from omnicx.core.time import as_datetime
 
 # Serialises appends on PostgreSQL so that sequence order equals commit order: a reader
@@ -34,7 +35,7 @@ def _rows(events: Sequence[LogEvent]) -> list[dict[str, Any]]:
             "name": e.name,
             "occurred_at": e.occurred_at,
             "received_at": e.received_at,
-            "payload": dumps(e.payload),
+            "payload": dumps(e.payload),  # the column type encrypts it
         }
         for e in events
     ]
@@ -48,7 +49,7 @@ APPEND = (
 
 def append_rows(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
     """The log's append: ``(source_id, message_id, type, name, occurred_at, received_at,
-    payload JSON)`` rows, a retried message id being a no-op."""
+    stored payload)`` rows (see ``codec``), a retried message id being a no-op."""
     raw = RawStatements(session)
     if not raw.sqlite:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
@@ -95,7 +96,7 @@ def row_to_event(row: Sequence[Any]) -> LogEvent:
         name=name,
         occurred_at=as_datetime(occurred_at),
         received_at=as_datetime(received_at),
-        payload=loads(payload),
+        payload=decode_payload(payload),
     )
 
 
@@ -122,7 +123,8 @@ class TableEventLog:
         self.database = database
 
     def append_sync(self, events: Sequence[LogEvent]) -> None:
-        # Serialise outside the transaction: the write lock is held only for the insert.
+        # Serialise and encrypt outside the transaction: the write lock is held only for
+        # the insert.
         rows = [
             (
                 e.source_id,
@@ -131,7 +133,7 @@ class TableEventLog:
                 e.name,
                 e.occurred_at,
                 e.received_at,
-                dumps(e.payload),
+                encode_payload(e.payload),
             )
             for e in events
         ]
