@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from omnicx.cli import data_commands, identity_commands, outbox_commands
+from omnicx.cli import data_commands, identity_commands, keys_commands, outbox_commands
 from omnicx.core.database import get_database
 from omnicx.core.migrate import upgrade
 from omnicx.core.settings import InsecureSettings, get_settings
@@ -34,6 +34,7 @@ app.add_typer(tokens, name="tokens")
 app.add_typer(data_commands.deadletter, name="deadletter")
 app.add_typer(identity_commands.identity, name="identity")
 app.add_typer(outbox_commands.outbox, name="outbox")
+app.add_typer(keys_commands.keys, name="keys")
 app.command("import")(data_commands.import_command)
 app.command("replay")(data_commands.replay_command)
 app.command("demo")(data_commands.demo_command)
