@@ -60,7 +60,7 @@ INSERT = (
 
 def load_events(home: Path, source_id: int, factory: CallFactory, events: int) -> float:
     """Validate generated calls as ingest does and bulk-insert them; returns seconds."""
-    from omnicx.core.serialization import dumps
+    from omnicx.core.eventlog.codec import encode_payload
     from omnicx.ingest.tracking import validate_batch
 
     started = time.perf_counter()
@@ -80,7 +80,7 @@ def load_events(home: Path, source_id: int, factory: CallFactory, events: int) -
                 e.name,
                 sqlite_time(e.occurred_at),
                 sqlite_time(e.received_at),
-                dumps(e.payload),
+                encode_payload(e.payload),
             )
             for e in accepted
         ]

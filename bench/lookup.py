@@ -78,7 +78,8 @@ FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def build_stamp(customers: int, per_customer: int, seed: int) -> dict[str, int]:
-    return {"customers": customers, "events_per_customer": per_customer, "seed": seed}
+    # "sealed": personal columns are stored encrypted, as the application stores them.
+    return {"customers": customers, "events_per_customer": per_customer, "seed": seed, "sealed": 1}
 
 
 @contextlib.contextmanager
@@ -118,7 +119,10 @@ def insert_chunks(conn: sqlite3.Connection, sql: str, rows: Iterator[tuple[Any, 
 
 def build(home: Path, customers: int, per_customer: int, seed: int) -> dict[str, Any]:
     """Write the data set straight into the migrated database of ``home``."""
+    from omnicx.core.eventlog.codec import encode_payload
+    from omnicx.customers.profiles import encode_traits
     from omnicx.governance.blind_index import blind_index
+    from omnicx.identity.models import seal_value
 
     use_home(home)  # the blind index must use the server's key
     r = random.Random(seed)
@@ -166,7 +170,7 @@ def build(home: Path, customers: int, per_customer: int, seed: int) -> dict[str,
                     )
                 ):
                     key = blind_index(kind, "", value)
-                    yield (base + offset, kind, "", key, value, c, created, None)
+                    yield (base + offset, kind, "", key, seal_value(value), c, created, None)
             for m, survivor in enumerate(survivors):
                 value = f"anon-of-merged-{customers + m + 1}"
                 key = blind_index("anonymous_id", "", value)
@@ -175,7 +179,7 @@ def build(home: Path, customers: int, per_customer: int, seed: int) -> dict[str,
                     "anonymous_id",
                     "",
                     key,
-                    value,
+                    seal_value(value),
                     survivor,
                     created,
                     None,
@@ -305,7 +309,7 @@ def build(home: Path, customers: int, per_customer: int, seed: int) -> dict[str,
                             name,
                             at,
                             at,
-                            orjson.dumps(payload).decode(),
+                            encode_payload(payload),
                         ),
                         (seq, c, at, kind, name, channel, source_id),
                     )
@@ -358,7 +362,7 @@ def build(home: Path, customers: int, per_customer: int, seed: int) -> dict[str,
                 }
                 yield (
                     c,
-                    orjson.dumps(traits).decode(),
+                    encode_traits(traits),
                     orjson.dumps(dict.fromkeys(traits, trait_time)).decode(),
                     '["server","web"]',
                     per_customer + (1 if c in merged_into else 0),
@@ -519,6 +523,7 @@ def in_process(home: Path, data: dict[str, Any], samples: int, seed: int) -> dic
     """``customer_360`` (and the lookup before it) without HTTP: one read session per call."""
     from omnicx.core.database import get_database
     from omnicx.customers.service import customer_360
+    from omnicx.governance.service import SYSTEM  # the API phases use an admin token too
     from omnicx.identity.service import find_customer_by_identifier
 
     r = random.Random(seed)
@@ -530,12 +535,12 @@ def in_process(home: Path, data: dict[str, Any], samples: int, seed: int) -> dic
         customer_id = r.randint(1, customers + merged)
         started = time.perf_counter()
         with database.read() as session:
-            customer_360(session, customer_id)
+            customer_360(session, SYSTEM, customer_id)
         by_id.append(time.perf_counter() - started)
         phone = phone_spelling(r, r.randint(1, customers))
         started = time.perf_counter()
         with database.read() as session:
-            customer_360(session, find_customer_by_identifier(session, "phone", phone))
+            customer_360(session, SYSTEM, find_customer_by_identifier(session, "phone", phone))
         lookup.append(time.perf_counter() - started)
     database.dispose()
     by_id.sort()
