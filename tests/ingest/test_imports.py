@@ -21,6 +21,7 @@ from omnicx.core.database import Database
 from omnicx.core.errors import InvalidInput, NotFound
 from omnicx.core.eventlog.models import EventRow
 from omnicx.customers.service import customer_360
+from omnicx.governance.service import SYSTEM
 from omnicx.identity.service import find_customer_by_identifier
 from omnicx.ingest.imports import import_file
 
@@ -53,7 +54,7 @@ def event_count(db: Database) -> int:
 def customer(db: Database, kind: str, value: str) -> dict[str, Any]:
     """The 360 view (as plain data) of the customer holding an identifier."""
     with db.read() as session:
-        view = customer_360(session, find_customer_by_identifier(session, kind, value))
+        view = customer_360(session, SYSTEM, find_customer_by_identifier(session, kind, value))
         return view.model_dump()
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+from omnicx.governance.audit import AuditFilter, detail_of, search
 from omnicx.governance.service import bootstrap_admin
 from tests.factories import append_calls, call, make_source, process
+from tests.governance.masking_people import EMAIL, MASKED, PHONE, seed_person, sign_in_as
 
 
 def csrf_of(html: str) -> str:
@@ -98,3 +100,73 @@ def test_login_does_not_redirect_off_site(client, db):
         follow_redirects=False,
     )
     assert response.headers["location"] == "/customers"
+
+
+# -- the customer page through the access layer ----------------------------------------------
+
+
+def reveal_forms(html: str) -> list[str]:
+    return re.findall(r'name="field" value="([^"]+)"', html)
+
+
+def test_an_agent_sees_the_masked_page_without_reveal_controls(client, db):
+    customer_id = seed_person(client, db, orders=5)
+    sign_in_as(client, db, "agent")
+    page = client.get(f"/customers/{customer_id}")
+    assert page.status_code == 200
+    for masked in MASKED.values():
+        assert masked in page.text
+    assert PHONE not in page.text and EMAIL not in page.text
+    assert reveal_forms(page.text) == []
+    assert "The newest 3 of 5 orders." in page.text and "SO-0005" in page.text
+    assert "SO-0002" not in page.text
+    # The consent panel (loaded by htmx) has its place; htmx itself is served locally.
+    assert f'hx-get="/customers/{customer_id}/consent"' in page.text
+    script = re.search(r'<script src="(/static/vendor/htmx-[\d.]+\.min\.js)"', page.text)
+    assert script and client.get(script.group(1)).status_code == 200
+    refused = client.post(
+        f"/customers/{customer_id}/reveal",
+        data={"field": "traits.phone", "reason": "r", "csrf": csrf_of(page.text)},
+    )
+    assert refused.status_code == 403 and PHONE not in refused.text
+
+
+def test_a_senior_agent_reveals_a_field_with_a_reason_on_the_page(client, db):
+    customer_id = seed_person(client, db)
+    sign_in_as(client, db, "senior_agent")
+    page = client.get(f"/customers/{customer_id}")
+    fields = reveal_forms(page.text)
+    assert {"traits.phone", "traits.email", "traits.name", "traits.id_card"} <= set(fields)
+    assert any(f.startswith("identifiers.") for f in fields)
+    url, token = f"/customers/{customer_id}/reveal", csrf_of(page.text)
+    no_reason = client.post(url, data={"field": "traits.phone", "reason": " ", "csrf": token})
+    assert no_reason.status_code == 400 and PHONE not in no_reason.text
+    forged = client.post(url, data={"field": "traits.phone", "reason": "r", "csrf": "forged"})
+    assert forged.status_code == 403 and PHONE not in forged.text
+    shown = client.post(url, data={"field": "traits.phone", "reason": "callback", "csrf": token})
+    assert shown.status_code == 200
+    assert shown.text == f'<span class="revealed" data-field="traits.phone">{PHONE}</span>'
+    with db.read() as session:
+        [entry] = search(session, AuditFilter(action="customer.reveal"))
+        assert detail_of(entry) == {
+            "field": "traits.phone",
+            "class": "personal",
+            "reason": "callback",
+        }
+        views = search(session, AuditFilter(action="customer.view"))
+        assert [detail_of(v)["via"] for v in views][:1] == ["page.360"]
+
+
+def test_an_analyst_gets_analytics_and_no_customer_pages(client, db):
+    customer_id = seed_person(client, db)
+    sign_in_as(client, db, "analyst")
+    home = client.get("/")
+    assert 'href="/analytics"' in home.text and 'href="/customers"' not in home.text
+    assert client.get("/customers").status_code == 403
+    denied = client.get(f"/customers/{customer_id}")
+    assert denied.status_code == 403 and MASKED["phone"] not in denied.text
+    analytics = client.get("/analytics")
+    assert analytics.status_code == 200 and "p_" in analytics.text and "gold" in analytics.text
+    assert MASKED["name"] not in analytics.text and EMAIL not in analytics.text
+    sign_in_as(client, db, "agent")
+    assert client.get("/analytics").status_code == 403

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+Shown = Literal["plain", "masked", "hidden"]
 
 
 class IdentifierOut(BaseModel):
     id: int
     type: str
     scope: str = ""
-    value: str
+    value: str | None = Field(description="As the reader's role sees it; null when hidden")
+    display: Shown = "plain"
 
 
 class TimelineItem(BaseModel):
@@ -34,6 +37,41 @@ class MergeOut(BaseModel):
     undone_at: datetime | None
 
 
+class OrderEvent(BaseModel):
+    seq: int
+    name: str
+    occurred_at: datetime
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class OrderOut(BaseModel):
+    """One order, from its Segment e-commerce events ("Order Completed", "Order Shipped"…)."""
+
+    order_id: str | None
+    status: str = Field(description="The latest order event, e.g. Order Shipped")
+    placed_at: datetime
+    total: float | None = None
+    currency: str | None = None
+    products: list[dict[str, Any]] = Field(default_factory=list)
+    events: list[OrderEvent] = Field(description="Newest first")
+
+
+class FieldAccess(BaseModel):
+    """How one personal or sensitive field was shown to this reader."""
+
+    field: str = Field(description='"traits.<key>" or "identifiers.<id>"')
+    field_class: Literal["personal", "sensitive"]
+    display: Shown
+    revealable: bool = Field(description="POST /reveal with a reason would show it")
+
+
+class AccessOut(BaseModel):
+    role: str
+    fields: list[FieldAccess]
+    orders_limit: int | None = Field(description="Newest orders shown; null: all")
+    timeline_limit: int | None = Field(description="Newest timeline items reachable; null: all")
+
+
 class Customer360(BaseModel):
     id: int
     requested_id: int = Field(description="The id asked for; differs from id after a merge")
@@ -45,13 +83,41 @@ class Customer360(BaseModel):
     first_seen_at: datetime | None
     last_seen_at: datetime | None
     recent_events: list[TimelineItem]
+    orders: list[OrderOut] = Field(description="Newest first, as many as the role may see")
+    orders_total: int = Field(description="How many orders the customer has")
     merges: list[MergeOut]
+    access: AccessOut
 
 
 class TimelinePage(BaseModel):
     customer_id: int
     items: list[TimelineItem]
     next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page")
+    limited_to: int | None = Field(
+        None, description="The reader's role reaches only this many newest items"
+    )
+
+
+class RevealRequest(BaseModel):
+    field: str = Field(
+        pattern=r"^(traits\..+|identifiers\.[0-9]{1,19})$",
+        max_length=200,
+        description='"traits.<key>" or "identifiers.<id>" (see access.fields in the 360)',
+    )
+    reason: str = Field(min_length=1, max_length=500, description="Why you need it (audited)")
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_has_words(cls, reason: str) -> str:
+        if not reason.strip():
+            raise ValueError("give the reason you need to see this field")
+        return reason.strip()
+
+
+class RevealOut(BaseModel):
+    customer_id: int
+    field: str
+    value: Any
 
 
 class IdentifierRef(BaseModel):

@@ -1,4 +1,7 @@
-"""``/api/v1/identity``: the review queue of links that a guardrail refused."""
+"""``/api/v1/identity``: the review queue of links that a guardrail refused.
+
+The identifier values on both sides are masked for the reviewer's role like any other
+read of customer data (``governance.access``)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from sqlalchemy import select
 
 from omnicx.core.database import get_database
 from omnicx.core.time import as_utc
+from omnicx.governance.access import STARS, view_for
 from omnicx.governance.api import require
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
@@ -25,6 +29,7 @@ def list_conflicts(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ConflictOut]:
     with get_database().read() as session:
+        view = view_for(session, principal)
         out = []
         for conflict in open_conflicts(session, limit):
             link = session.get(IdentityLink, conflict.link_id)
@@ -33,11 +38,12 @@ def list_conflicts(
                 for identifier_id in (link.a_id, link.b_id):
                     ident = session.scalar(select(Identifier).where(Identifier.id == identifier_id))
                     if ident is not None:
+                        value, _ = view.identifier(ident.id, ident.type, ident.value)
                         sides.append(
                             ConflictSide(
                                 identifier_id=ident.id,
                                 type=ident.type,
-                                value=ident.value,
+                                value=STARS if value is None else value,
                                 customer_id=ident.customer_id,
                             )
                         )

@@ -1,6 +1,9 @@
-"""Server-rendered pages: home, find a customer, the customer 360 view.
+"""Server-rendered pages: home, find a customer, the customer 360 view with reveal, and
+the analytics overview.
 
-Customer data is read through the same services as the API (``customers.service``).
+Customer data is read through the same services as the API (``customers.service``),
+for the signed-in user's role: masked values are computed on the server, so the page
+never carries what the role may not see. Every 360 page view is audited.
 """
 
 from __future__ import annotations
@@ -8,19 +11,25 @@ from __future__ import annotations
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import escape
 from sqlalchemy import func, select
 
 from omnicx import __version__
+from omnicx.analytics.service import default_window, overview, pseudonymous_customers
 from omnicx.core.database import get_database
 from omnicx.core.errors import NotFound, OmniError
 from omnicx.core.eventlog.models import EventRow
-from omnicx.customers.service import customer_360
+from omnicx.core.serialization import dumps
+from omnicx.customers.schemas import Customer360, RevealRequest
+from omnicx.customers.service import customer_360, record_customer_view, reveal
+from omnicx.governance.permissions import Permission
+from omnicx.governance.service import Principal
 from omnicx.identity.models import Customer
 from omnicx.identity.service import find_customer_by_identifier
-from omnicx.web.session import csrf_token, signed_in_user
+from omnicx.web.session import check_csrf, csrf_token, signed_in_principal, signed_in_user
 
 templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
 router = APIRouter(include_in_schema=False)
@@ -30,9 +39,12 @@ SEARCH_TYPES = ("phone", "email", "user_id", "wechat_openid", "anonymous_id", "d
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     settings = request.app.state.settings
+    principal = signed_in_principal(request)
     base = {
         "version": __version__,
         "user": signed_in_user(request),
+        # What the signed-in user may do, for navigation (routes check again).
+        "can": {p.value for p in Permission if principal and principal.may(p)},
         "csrf": csrf_token(request),
         "database": "SQLite"
         if settings.resolved_database_url.startswith("sqlite")
@@ -44,6 +56,14 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
 
 def _to_login(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+def _not_allowed(request: Request, what: str) -> HTMLResponse:
+    return render(request, "home.html", {"error": f"Your role may not {what}."}, status=403)
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -64,8 +84,11 @@ def find_customer(
     type: Annotated[str, Query(max_length=40)] = "phone",
     value: Annotated[str, Query(max_length=500)] = "",
 ) -> Response:
-    if signed_in_user(request) is None:
+    principal = signed_in_principal(request)
+    if principal is None:
         return _to_login(request)
+    if not principal.may(Permission.CUSTOMERS_READ):
+        return _not_allowed(request, "look customers up")
     error = None
     if value.strip():
         try:
@@ -82,13 +105,25 @@ def find_customer(
     )
 
 
+def _reveal_controls(principal: Principal, view: Customer360) -> dict[str, dict[str, Any]]:
+    """Field → how it is shown and whether this user gets a reveal form for it."""
+    may = principal.may(Permission.CUSTOMERS_REVEAL)
+    return {
+        f.field: {"display": f.display, "reveal": may and f.revealable and f.display != "plain"}
+        for f in view.access.fields
+    }
+
+
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
 def customer_page(request: Request, customer_id: Annotated[int, Path(ge=1, le=2**62)]) -> Response:
-    if signed_in_user(request) is None:
+    principal = signed_in_principal(request)
+    if principal is None:
         return _to_login(request)
+    if not principal.may(Permission.CUSTOMERS_READ):
+        return _not_allowed(request, "see customers")
     try:
         with get_database().read() as session:
-            view = customer_360(session, customer_id)
+            view = customer_360(session, principal, customer_id)
     except NotFound:
         return render(
             request,
@@ -101,4 +136,58 @@ def customer_page(request: Request, customer_id: Annotated[int, Path(ge=1, le=2*
             },
             status=404,
         )
-    return render(request, "customer.html", {"c": view})
+    with get_database().write() as session:
+        record_customer_view(session, principal, view, via="page.360", ip=_client_ip(request))
+    fields = _reveal_controls(principal, view)
+    hidden = [f for f in view.access.fields if f.display == "hidden"]
+    return render(request, "customer.html", {"c": view, "fields": fields, "hidden": hidden})
+
+
+def _fragment(html: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status)
+
+
+@router.post("/customers/{customer_id}/reveal", response_class=HTMLResponse)
+def reveal_on_page(
+    request: Request,
+    customer_id: Annotated[int, Path(ge=1, le=2**62)],
+    field: Annotated[str, Form(max_length=200)],
+    reason: Annotated[str, Form(max_length=500)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """The htmx reveal control: answers the plain value as a fragment to swap in."""
+    principal = signed_in_principal(request)
+    if principal is None:
+        return _fragment('<span class="error">Sign in again.</span>', 401)
+    try:
+        check_csrf(request, csrf)
+        try:
+            asked = RevealRequest(field=field, reason=reason)
+        except ValueError:
+            return _fragment(
+                '<span class="error">Give a reason (up to 500 characters).</span>', 400
+            )
+        with get_database().write() as session:
+            _, value = reveal(
+                session, principal, customer_id, asked.field, asked.reason, ip=_client_ip(request)
+            )
+    except OmniError as exc:
+        return _fragment(f'<span class="error">{escape(exc.message)}</span>', exc.status_code)
+    text = value if isinstance(value, str) else dumps(value)
+    return _fragment(f'<span class="revealed" data-field="{escape(field)}">{escape(text)}</span>')
+
+
+@router.get("/analytics", response_class=HTMLResponse)
+def analytics_page(request: Request, days: Annotated[int, Query(ge=1, le=366)] = 30) -> Response:
+    principal = signed_in_principal(request)
+    if principal is None:
+        return _to_login(request)
+    if not principal.may(Permission.ANALYTICS_READ):
+        return _not_allowed(request, "see analytics")
+    since, until = default_window(days, None)
+    with get_database().read() as session:
+        summary = overview(session, since, until)
+        customers = pseudonymous_customers(session, 50, None)
+    return render(
+        request, "analytics.html", {"o": summary, "customers": customers.items, "days": days}
+    )

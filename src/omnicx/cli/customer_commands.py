@@ -1,0 +1,96 @@
+"""``omnicx customers``: export customers as CSV, masked for a role."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from contextlib import nullcontext
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from rich.console import Console
+
+from omnicx.cli.progress import bar
+from omnicx.core.database import get_database
+from omnicx.core.errors import OmniError
+from omnicx.core.time import parse_timestamp
+from omnicx.customers.export import BATCH, COLUMNS, export_ids, export_rows, parse_ids
+from omnicx.governance.access import record_export, view_for
+from omnicx.governance.models import ROLES
+from omnicx.governance.service import Principal
+
+console = Console(stderr=True)
+customers = typer.Typer(help="Customers: export.", no_args_is_help=True)
+
+
+def _principal(role: str) -> Principal:
+    """The command acts as someone with ``role``, named after the operating-system user
+    (that name goes to the audit log)."""
+    if role not in ROLES:
+        raise typer.BadParameter(f"one of {', '.join(ROLES)}", param_hint="--role")
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    return Principal(kind="user", id=0, name=f"cli:{login}", role=role)
+
+
+def _no_progress(_done: int) -> None:
+    return None
+
+
+@customers.command("export")
+def export_command(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="CSV file (default: standard output)")
+    ] = None,
+    role: Annotated[str, typer.Option(help="See the data as this role sees it")] = "agent",
+    ids: Annotated[str | None, typer.Option(help="Comma-separated customer ids")] = None,
+    since: Annotated[str | None, typer.Option(help="Seen at or after (ISO-8601)")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many customers")] = 100_000,
+) -> None:
+    """Write customers as CSV, masked as ROLE sees them (audited as customers.export)."""
+    import csv
+
+    principal = _principal(role)
+    try:
+        seen_since: datetime | None = parse_timestamp(since) if since else None
+    except ValueError as exc:
+        raise typer.BadParameter("not an ISO-8601 time", param_hint="--since") from exc
+    database = get_database()
+    try:
+        chosen_ids = parse_ids(ids) if ids is not None else None
+        with database.read() as session:
+            view = view_for(session, principal)
+            chosen = export_ids(session, ids=chosen_ids, since=seen_since, limit=limit)
+        filters: dict[str, object] = {
+            "ids": len(chosen_ids) if chosen_ids is not None else None,
+            "limit": limit,
+        }
+        if seen_since is not None:
+            filters["since"] = seen_since.isoformat()
+        with database.write() as session:
+            record_export(session, principal, rows=len(chosen), via="cli", filters=filters)
+    except OmniError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(code=1) from exc
+    stream: TextIO = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    try:
+        writer = csv.writer(stream, lineterminator="\r\n")
+        writer.writerow(COLUMNS)
+        # The bar draws on standard output, so only when the CSV goes to a file.
+        progress = bar(f"export as {role}", len(chosen)) if output else nullcontext(_no_progress)
+        with progress as advance:
+            for start in range(0, len(chosen), BATCH):
+                part = chosen[start : start + BATCH]
+                with database.read() as session:
+                    writer.writerows(export_rows(session, view, part))
+                advance(len(part))
+    finally:
+        if output:
+            stream.close()
+    console.print(
+        f"{len(chosen)} customers exported as {role}" + (f" to {output}" if output else "")
+    )

@@ -1,0 +1,63 @@
+"""A senior agent reads the masked customer page in a real browser and reveals the phone
+with a reason: the vendored htmx posts the form and swaps the value in."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.live_server import live_server
+from tests.web.test_browser import browser, wait_for_events  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.slow
+
+PASSWORD = "browser-senior-agent-1"
+
+
+def test_a_senior_agent_reveals_the_phone_in_the_browser(browser, tmp_path):  # noqa: F811
+    with live_server(tmp_path) as server:
+        sent = httpx.post(
+            f"{server.url}/v1/batch",
+            auth=(server.write_key, ""),
+            json={
+                "batch": [
+                    {
+                        "type": "identify",
+                        "userId": "crm-88",
+                        "traits": {"name": "刘洋", "phone": "13712345678", "email": "ly@126.com"},
+                    }
+                ]
+            },
+        )
+        assert sent.status_code == 200, sent.text
+        wait_for_events(server, "phone", "13712345678", 1)
+        with server.api() as api:
+            created = api.post(
+                "/api/v1/admin/users",
+                json={
+                    "email": "senior@corp.cn",
+                    "display_name": "Senior",
+                    "role": "senior_agent",
+                    "password": PASSWORD,
+                },
+            )
+            assert created.status_code == 201, created.text
+            customer_id = api.get(
+                "/api/v1/customers/lookup", params={"type": "user_id", "value": "crm-88"}
+            ).json()["id"]
+
+        page = browser.new_page()
+        page.goto(f"{server.url}/customers/{customer_id}")
+        page.fill("input[name=email]", "senior@corp.cn")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"**/customers/{customer_id}")
+        assert page.inner_text("#customer-name") == "刘*"
+        assert "13712345678" not in page.content()
+        row = page.locator("#traits tr", has_text="phone")
+        assert "137****5678" in row.inner_text()
+        row.locator("input[name=reason]").fill("customer asked for a callback")
+        row.locator("button", has_text="Reveal").click()
+        row.locator("span.revealed").wait_for(timeout=10_000)
+        assert row.locator("span.revealed").inner_text() == "13712345678"
+        page.close()
