@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import delete, select, update
 
 from omnicx.governance.audit import record, verify
 from omnicx.governance.models import AuditEntry
@@ -64,3 +67,29 @@ def test_a_rehashed_forgery_is_still_detected_by_its_successor(db):
     with db.read() as session:
         report = verify(session)
     assert not report.ok and report.broken_at == 3
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(db):
+    # Each writer appends in its own transaction, as requests and workers do; the head row
+    # lock must serialise them so that no two entries claim the same place in the chain.
+    writers, per_writer = 8, 15
+    start = threading.Barrier(writers)
+
+    def write(n):
+        start.wait()
+        for i in range(per_writer):
+            with db.write() as session:
+                record(
+                    session, ADMIN, "customer.view", target_type="customer", target_id=n * 100 + i
+                )
+
+    with ThreadPoolExecutor(writers) as pool:
+        list(pool.map(write, range(writers)))
+    with db.read() as session:
+        report = verify(session)
+        ids = list(session.scalars(select(AuditEntry.id).order_by(AuditEntry.id)))
+        targets = set(session.scalars(select(AuditEntry.target_id)))
+    total = writers * per_writer
+    assert report.ok and report.checked == total
+    assert ids == list(range(1, total + 1))
+    assert len(targets) == total

@@ -46,6 +46,10 @@ class TokenCache:
             self._entries.clear()
         self._entries[token_digest(token)] = (principal, time.monotonic() + self.TTL_SECONDS)
 
+    def forget(self, digest: str) -> None:
+        """Drop a revoked token (by its stored SHA-256) so it stops working here at once."""
+        self._entries.pop(digest, None)
+
 
 tokens = TokenCache()
 

@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from omnicx.core.errors import InvalidInput
 from omnicx.core.serialization import dump_bytes, dumps, loads
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance.models import AuditEntry, AuditHead
-from omnicx.governance.service import Principal
+
+if TYPE_CHECKING:
+    # Only for annotations: the sign-in service records audit entries, so importing it
+    # here at run time would be circular.
+    from omnicx.governance.service import Principal
 
 GENESIS = "0" * 64
 
@@ -125,31 +130,95 @@ class AuditFilter:
     since: datetime | None = None
     until: datetime | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("actor", "action", "target_type", "target_id"):
+            if "\x00" in (getattr(self, name) or ""):
+                # PostgreSQL cannot even compare text holding NUL: refuse it as bad input.
+                raise InvalidInput(f"{name} must not contain NUL characters", field=name)
 
-def search(
-    session: Session, where: AuditFilter, limit: int = 100, before_id: int | None = None
-) -> list[AuditEntry]:
-    """Entries newest first, filtered; ``before_id`` pages backwards."""
-    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    def as_detail(self) -> dict[str, str]:
+        """The filter as an audit detail (what an export covered)."""
+        return {
+            k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items() if v
+        }
+
+
+def _matching(where: AuditFilter) -> Select[AuditEntry]:
+    stmt = select(AuditEntry)
     if where.actor:
         stmt = stmt.where(AuditEntry.actor == where.actor)
     if where.action:
         # "customer." matches every customer action; "customer.view" just that one.
         if where.action.endswith("."):
-            stmt = stmt.where(AuditEntry.action.startswith(where.action))
+            stmt = stmt.where(AuditEntry.action.startswith(where.action, autoescape=True))
         else:
             stmt = stmt.where(AuditEntry.action == where.action)
     if where.target_type:
         stmt = stmt.where(AuditEntry.target_type == where.target_type)
     if where.target_id:
         stmt = stmt.where(AuditEntry.target_id == where.target_id)
+    # SQLite keeps UTC wall-clock text: a bound in another zone must be converted first.
     if where.since:
-        stmt = stmt.where(AuditEntry.at >= where.since)
+        stmt = stmt.where(AuditEntry.at >= as_utc(where.since))
     if where.until:
-        stmt = stmt.where(AuditEntry.at < where.until)
+        stmt = stmt.where(AuditEntry.at < as_utc(where.until))
+    return stmt
+
+
+def search(
+    session: Session, where: AuditFilter, limit: int = 100, before_id: int | None = None
+) -> list[AuditEntry]:
+    """Entries newest first, filtered; ``before_id`` pages backwards."""
+    stmt = _matching(where).order_by(AuditEntry.id.desc()).limit(limit)
     if before_id:
         stmt = stmt.where(AuditEntry.id < before_id)
     return list(session.scalars(stmt))
+
+
+def count(session: Session, where: AuditFilter) -> int:
+    """How many entries match (for progress bars)."""
+    matching = _matching(where).subquery()
+    return session.scalar(select(func.count()).select_from(matching)) or 0
+
+
+def search_all(session: Session, where: AuditFilter, batch: int = 1000) -> Iterator[AuditEntry]:
+    """Every matching entry, newest first, read in pages (for exports of any size)."""
+    before_id: int | None = None
+    while True:
+        page = search(session, where, batch, before_id)
+        yield from page
+        if len(page) < batch:
+            return
+        before_id = page[-1].id
+        session.expunge_all()
+
+
+CSV_COLUMNS = (
+    "id",
+    "at",
+    "actor",
+    "actor_role",
+    "action",
+    "target_type",
+    "target_id",
+    "ip",
+    "detail",
+    "prev_hash",
+    "hash",
+)
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    # A cell starting with = + - @ runs as a formula in spreadsheets (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_row(e: AuditEntry) -> list[str]:
+    """An entry as a CSV row (``CSV_COLUMNS``), with the hashes so it can be re-verified."""
+    at = as_utc(e.at).isoformat()
+    row = (e.id, at, e.actor, e.actor_role, e.action, e.target_type, e.target_id, e.ip)
+    return [*map(_cell, row), e.detail, e.prev_hash, e.hash]
 
 
 def detail_of(entry: AuditEntry) -> dict[str, Any]:

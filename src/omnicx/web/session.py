@@ -12,8 +12,9 @@ from typing import Any
 
 from fastapi import Request
 
+from omnicx.core.database import get_database
 from omnicx.core.errors import Forbidden
-from omnicx.governance.service import Principal
+from omnicx.governance.service import Principal, active_account
 
 
 def csrf_token(request: Request) -> str:
@@ -33,8 +34,23 @@ def check_csrf(request: Request, submitted: str | None) -> None:
 
 
 def signed_in_user(request: Request) -> dict[str, Any] | None:
+    # The cookie outlives a role change or a disabled account, so the users table decides
+    # (one primary-key read per request, remembered on the request).
+    if hasattr(request.state, "signed_in_user"):
+        return request.state.signed_in_user
     user = request.session.get("user")
-    return user if isinstance(user, dict) else None
+    current = None
+    if isinstance(user, dict):
+        with get_database().read() as session:
+            principal = active_account(session, int(user["id"]))
+        if principal is None:
+            request.session.pop("user", None)
+        else:
+            current = {"id": principal.id, "email": principal.name, "role": principal.role}
+            if current != user:
+                request.session["user"] = current
+    request.state.signed_in_user = current
+    return current
 
 
 def signed_in_principal(request: Request) -> Principal | None:
