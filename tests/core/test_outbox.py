@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from omnicx.core import outbox
 from omnicx.core.database import Database
@@ -272,3 +272,86 @@ def test_two_dispatchers_claiming_at_once_deliver_each_message_once(settings, se
     finally:
         first.dispose()
         second.dispose()
+
+
+# -- messages to people: encrypted payloads, and the gate at send time ------------------------
+
+
+def test_the_payload_is_encrypted_at_rest_and_delivered_in_clear(db, serve):
+    receiver = serve(Receiver())
+    body = {"to": "13800138000", "text": "您的订单已发货"}
+    message_id = enqueue_committed(db, webhook(receiver, body))
+    with db.read() as session:
+        stored = session.execute(
+            text("SELECT payload FROM outbox WHERE id = :id"), {"id": message_id}
+        ).scalar_one()
+    assert "13800138000" not in stored and "订单" not in stored
+    assert stored.startswith("v1.")
+    Dispatcher(db).dispatch_once()
+    assert [json.loads(d.body) for d in receiver.deliveries] == [body]
+
+
+def test_a_message_to_a_customer_must_say_why(db):
+    with db.write() as session, pytest.raises(ValueError, match="needs a purpose"):
+        enqueue(session, "webhook", {"url": "http://127.0.0.1:1/"}, customer_id=7)
+
+
+def addressed(db: Database, receiver: Receiver, purpose: str, customer_id: int = 7) -> int:
+    with db.write() as session:
+        message = enqueue(
+            session,
+            "webhook",
+            webhook(receiver, {"purpose": purpose}),
+            customer_id=customer_id,
+            purpose=purpose,
+            channel="sms",
+        )
+        session.flush()
+        return message.id
+
+
+def test_the_gate_decides_at_send_time_and_a_refusal_is_final(db, serve):
+    """The gate sees the message just before delivery; what it refuses is never sent or
+    retried, and what it allows goes out. Plain webhooks do not ask it."""
+    receiver = serve(Receiver())
+    blocked: set[str] = set()
+    asked: list[int] = []
+
+    def gate(session, message):
+        asked.append(message.id)
+        return "purpose blocked" if message.purpose in blocked else None
+
+    marketing = addressed(db, receiver, "marketing")
+    service = addressed(db, receiver, "service")
+    plain = enqueue_committed(db, webhook(receiver, {"plain": True}))
+    blocked.add("marketing")  # decided after enqueue: the gate must still refuse it
+    dispatcher = Dispatcher(db, gate=gate)
+    assert dispatcher.dispatch_once() == 3
+
+    assert sorted(asked) == sorted([marketing, service])
+    assert row(db, marketing)["status"] == "refused"
+    assert row(db, marketing)["last_error"] == "purpose blocked"
+    assert row(db, marketing)["attempts"] == 0
+    assert row(db, service)["status"] == "sent"
+    assert row(db, plain)["status"] == "sent"
+    assert sorted(json.loads(d.body).get("purpose", "-") for d in receiver.deliveries) == [
+        "-",
+        "service",
+    ]
+    make_due(db, marketing)
+    assert dispatcher.dispatch_once() == 0  # refused stays refused
+
+
+def test_a_failing_gate_sends_nothing_and_retries_later(db, serve):
+    receiver = serve(Receiver())
+    message_id = addressed(db, receiver, "marketing")
+
+    def broken(session, message):
+        raise RuntimeError("consent store unreachable")
+
+    Dispatcher(db, gate=broken, max_attempts=3).dispatch_once()
+    state = row(db, message_id)
+    assert state["status"] == "pending"
+    assert state["attempts"] == 1
+    assert "consent store unreachable" in state["last_error"]
+    assert receiver.deliveries == []

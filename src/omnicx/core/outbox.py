@@ -4,6 +4,13 @@ Side effects are never performed inside a processor or a request transaction. Th
 written as outbox rows in that transaction; the dispatcher delivers them after commit,
 retries with exponential backoff, and moves what keeps failing to ``dead`` with the
 last error. Delivery is at-least-once: receivers dedupe on the ``X-OmniCX-Delivery`` id.
+
+A message to a person names the customer, the purpose (service, marketing, analytics)
+and the channel. Just before each attempt the dispatcher asks its ``gate`` (composed in
+``runtime.outbound`` from consent and suppression) whether it may still leave: consent
+is checked at send time, not when the message was queued. A refused message ends with
+status ``refused`` and the reason. The payload is encrypted at rest (it holds what is
+said to the person).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import httpx
 from sqlalchemy import DateTime, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from omnicx.core.crypto import EncryptedText
 from omnicx.core.database import Base, BigId, Database
 from omnicx.core.serialization import dump_bytes, dumps, loads
 from omnicx.core.time import as_utc, utcnow
@@ -29,6 +37,9 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_MAX_SECONDS = 3600.0
+PAYLOAD_PURPOSE = "outbox.payload"
+# pending → sent | dead | refused (the gate said no; never retried)
+STATUSES = ("pending", "sent", "dead", "refused")
 
 
 class OutboxMessage(Base):
@@ -37,7 +48,8 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[str] = mapped_column(Text)
+    # JSON, encrypted (ORM reads see the JSON text; key rotation finds the column).
+    payload: Mapped[str] = mapped_column(EncryptedText(PAYLOAD_PURPOSE))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -55,10 +67,27 @@ class DeliveryFailed(Exception):
 
 
 Deliverer = Callable[[OutboxMessage, dict[str, Any]], None]
+# Whether a message may leave now: None, or the reason it is refused. Called in the write
+# transaction that records the refusal, so a gate may write its own trail (audit).
+Gate = Callable[[Session, OutboxMessage], str | None]
 
 
-def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> OutboxMessage:
-    """Queue a side effect in the caller's transaction; delivered after commit."""
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    customer_id: int | None = None,
+    purpose: str | None = None,
+    channel: str | None = None,
+) -> OutboxMessage:
+    """Queue a side effect in the caller's transaction; delivered after commit.
+
+    A message to a customer must say why (``purpose``) so that consent can be checked;
+    ``channel`` None means no particular channel (only decisions for every channel count).
+    """
+    if customer_id is not None and not purpose:
+        raise ValueError("a message to a customer needs a purpose (service, marketing, ...)")
     now = utcnow()
     message = OutboxMessage(
         kind=kind,
@@ -66,6 +95,9 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any]) -> OutboxMessa
         status="pending",
         attempts=0,
         next_attempt_at=now,
+        customer_id=customer_id,
+        purpose=purpose,
+        channel=channel,
         created_at=now,
     )
     session.add(message)
@@ -105,10 +137,12 @@ class Dispatcher:
         database: Database,
         max_attempts: int = 8,
         deliverers: dict[str, Deliverer] | None = None,
+        gate: Gate | None = None,
     ):
         self.database = database
         self.max_attempts = max_attempts
         self.deliverers = deliverers or DELIVERERS
+        self.gate = gate
 
     def _claim(self, limit: int) -> list[int]:
         with self.database.write() as session:
@@ -143,6 +177,9 @@ class Dispatcher:
             if message is None or message.status != "pending":
                 return
             session.expunge(message)
+        addressed = message.customer_id is not None or message.purpose is not None
+        if self.gate is not None and addressed and not self._may_leave(self.gate, message_id):
+            return
         error: str | None = None
         try:
             deliverer = self.deliverers.get(message.kind)
@@ -151,6 +188,32 @@ class Dispatcher:
             deliverer(message, loads(message.payload))
         except Exception as exc:
             error = str(exc) or type(exc).__name__
+        self._finish(message_id, error)
+
+    def _may_leave(self, gate: Gate, message_id: int) -> bool:
+        """Ask the gate, right before sending; record a refusal in the same transaction.
+
+        If the gate itself fails, nothing is sent: the attempt counts as failed and is
+        retried like a failed delivery.
+        """
+        try:
+            with self.database.write() as session:
+                row = session.get(OutboxMessage, message_id)
+                if row is None or row.status != "pending":
+                    return False
+                reason = gate(session, row)
+                if reason is None:
+                    return True
+                row.status, row.last_error = "refused", reason[:2000]
+                log.info("outbox message %s refused: %s", row.id, reason)
+                return False
+        except Exception as exc:
+            log.exception("the outbox gate failed on message %s", message_id)
+            self._finish(message_id, f"gate failed: {str(exc) or type(exc).__name__}")
+            return False
+
+    def _finish(self, message_id: int, error: str | None) -> None:
+        """Record an attempt: sent, retried later with backoff, or dead."""
         with self.database.write() as session:
             row = session.get(OutboxMessage, message_id)
             if row is None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.table import read_events
 from omnicx.core.settings import get_settings
+from omnicx.customers.consent import follow_split
 from omnicx.customers.models import CustomerProfile, TimelineEntry
 from omnicx.customers.profiles import ProfileStore
 from omnicx.identity.extract import Candidate, extract_identifiers
@@ -144,3 +145,4 @@ def rebuild_customers(session: Session, customer_ids: Iterable[int]) -> None:
     store.load(live)
     store.project(events, attribution)
     store.save()
+    follow_split(session, seqs)  # consent these events carried goes where they went

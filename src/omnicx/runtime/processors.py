@@ -9,11 +9,13 @@ from __future__ import annotations
 from omnicx.core.database import Database
 from omnicx.core.processing import Pipeline, Processor
 from omnicx.core.settings import Settings
+from omnicx.customers.consent import ConsentProcessor
 from omnicx.customers.projection import CustomerProcessor
 
 
 def all_processors() -> list[Processor]:
-    return [CustomerProcessor()]
+    # Consent reads the customer of each event from the timeline: after the customers.
+    return [CustomerProcessor(), ConsentProcessor()]
 
 
 def processor_named(name: str) -> Processor:

@@ -1,0 +1,71 @@
+"""In a real browser: the customer page loads its consent part with htmx, and an agent
+records a spoken opt-in that replaces the part in place (CSRF token and all)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.factories import call
+from tests.live_server import live_server
+from tests.web import test_browser
+from tests.web.test_browser import ADMIN_EMAIL, wait_for_events
+
+# Debian's Chromium through Playwright (the sign-in browser test's fixture).
+chromium = test_browser.browser
+
+pytestmark = pytest.mark.slow
+
+
+def test_record_a_consent_decision_on_the_customer_page(chromium, tmp_path):
+    with live_server(tmp_path) as server:
+        sent = httpx.post(
+            f"{server.url}/v1/batch",
+            auth=(server.write_key, ""),
+            json={
+                "batch": [
+                    call(
+                        "identify",
+                        0,
+                        userId="crm-88",
+                        traits={"name": "赵敏", "phone": "13612345678"},
+                        context={"consent": {"categoryPreferences": {"Analytics": False}}},
+                    )
+                ]
+            },
+        )
+        assert sent.status_code == 200, sent.text
+        wait_for_events(server, "user_id", "crm-88", 1)
+        with server.api() as api:
+            customer = api.get(
+                "/api/v1/customers/lookup", params={"type": "user_id", "value": "crm-88"}
+            ).json()["id"]
+
+        page = chromium.new_page()
+        page.goto(f"{server.url}/login?next=/customers/{customer}")
+        page.fill("input[name=email]", ADMIN_EMAIL)
+        page.fill("input[name=password]", server.env["OMNICX_ADMIN_PASSWORD"])
+        page.click("button[type=submit]")
+        page.wait_for_url(f"**/customers/{customer}")
+
+        cell = "#consent td[data-purpose='{}'][data-channel='{}']"
+        page.wait_for_selector(cell.format("marketing", "sms"))  # loaded by htmx
+        assert page.get_attribute(cell.format("marketing", "sms"), "data-granted") == "no"
+        assert page.get_attribute(cell.format("analytics", "web"), "data-granted") == "no"
+        assert "event" in page.inner_text("#consent-history")
+
+        page.select_option("#consent-form select[name=purpose]", "marketing")
+        page.select_option("#consent-form select[name=channel]", "sms")
+        page.check("#consent-form input[name=granted][value=yes]")
+        page.fill("#consent-form input[name=note]", "客户来电同意短信营销")
+        page.click("#consent-form button[type=submit]")
+        page.wait_for_selector(cell.format("marketing", "sms") + "[data-granted='yes']")
+
+        assert page.url.endswith(f"/customers/{customer}")  # replaced in place, no reload
+        assert "客户来电同意短信营销" in page.inner_text("#consent-history")
+        assert page.get_attribute(cell.format("marketing", "email"), "data-granted") == "no"
+        with server.api() as api:
+            state = api.get(f"/api/v1/customers/{customer}/consent").json()["state"]
+        assert state["marketing"]["sms"]["granted"] is True
+        page.screenshot(path=str(tmp_path / "consent.png"), full_page=True)
+        page.close()
