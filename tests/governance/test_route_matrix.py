@@ -22,6 +22,39 @@ from tests.factories import append_calls, call, make_source, make_token, process
 PUBLIC = {"/", "/login", "/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 SIGNED_IN_PAGES = {"/customers", "/customers/{customer_id}", "/logout"}
 BODIES = {"/api/v1/customers/{customer_id}/unmerge": {"merge_id": 1, "reason": "matrix test"}}
+# Sign-in, account and administration pages (auth_pages.py, admin_pages.py).
+PUBLIC |= {"/login/code"}
+SIGNED_IN_PAGES |= {"/account", "/account/totp/setup", "/account/totp/confirm"}
+SIGNED_IN_PAGES |= {"/account/totp/disable", "/admin/audit", "/admin/audit/export.csv"}
+SIGNED_IN_PAGES |= {"/admin/users", "/admin/users/{user_id}"}
+BODIES["/api/v1/admin/users"] = {"email": "m@corp.cn", "display_name": "M", "role": "agent"}
+BODIES["/api/v1/admin/users/{user_id}"] = {"display_name": "Matrix"}
+BODIES["/api/v1/admin/tokens"] = {"name": "matrix", "role": "agent"}
+# Privacy (privacy_api.py): an export only, so the matrix never erases its own data.
+BODIES["/api/v1/privacy/requests"] = {"kind": "export", "customer_id": 1, "reason": "matrix"}
+BODIES["/api/v1/privacy/suppressions"] = {
+    "identifier": {"type": "email", "value": "matrix@x.cn"},
+    "scope": "marketing",
+}
+BODIES["/api/v1/privacy/retention/run"] = {"dry_run": True}
+SIGNED_IN_PAGES |= {"/admin/privacy", "/admin/privacy/requests", "/admin/privacy/retention"}
+SIGNED_IN_PAGES |= {"/admin/privacy/requests/{request_id}/bundle"}
+# The access layer (customers/api.py, policy_api.py, pages.py).
+SIGNED_IN_PAGES |= {"/customers/{customer_id}/reveal", "/analytics"}
+BODIES["/api/v1/customers/{customer_id}/reveal"] = {"field": "traits.email", "reason": "matrix"}
+BODIES["/api/v1/admin/policies"] = {"fields": {"loyalty_no": "personal"}}
+BODIES["/api/v1/admin/policies/{role}"] = {
+    "personal": {"display": "masked"},
+    "sensitive": {"display": "hidden"},
+}
+
+SIGNED_IN_PAGES |= {"/customers/{customer_id}/consent"}
+BODIES["/api/v1/customers/{customer_id}/consent"] = {
+    "purpose": "marketing",
+    "channel": "email",
+    "granted": True,
+    "note": "matrix test",
+}
 
 
 def routes(app):
@@ -56,6 +89,7 @@ def test_every_route_has_a_rule(client):
 
 @pytest.fixture
 def actors(db):
+    make_token(db, "agent")  # token 1, which DELETE /api/v1/admin/tokens/1 revokes
     tokens = {role: make_token(db, role) for role in ROLES}
     _, write_key = make_source(db)
     return tokens, write_key

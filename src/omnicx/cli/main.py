@@ -16,10 +16,14 @@ from rich.console import Console
 from rich.table import Table
 
 from omnicx.cli import data_commands, identity_commands, keys_commands, outbox_commands
+from omnicx.cli.admin_commands import audit_app, tokens_app, users_app
+from omnicx.cli.consent_commands import consent as consent_commands
+from omnicx.cli.customer_commands import customers as customer_commands
+from omnicx.cli.privacy_commands import privacy_app, retention_app
 from omnicx.core.database import get_database
 from omnicx.core.migrate import upgrade
 from omnicx.core.settings import InsecureSettings, get_settings
-from omnicx.governance.service import bootstrap_admin, create_token
+from omnicx.governance.service import bootstrap_admin
 from omnicx.ingest.sources import create_source
 
 app = typer.Typer(
@@ -28,13 +32,18 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 sources = typer.Typer(help="Event sources and their write keys.", no_args_is_help=True)
-tokens = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(sources, name="sources")
-app.add_typer(tokens, name="tokens")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 app.add_typer(data_commands.deadletter, name="deadletter")
 app.add_typer(identity_commands.identity, name="identity")
 app.add_typer(outbox_commands.outbox, name="outbox")
+app.add_typer(consent_commands, name="consent")
+app.add_typer(customer_commands, name="customers")
 app.add_typer(keys_commands.keys, name="keys")
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(retention_app, name="retention")
 app.command("import")(data_commands.import_command)
 app.command("replay")(data_commands.replay_command)
 app.command("demo")(data_commands.demo_command)
@@ -220,16 +229,3 @@ def sources_list() -> None:
                 str(s.id), s.name, s.kind, s.write_key_prefix + "…", str(s.created_at)[:19]
             )
     console.print(table)
-
-
-@tokens.command("create")
-def tokens_create(
-    name: Annotated[str, typer.Option(help="What the token is for")] = "cli",
-    role: Annotated[
-        str, typer.Option(help="admin, supervisor, senior_agent, agent, analyst")
-    ] = "admin",
-) -> None:
-    """Create an API token and print it (shown once, stored hashed)."""
-    with get_database().write() as session:
-        token = create_token(session, name, role)
-    typer.echo(token)

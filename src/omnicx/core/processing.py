@@ -16,17 +16,20 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import bindparam, delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from omnicx.core.database import Database
+from omnicx.core.database import Database, table_of
 from omnicx.core.eventlog.base import LogEvent
-from omnicx.core.eventlog.models import DeadLetter, ProcessorOffset
+from omnicx.core.eventlog.models import DeadLetter, EventRow, ProcessorOffset
 from omnicx.core.eventlog.table import appended, insert_events, read_events, read_events_after
 from omnicx.core.time import utcnow
+
+if TYPE_CHECKING:
+    from omnicx.core.eventlog.jetstream import JetStreamConsumer
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,11 @@ TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 # mean pause before the next attempt (times the attempt number, jittered).
 BATCH_ATTEMPTS = 5
 RETRY_PAUSE_SECONDS = 0.1
+# Where a delivered event's JetStream stream sequence travels (``LogEvent.derived``).
+LOG_SEQ = "jetstream.stream_seq"
+# Set in ``LogEvent.derived`` by a processor that redacted the event's stored payload:
+# the copy in an external log must go too.
+DROP_FROM_LOG = "log.drop"
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -237,6 +245,7 @@ class Pipeline:
         if not new_seqs:
             return []
         recorded = read_events(session, new_seqs)
+        record_log_seqs(session, events, recorded)
         for processor in self.processors:
             apply_processor(session, processor, recorded)
         return recorded
@@ -264,8 +273,10 @@ class Pipeline:
                 if not delivered:
                     continue
                 events = [event for event, _ in delivered]
+                for event, message in delivered:
+                    event.derived[LOG_SEQ] = message.metadata.sequence.stream
                 try:
-                    await asyncio.to_thread(self._record_and_process, events)
+                    recorded = await asyncio.to_thread(self._record_and_process, events)
                 except Exception:
                     log.exception("a batch of %s events failed; handing it back", len(events))
                     try:
@@ -283,17 +294,18 @@ class Pipeline:
                     # Committed but not acked: redelivered later, and then a no-op.
                     log.exception("acking a processed batch failed; reconnecting")
                     await consumer.close()
+                await _drop_from_stream(consumer, recorded)
         finally:
             await consumer.close()
 
-    def _record_and_process(self, events: Sequence[LogEvent]) -> None:
+    def _record_and_process(self, events: Sequence[LogEvent]) -> list[LogEvent]:
         """Record and process one delivered batch in one transaction, retried when workers
         collide (deadlock, serialization failure): a bounded number of times."""
         for attempt in range(1, BATCH_ATTEMPTS + 1):
             try:
                 with self.database.write() as session:
-                    self.process_new(session, events)
-                return
+                    recorded = self.process_new(session, events)
+                return recorded
             except DBAPIError as exc:
                 if not is_transient(exc) or attempt == BATCH_ATTEMPTS:
                     raise
@@ -304,6 +316,44 @@ class Pipeline:
                     str(exc.orig).splitlines()[0] if exc.orig else exc,
                 )
                 time.sleep(random.uniform(0.5, 1.5) * RETRY_PAUSE_SECONDS * attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def record_log_seqs(
+    session: Session, delivered: Sequence[LogEvent], recorded: Sequence[LogEvent]
+) -> None:
+    """Keep each new event's JetStream stream sequence, so that an erasure can delete
+    the stream's copy too (``events.log_seq``)."""
+    by_id = {
+        (e.source_id, e.message_id): e.derived[LOG_SEQ] for e in delivered if LOG_SEQ in e.derived
+    }
+    rows = [
+        {"s": by_id[key], "q": e.seq}
+        for e in recorded
+        if (key := (e.source_id, e.message_id)) in by_id
+    ]
+    for e in recorded:
+        if (e.source_id, e.message_id) in by_id:
+            e.derived[LOG_SEQ] = by_id[(e.source_id, e.message_id)]
+    if rows:
+        table = table_of(EventRow)
+        session.execute(
+            update(table).where(table.c.seq == bindparam("q")).values(log_seq=bindparam("s")),
+            rows,
+        )
+
+
+async def _drop_from_stream(consumer: JetStreamConsumer, recorded: Sequence[LogEvent]) -> None:
+    """Delete the stream's copy of events a processor redacted (an erased person's
+    identifiers came back): the stored row no longer holds their data, nor should the
+    stream. A failure is logged; the message then stays until the stream drops it."""
+    sequences = [e.derived[LOG_SEQ] for e in recorded or () if e.derived.get(DROP_FROM_LOG)]
+    if not sequences:
+        return
+    try:
+        await consumer.delete(sequences)
+    except Exception:
+        log.exception("deleting %s redacted events from the stream failed", len(sequences))
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
@@ -20,6 +20,22 @@ DEV_BLIND_INDEX_KEY = "dev-only-blind-index-key-change-me"
 def _default_trait_strategies() -> dict[str, Literal["last", "first"]]:
     # Where someone came from is decided by their first visit, not their latest.
     return {"signup_source": "first", "first_utm_source": "first"}
+
+
+# Kinds of data the retention job knows (see governance.retention) and their default
+# periods in days; None keeps that kind for ever.
+RETENTION_KINDS: dict[str, int | None] = {
+    "behaviour_events": 365,  # track/page/screen events other than orders
+    "order_events": 1095,  # track events named "Order …"
+    "identify_events": None,  # identify/alias/group: profiles are rebuilt from them
+    "dead_letters": 90,  # resolved dead letters (open ones wait for a fix)
+    "outbox_messages": 90,  # outbox rows that are finished: sent, dead or refused
+    "interactions": None,  # desk conversations: kept (no purge until the desk stores them)
+}
+
+
+def _default_retention() -> dict[str, int | None]:
+    return dict(RETENTION_KINDS)
 
 
 class InsecureSettings(RuntimeError):
@@ -60,6 +76,33 @@ class Settings(BaseSettings):
 
     processor_batch_size: int = 1000
     outbox_max_attempts: int = 8
+    # Analytics consent of a customer who has not decided (service replies are allowed and
+    # marketing is opt-in whatever this says; see docs/security.md, Consent).
+    consent_analytics_default: bool = True
+
+    # Privacy requests must be answered within this many days (PIPL and GDPR: 30).
+    privacy_request_days: int = Field(30, ge=1, le=365)
+    # Days each kind of data is kept (OMNICX_RETENTION='{"behaviour_events": 365}');
+    # kinds not named keep their default; null keeps that kind for ever.
+    retention: dict[str, int | None] = Field(default_factory=_default_retention)
+    # How often the worker runs the retention job; 0 turns the schedule off.
+    retention_interval_hours: float = Field(24.0, ge=0)
+
+    @field_validator("retention")
+    @classmethod
+    def _known_retention_kinds(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        unknown = sorted(set(value) - set(RETENTION_KINDS))
+        if unknown:
+            raise ValueError(
+                f"unknown retention kind(s) {', '.join(unknown)}; "
+                f"known: {', '.join(RETENTION_KINDS)}"
+            )
+        for kind, days in value.items():
+            if days is not None and days < 1:
+                raise ValueError(f"retention of {kind} must be at least 1 day, or null")
+        if value.get("interactions") is not None:
+            raise ValueError("interactions can only be kept (null) until the desk stores them")
+        return {**RETENTION_KINDS, **value}
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

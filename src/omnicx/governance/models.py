@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from omnicx.core.crypto import EncryptedText
 from omnicx.core.database import Base, BigId
 
 ROLES = ("admin", "supervisor", "senior_agent", "agent", "analyst")
@@ -114,7 +115,11 @@ class Consent(Base):
     """
 
     __tablename__ = "consents"
-    __table_args__ = (Index("ix_consents_customer", "customer_id", "purpose", "channel"),)
+    __table_args__ = (
+        Index("ix_consents_customer", "customer_id", "purpose", "channel"),
+        # Which decisions an event carried (replays, unmerges re-attribute them).
+        Index("ix_consents_event_seq", "event_seq"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     customer_id: Mapped[int] = mapped_column(BigId)
@@ -124,9 +129,13 @@ class Consent(Base):
     source: Mapped[str] = mapped_column(String(16))
     event_seq: Mapped[int | None] = mapped_column(BigId)
     actor: Mapped[str | None] = mapped_column(String(200))
-    note: Mapped[str | None] = mapped_column(Text)
+    # Free text a person typed: it may name the customer, so it is encrypted.
+    note: Mapped[str | None] = mapped_column(EncryptedText("consents.note"))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Blind index of the customer's strongest identifier when a person recorded it: a
+    # replay re-numbers customers, and this finds the decision's person again.
+    anchor_hash: Mapped[bytes | None] = mapped_column(LargeBinary(20))
 
 
 class Suppression(Base):

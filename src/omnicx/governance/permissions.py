@@ -13,6 +13,8 @@ class Permission(StrEnum):
     CUSTOMERS_READ = "customers:read"  # the 360 view, lookup, timeline (masked by role)
     CUSTOMERS_REVEAL = "customers:reveal"  # unmask a field, with a reason (audited)
     CUSTOMERS_UNMERGE = "customers:unmerge"  # split a customer
+    # Record a customer's consent decision (agents take spoken opt-outs on the phone).
+    CONSENT_MANAGE = "consent:manage"
     IDENTITY_REVIEW = "identity:review"  # the review queue of refused links
     ANALYTICS_READ = "analytics:read"  # aggregates and pseudonymous ids only
     AUDIT_READ = "audit:read"
@@ -27,13 +29,16 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.CUSTOMERS_READ,
             Permission.CUSTOMERS_REVEAL,
             Permission.CUSTOMERS_UNMERGE,
+            Permission.CONSENT_MANAGE,
             Permission.IDENTITY_REVIEW,
             Permission.ANALYTICS_READ,
             Permission.AUDIT_READ,
         }
     ),
-    "senior_agent": frozenset({Permission.CUSTOMERS_READ, Permission.CUSTOMERS_REVEAL}),
-    "agent": frozenset({Permission.CUSTOMERS_READ}),
+    "senior_agent": frozenset(
+        {Permission.CUSTOMERS_READ, Permission.CUSTOMERS_REVEAL, Permission.CONSENT_MANAGE}
+    ),
+    "agent": frozenset({Permission.CUSTOMERS_READ, Permission.CONSENT_MANAGE}),
     "analyst": frozenset({Permission.ANALYTICS_READ}),
 }
 

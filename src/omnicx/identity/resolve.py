@@ -11,6 +11,7 @@ the customers involved let several workers resolve at once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,10 @@ from typing import Any
 from sqlalchemy import DateTime, bindparam, or_, select, text
 
 from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.processing import DROP_FROM_LOG
 from omnicx.core.time import as_datetime, utcnow
+from omnicx.governance.privacy import redact_events, redacted_payload
+from omnicx.governance.suppression import suppressed_hashes
 from omnicx.identity.batch_state import (
     ANY_BLOCK,
     CUSTOMER_FLAGS,
@@ -40,7 +44,11 @@ from omnicx.identity.models import (
 )
 from omnicx.identity.repartition import Repartitioning
 
-__all__ = ["Resolution", "Resolver"]
+__all__ = ["SUPPRESSED", "Resolution", "Resolver"]
+
+log = logging.getLogger(__name__)
+# Marks, in ``LogEvent.derived``, an event set aside because of the suppression list.
+SUPPRESSED = "identity.suppressed"
 
 
 class Resolver(Repartitioning):
@@ -56,6 +64,10 @@ class Resolver(Repartitioning):
             return self.result
         if self.postgres:
             self._lock_hashes(hashes)
+        # After the locks: an erasure holds them while it suppresses, so a batch that
+        # waited for it sees its suppressions here.
+        batch = self._drop_suppressed(batch, hashes)
+        hashes = sorted({c.key_hash for _, cands in batch for c in cands})
         self._load_hashes(hashes)
         self._create_missing(batch)
         self._load_flags({n.customer_id for n in self.nodes.values() if n.customer_id is not None})
@@ -68,6 +80,30 @@ class Resolver(Repartitioning):
         for event, cands in batch:
             self.result.attribution[event.seq or 0] = self.customer_of(cands)
         return self.result
+
+    def _drop_suppressed(
+        self, batch: Sequence[tuple[LogEvent, list[Candidate]]], hashes: Sequence[bytes]
+    ) -> Sequence[tuple[LogEvent, list[Candidate]]]:
+        """Set aside events that carry an identifier suppressed for good (an erased
+        person): nothing is resolved from them and their stored payload is redacted."""
+        suppressed = suppressed_hashes(self.session, hashes)
+        if not suppressed:
+            return batch
+        kept: list[tuple[LogEvent, list[Candidate]]] = []
+        dropped: list[LogEvent] = []
+        for event, cands in batch:
+            if any(c.key_hash in suppressed for c in cands):
+                dropped.append(event)
+            else:
+                kept.append((event, cands))
+        redact_events(self.session, [(e.seq or 0, e.type) for e in dropped], "suppressed")
+        for event in dropped:
+            # Later processors of this batch must not see what was just redacted.
+            event.payload = redacted_payload(event.type, "suppressed")
+            event.derived[SUPPRESSED] = event.derived[DROP_FROM_LOG] = True
+            self.result.attribution[event.seq or 0] = None
+        log.info("%s events carried suppressed identifiers: redacted, not resolved", len(dropped))
+        return kept
 
     def customer_of(self, cands: Sequence[Candidate]) -> int | None:
         """The customer of the strongest identifier that has one."""

@@ -13,8 +13,9 @@ import threading
 from dataclasses import dataclass, field
 
 from omnicx.core.database import Database
-from omnicx.core.outbox import Dispatcher
 from omnicx.core.settings import Settings
+from omnicx.runtime.outbound import make_dispatcher
+from omnicx.runtime.privacy import retention_timer
 from omnicx.runtime.processors import make_pipeline
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,12 @@ class Workers:
             )
             self.nats_task.add_done_callback(_report_end)
         if dispatcher:
-            outbox = Dispatcher(self.database, max_attempts=self.settings.outbox_max_attempts)
+            # Consent and suppression are checked on every send (runtime.outbound).
+            outbox = make_dispatcher(self.database, self.settings)
             self._thread("omnicx-dispatcher", lambda: outbox.run_forever(self.stop))
+            self._thread(
+                "omnicx-retention", retention_timer(self.database, self.settings, self.stop)
+            )
 
     def _thread(self, name: str, target: object) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]

@@ -11,22 +11,34 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from omnicx import __version__
+from omnicx.analytics.api import router as analytics_router
 from omnicx.core.database import get_database
 from omnicx.core.eventlog import make_event_log
 from omnicx.core.settings import Settings, get_settings
 from omnicx.customers.api import router as customers_router
+from omnicx.customers.consent import consent_subject
+from omnicx.governance.admin_api import router as admin_router
+from omnicx.governance.audit_api import router as audit_router
+from omnicx.governance.consent_api import consent_router
+from omnicx.governance.policy_api import router as policy_router
+from omnicx.governance.privacy_api import router as privacy_router
 from omnicx.identity.api import router as identity_router
 from omnicx.ingest.api import router as tracking_router
 from omnicx.ingest.sources import WriteKeys
+from omnicx.runtime.privacy import wire as wire_privacy
 from omnicx.runtime.workers import Workers
+from omnicx.web.admin_pages import router as admin_pages_router
 from omnicx.web.auth_pages import router as auth_router
+from omnicx.web.consent_pages import router as consent_pages_router
 from omnicx.web.errors import install_error_handlers
 from omnicx.web.pages import router as pages_router
+from omnicx.web.privacy_pages import router as privacy_pages_router
 
 
 def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
     """The application; ``background`` runs the pipeline and dispatcher in this process."""
     settings = settings or get_settings()
+    wire_privacy()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,7 +76,16 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(tracking_router)
     app.include_router(customers_router)
     app.include_router(identity_router)
+    app.include_router(policy_router)
+    app.include_router(privacy_router)
+    app.include_router(analytics_router)
+    app.include_router(consent_router(consent_subject))
+    app.include_router(consent_pages_router)
     app.include_router(auth_router)
+    app.include_router(admin_pages_router)
+    app.include_router(privacy_pages_router)
+    app.include_router(audit_router)
+    app.include_router(admin_router)
     app.include_router(pages_router)
 
     @app.get("/healthz", tags=["platform"], summary="Liveness and database check")

@@ -20,7 +20,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from omnicx.core.errors import ServiceUnavailable
 from omnicx.core.eventlog.base import LogEvent
@@ -39,6 +39,8 @@ CONNECT_TIMEOUT_SECONDS = 2
 RECONNECT_WAIT_SECONDS = 0.5
 RETRY_AFTER_FAILURE_SECONDS = 1.0
 PUBLISH_TIMEOUT_SECONDS = 10.0
+# JetStream's error code for a message that is not (or no longer) in the stream.
+NO_MESSAGE_FOUND = 10057
 
 
 def subject_prefix(stream: str) -> str:
@@ -191,6 +193,38 @@ class JetStreamEventLog:
         await self.connection.close()
 
 
+async def delete_messages(url: str, stream: str, sequences: Sequence[int]) -> tuple[int, int]:
+    """Erase messages by stream sequence (an erasure's events). Returns (deleted, already
+    gone). JetStream's message delete overwrites the stored message (secure erase).
+
+    Raises ServiceUnavailable when the stream cannot be reached.
+    """
+    connection = JetStreamConnection(url, stream)
+    deleted = missing = 0
+    try:
+        js = await connection.jetstream()
+        for sequence in sorted(set(sequences)):
+            if await _delete_one(js, stream, sequence):
+                deleted += 1
+            else:
+                missing += 1
+    finally:
+        await connection.close()
+    return deleted, missing
+
+
+async def _delete_one(js: JetStreamContext, stream: str, sequence: int) -> bool:
+    """Delete one message; False if it was not there (deleted before, or aged out)."""
+    try:
+        await js.delete_msg(stream, sequence)
+        return True
+    except APIError as exc:
+        # The server answers 10057 ("no message found"), with status 500 rather than 404.
+        if not isinstance(exc, NotFoundError) and exc.err_code != NO_MESSAGE_FOUND:
+            raise
+        return False
+
+
 class JetStreamConsumer:
     """A durable pull consumer shared by every worker (each message goes to one worker)."""
 
@@ -225,6 +259,12 @@ class JetStreamConsumer:
                 log.error("dropping an undecodable event log message: %s", exc)
                 await message.term()
         return delivered
+
+    async def delete(self, sequences: Sequence[int]) -> None:
+        """Erase these messages from the stream (see ``delete_messages``)."""
+        js = await self.connection.jetstream()
+        for sequence in sequences:
+            await _delete_one(js, self.connection.stream, sequence)
 
     async def close(self) -> None:
         """Close the connection; the next ``fetch`` reconnects and binds again."""

@@ -80,12 +80,14 @@ def upgrade() -> None:
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("anchor_hash", sa.LargeBinary(length=20), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_consents")),
     )
     with op.batch_alter_table("consents", schema=None) as batch_op:
         batch_op.create_index(
             "ix_consents_customer", ["customer_id", "purpose", "channel"], unique=False
         )
+        batch_op.create_index("ix_consents_event_seq", ["event_seq"], unique=False)
 
     op.create_table(
         "privacy_requests",
@@ -217,6 +219,7 @@ def downgrade() -> None:
 
     op.drop_table("privacy_requests")
     with op.batch_alter_table("consents", schema=None) as batch_op:
+        batch_op.drop_index("ix_consents_event_seq")
         batch_op.drop_index("ix_consents_customer")
 
     op.drop_table("consents")
