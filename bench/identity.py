@@ -108,6 +108,8 @@ def ground_truth(factory: CallFactory) -> dict[str, int]:
 
 def check_result(home: Path, factory: CallFactory) -> dict[str, Any]:
     """Counts of what resolution produced, and how it compares with the ground truth."""
+    from omnicx.identity.models import open_value
+
     conn = app_connection(database_path(home))
     one = lambda sql: int(conn.execute(sql).fetchone()[0])  # noqa: E731
     counts = {
@@ -126,8 +128,8 @@ def check_result(home: Path, factory: CallFactory) -> dict[str, Any]:
     people_of: dict[int, set[int]] = {}
     customers_of: dict[int, set[int]] = {}
     unknown = 0
-    for value, customer_id in conn.execute("SELECT value, customer_id FROM identifiers"):
-        person = owner.get(value)
+    for sealed, customer_id in conn.execute("SELECT value, customer_id FROM identifiers"):
+        person = owner.get(open_value(sealed))
         if person is None:
             unknown += 1
             continue

@@ -79,7 +79,7 @@ FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 def build_stamp(customers: int, per_customer: int, seed: int) -> dict[str, int]:
     # "sealed": personal columns are stored encrypted, as the application stores them.
-    return {"customers": customers, "events_per_customer": per_customer, "seed": seed, "sealed": 1}
+    return {"customers": customers, "events_per_customer": per_customer, "seed": seed, "sealed": 2}
 
 
 @contextlib.contextmanager
@@ -123,6 +123,7 @@ def build(home: Path, customers: int, per_customer: int, seed: int) -> dict[str,
     from omnicx.customers.profiles import encode_traits
     from omnicx.governance.blind_index import blind_index
     from omnicx.identity.models import seal_value
+    from omnicx.runtime.processors import all_processors
 
     use_home(home)  # the blind index must use the server's key
     r = random.Random(seed)
@@ -377,11 +378,12 @@ def build(home: Path, customers: int, per_customer: int, seed: int) -> dict[str,
             " event_count, first_seen_at, last_seen_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
             profiles(),
         )
-        # Everything is already projected: the server's pipeline must not start over.
-        conn.execute(
+        # Everything is already projected (no event carries consent): the server's
+        # processors must not start over.
+        conn.executemany(
             "INSERT OR REPLACE INTO processor_offsets (processor, position, updated_at)"
-            " VALUES ('customers', ?, ?)",
-            (total_events, end),
+            " VALUES (?, ?, ?)",
+            [(p.name, total_events, end) for p in all_processors()],
         )
         timed("profiles", t)
         t = time.perf_counter()

@@ -332,7 +332,7 @@ def test_the_cli_undoes_a_merge(client, db, households):
     assert customer_of(db, "anonymous_id", "tablet-b") == h.merged
     assert timeline(client, h.auth, h.merged) == (h.merged, h.merged_seqs)
     with db.read() as session:
-        assert session.scalar(select(Unmerge.actor)) == "agent-7"
+        assert session.scalar(select(Unmerge.actor)) == "user:cli:agent-7"
 
     again = CliRunner().invoke(
         app,

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from omnicx.cli.operator import operator
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
 from omnicx.core.serialization import loads
@@ -31,7 +32,7 @@ def unmerge_command(
             "--identifier", help="TYPE:VALUE to split off, e.g. email:a@b.com (repeatable)"
         ),
     ] = None,
-    actor: Annotated[str, typer.Option(help="Who decided")] = "cli",
+    actor: Annotated[str | None, typer.Option(help="Who decided (default: your OS user)")] = None,
 ) -> None:
     """Split identifiers, or an earlier merge, off a customer and re-attribute its history."""
     try:
@@ -54,7 +55,7 @@ def unmerge_command(
                 identifier_ids=ids,
                 merge_id=merge_id,
                 reason=reason,
-                actor=actor,
+                actor=operator(actor),
             )
             new_ids = loads(record.new_customer_ids)
     except OmniError as exc:

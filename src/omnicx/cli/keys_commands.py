@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Callable
 from typing import Annotated
 
@@ -11,11 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from omnicx.cli.operator import operator
 from omnicx.core.crypto import keyring, new_key
 from omnicx.core.database import get_database
 from omnicx.governance import audit
 from omnicx.governance.keys import EncryptedColumn, key_usage, rotate
-from omnicx.governance.service import Principal
 from omnicx.runtime.schema import load_all_models
 
 keys = typer.Typer(help="Encryption keys of PII at rest", no_args_is_help=True)
@@ -66,11 +65,10 @@ def keys_rotate(
             return lambda n: progress.advance(task, n)
 
         done = rotate(database, batch_size, on_column)
-    operator = Principal(kind="user", id=0, name=f"cli:{getpass.getuser()}", role="admin")
     with database.write() as session:
         audit.record(
             session,
-            operator,
+            operator(),
             "keys.rotate",
             target_type="key",
             target_id=keyring().active,

@@ -183,7 +183,7 @@ def unmerge_customer(
             identifier_ids=ids,
             merge_id=body.merge_id,
             reason=body.reason,
-            actor=principal.actor,
+            actor=principal,
         )
         return UnmergeResult(
             customer_id=record.customer_id,

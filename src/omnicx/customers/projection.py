@@ -14,10 +14,13 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.table import read_events
+from omnicx.core.serialization import loads
 from omnicx.core.settings import get_settings
 from omnicx.customers.consent import follow_split
 from omnicx.customers.models import CustomerProfile, TimelineEntry
 from omnicx.customers.profiles import ProfileStore
+from omnicx.governance import audit
+from omnicx.governance.service import SYSTEM, Principal
 from omnicx.identity.extract import Candidate, extract_identifiers
 from omnicx.identity.models import (
     Customer,
@@ -62,6 +65,7 @@ class CustomerProcessor:
         store = ProfileStore(session, get_settings().trait_strategies)
         store.project(events, resolution.attribution)
         store.save()
+        audit_merges(session, resolution.merges)
 
     def reset(self, session: Session) -> None:
         """Forget every derived customer; link blocks and unmerge history are kept."""
@@ -93,19 +97,49 @@ def split_customer(
     identifier_ids: Sequence[int],
     merge_id: int | None,
     reason: str,
-    actor: str,
+    actor: Principal,
 ) -> Unmerge:
-    """Unmerge in the graph, then re-attribute the affected customers' history."""
+    """Unmerge in the graph, then re-attribute the affected customers' history; audited."""
     record, resolution = unmerge(
         session,
         customer_id,
         identifier_ids=identifier_ids,
         merge_id=merge_id,
         reason=reason,
-        actor=actor,
+        actor=actor.actor,
     )
     apply_resolution(session, resolution)
+    audit.record(
+        session,
+        actor,
+        "customer.unmerge",
+        target_type="customer",
+        target_id=record.customer_id,
+        detail={
+            "merge_id": merge_id,
+            "split_identifier_ids": loads(record.identifier_ids),
+            "new_customer_ids": loads(record.new_customer_ids),
+            "reason": reason,
+        },
+    )
     return record
+
+
+def audit_merges(session: Session, merges: Sequence[tuple[int, int]]) -> None:
+    """One audit entry per automatic merge (the resolver's, when identifiers meet).
+
+    Written last in the batch's transaction, so the audit chain's head is held only
+    from here to the commit, never while identity locks are still being taken.
+    """
+    for merged, survivor in merges:  # the resolver's pairs are (loser, survivor)
+        audit.record(
+            session,
+            SYSTEM,
+            "customer.merge",
+            target_type="customer",
+            target_id=survivor,
+            detail={"merged_id": merged, "rule": "shared_identifier"},
+        )
 
 
 def rebuild_customers(session: Session, customer_ids: Iterable[int]) -> None:
