@@ -1,7 +1,9 @@
 """Every route × every actor, from the application's own route table.
 
-A new ``/api/v1`` route without a permission rule fails here; a new page or public
-route must be added to the lists below on purpose.
+Actors: anonymous, a write key, a token of each role, and an admin token scoped to each
+single permission. A new ``/api/v1`` route without a permission rule fails here; a new
+page or public route must be added to the lists below on purpose. A denied call must
+answer 403 and change nothing (no row anywhere that matters, not even an audit entry).
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from functools import partial
 
 import fastapi.routing
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import text
 
 from omnicx.governance.api import require
 from omnicx.governance.models import ROLES
-from omnicx.governance.permissions import ROLE_PERMISSIONS
-from omnicx.identity.models import IdentityLink, Merge
+from omnicx.governance.permissions import ROLE_PERMISSIONS, Permission
+from omnicx.governance.service import create_token
 from tests.factories import append_calls, call, make_source, make_token, process
 
 PUBLIC = {"/", "/login", "/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -89,22 +91,41 @@ def test_every_route_has_a_rule(client):
 
 @pytest.fixture
 def actors(db):
+    """name → (bearer token, the permissions it carries); and a write key."""
     make_token(db, "agent")  # token 1, which DELETE /api/v1/admin/tokens/1 revokes
-    tokens = {role: make_token(db, role) for role in ROLES}
+    tokens = {role: (make_token(db, role), ROLE_PERMISSIONS[role]) for role in ROLES}
+    with db.write() as session:
+        for permission in Permission:
+            token = create_token(session, "scoped", "admin", scopes=[permission.value])
+            tokens[f"admin scoped to {permission.value}"] = (token, frozenset({permission}))
     _, write_key = make_source(db)
     return tokens, write_key
 
 
+# What a call can change, read in one round trip.
+STATE = "SELECT " + ", ".join(
+    f"({query})"
+    for query in (
+        "SELECT count(*) FROM customer_merges WHERE undone_at IS NULL",
+        "SELECT count(*) FROM identity_links WHERE active",
+        "SELECT count(*) FROM customers WHERE erased_at IS NOT NULL",
+        "SELECT count(*) FROM users WHERE disabled_at IS NOT NULL",
+        "SELECT count(*) FROM users",
+        "SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL",
+        "SELECT count(*) FROM access_policies",
+        "SELECT count(*) FROM consents",
+        "SELECT count(*) FROM suppressions",
+        "SELECT count(*) FROM privacy_requests",
+        "SELECT count(*) FROM retention_runs",
+        "SELECT count(*) FROM outbox",
+        "SELECT count(*) FROM audit_log",
+    )
+)
+
+
 def snapshot(db):
     with db.read() as session:
-        return (
-            session.scalar(
-                select(func.count()).select_from(Merge).where(Merge.undone_at.is_(None))
-            ),
-            session.scalar(
-                select(func.count()).select_from(IdentityLink).where(IdentityLink.active)
-            ),
-        )
+        return tuple(session.execute(text(STATE)).one())
 
 
 def test_api_routes_for_every_actor(client, db, actors):
@@ -134,18 +155,19 @@ def test_api_routes_for_every_actor(client, db, actors):
         assert send(headers={}).status_code == 401, f"{method} {path} answers anonymous callers"
         wrong = send(headers={"Authorization": f"Bearer {write_key}"})
         assert wrong.status_code == 401, f"{method} {path} accepts a write key as a token"
-        # Denied roles first, so that the state they must not change is still there.
-        for role in sorted(tokens, key=lambda r: permission in ROLE_PERMISSIONS[r]):
+        # Denied actors first, so that the state they must not change is still there.
+        for actor in sorted(tokens, key=lambda a: permission in tokens[a][1]):
+            token, permissions = tokens[actor]
             before = snapshot(db)
-            response = send(headers={"Authorization": f"Bearer {tokens[role]}"})
-            if permission in ROLE_PERMISSIONS[role]:
-                assert response.status_code not in (401, 403), (role, method, path, response.text)
+            response = send(headers={"Authorization": f"Bearer {token}"})
+            if permission in permissions:
+                assert response.status_code not in (401, 403), (actor, method, path, response.text)
             else:
-                assert response.status_code == 403, (role, method, path, response.status_code)
+                assert response.status_code == 403, (actor, method, path, response.status_code)
                 assert response.json()["error"]["code"] == "forbidden"
                 assert snapshot(db) == before, f"a denied {method} {path} changed something"
             checked += 1
-    assert checked >= 5 * len(ROLES)
+    assert checked >= 5 * len(tokens)
 
 
 def test_tracking_routes_need_a_write_key_not_a_token(client, db, actors):
@@ -155,7 +177,7 @@ def test_tracking_routes_need_a_write_key_not_a_token(client, db, actors):
             continue
         body = {"batch": []} if path.endswith("/batch") else {"userId": "u", "event": "E"}
         assert client.request(method, path, json=body).status_code == 401
-        as_token = client.request(method, path, json=body, auth=(tokens["admin"], ""))
+        as_token = client.request(method, path, json=body, auth=(tokens["admin"][0], ""))
         assert as_token.status_code == 401, f"{path} accepts an API token as a write key"
         assert client.request(method, path, json=body, auth=(write_key, "")).status_code != 401
 
