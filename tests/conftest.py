@@ -7,6 +7,7 @@ reachable and skipped with a clear reason when not, except in CI
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -15,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
+import nats
 import pytest
+from nats.js.errors import NotFoundError
 from sqlalchemy import create_engine, text
 
 from omnicx.core.database import Database, get_database, reset_database
@@ -150,6 +153,24 @@ def nats_url() -> str:
     return NATS_URL
 
 
+@pytest.fixture
+def stream(nats_url: str) -> Iterator[str]:
+    """A JetStream stream name of the test's own (subjects are per stream), deleted after."""
+    name = f"OMNICX_TEST_{uuid.uuid4().hex[:12].upper()}"
+    yield name
+
+    async def delete() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            await nc.jetstream().delete_stream(name)
+        except NotFoundError:
+            pass
+        finally:
+            await nc.close()
+
+    asyncio.run(delete())
+
+
 # -- the application -----------------------------------------------------------------------
 
 
@@ -163,3 +184,16 @@ def client(settings: Settings) -> Iterator[object]:
 
     with TestClient(create_app(settings, background=False)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium through Playwright, one per test module (``tests/browser.py``)."""
+    from tests.browser import CHROMIUM, launch_chromium
+
+    if not os.path.exists(CHROMIUM):
+        if REQUIRE_SERVICES:
+            pytest.fail("chromium is required here (scripts/ensure-chromium installs it)")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    with launch_chromium() as chromium:
+        yield chromium

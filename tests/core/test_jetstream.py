@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
@@ -50,23 +49,6 @@ class Crash(BaseException):
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def stream(nats_url: str) -> Iterator[str]:
-    name = f"OMNICX_TEST_{uuid.uuid4().hex[:12].upper()}"
-    yield name
-
-    async def delete() -> None:
-        nc = await nats.connect(nats_url)
-        try:
-            await nc.jetstream().delete_stream(name)
-        except NotFoundError:
-            pass
-        finally:
-            await nc.close()
-
-    asyncio.run(delete())
 
 
 async def connect(nats_url: str) -> tuple[Any, JetStreamContext]:

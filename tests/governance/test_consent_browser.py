@@ -3,49 +3,38 @@ records a spoken opt-in that replaces the part in place (CSRF token and all)."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
+from tests.browser import ADMIN_EMAIL, send_calls, sign_in, wait_for_events
 from tests.factories import call
 from tests.live_server import live_server
-from tests.web import test_browser
-from tests.web.test_browser import ADMIN_EMAIL, wait_for_events
-
-# Debian's Chromium through Playwright (the sign-in browser test's fixture).
-chromium = test_browser.browser
 
 pytestmark = pytest.mark.slow
 
 
-def test_record_a_consent_decision_on_the_customer_page(chromium, tmp_path):
+def test_record_a_consent_decision_on_the_customer_page(browser, tmp_path):
     with live_server(tmp_path) as server:
-        sent = httpx.post(
-            f"{server.url}/v1/batch",
-            auth=(server.write_key, ""),
-            json={
-                "batch": [
-                    call(
-                        "identify",
-                        0,
-                        userId="crm-88",
-                        traits={"name": "赵敏", "phone": "13612345678"},
-                        context={"consent": {"categoryPreferences": {"Analytics": False}}},
-                    )
-                ]
-            },
+        send_calls(
+            server,
+            [
+                call(
+                    "identify",
+                    0,
+                    userId="crm-88",
+                    traits={"name": "赵敏", "phone": "13612345678"},
+                    context={"consent": {"categoryPreferences": {"Analytics": False}}},
+                )
+            ],
         )
-        assert sent.status_code == 200, sent.text
         wait_for_events(server, "user_id", "crm-88", 1)
         with server.api() as api:
             customer = api.get(
                 "/api/v1/customers/lookup", params={"type": "user_id", "value": "crm-88"}
             ).json()["id"]
 
-        page = chromium.new_page()
+        page = browser.new_page()
         page.goto(f"{server.url}/login?next=/customers/{customer}")
-        page.fill("input[name=email]", ADMIN_EMAIL)
-        page.fill("input[name=password]", server.env["OMNICX_ADMIN_PASSWORD"])
-        page.click("button[type=submit]")
+        sign_in(page, ADMIN_EMAIL, server.env["OMNICX_ADMIN_PASSWORD"])
         page.wait_for_url(f"**/customers/{customer}")
 
         cell = "#consent td[data-purpose='{}'][data-channel='{}']"

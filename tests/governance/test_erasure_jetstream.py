@@ -5,10 +5,7 @@ deletes those messages after it commits; other people's messages stay."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 
-import nats
 import pytest
 from nats.js.errors import NotFoundError
 from sqlalchemy import select
@@ -26,23 +23,6 @@ from tests.factories import call, make_source
 from tests.governance.privacy_people import EMAIL, customer_of, li_na_calls
 
 pytestmark = pytest.mark.nats
-
-
-@pytest.fixture
-def stream(nats_url: str) -> Iterator[str]:
-    name = f"OMNICX_TEST_{uuid.uuid4().hex[:12].upper()}"
-    yield name
-
-    async def delete() -> None:
-        nc = await nats.connect(nats_url)
-        try:
-            await nc.jetstream().delete_stream(name)
-        except NotFoundError:
-            pass
-        finally:
-            await nc.close()
-
-    asyncio.run(delete())
 
 
 def test_erasure_deletes_the_stream_copies(db, nats_url, stream, monkeypatch):

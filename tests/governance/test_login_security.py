@@ -11,18 +11,18 @@ from sqlalchemy import select, update
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance import totp
 from omnicx.governance.audit import AuditFilter, detail_of, search
-from omnicx.governance.models import User
-from omnicx.governance.service import (
+from omnicx.governance.login import (
     FIRST_LOCKOUT,
     MAX_FAILURES,
     MAX_LOCKOUT,
-    SYSTEM,
     check_password,
     check_second_factor,
     lockout_after,
     record_sign_in,
     unknown_accounts,
 )
+from omnicx.governance.models import User
+from omnicx.governance.service import SYSTEM
 from omnicx.governance.users import create_user, update_user
 
 PASSWORD = "a-long-enough-password"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from omnicx.core.settings import reset_settings
-from omnicx.governance.access import (
-    Classifier,
-    RoleView,
+from omnicx.governance.access import RoleView, pseudonym
+from omnicx.governance.classifier import Classifier
+from omnicx.governance.masking import (
     mask_address,
     mask_date,
     mask_email,
@@ -15,7 +15,6 @@ from omnicx.governance.access import (
     mask_phone,
     mask_text,
     mask_value,
-    pseudonym,
 )
 from omnicx.governance.policies import (
     DEFAULT_FIELDS,

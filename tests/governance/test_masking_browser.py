@@ -3,33 +3,28 @@ with a reason: the vendored htmx posts the form and swaps the value in."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
+from tests.browser import send_calls, sign_in, wait_for_events
 from tests.live_server import live_server
-from tests.web.test_browser import browser, wait_for_events  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 
 PASSWORD = "browser-senior-agent-1"
 
 
-def test_a_senior_agent_reveals_the_phone_in_the_browser(browser, tmp_path):  # noqa: F811
+def test_a_senior_agent_reveals_the_phone_in_the_browser(browser, tmp_path):
     with live_server(tmp_path) as server:
-        sent = httpx.post(
-            f"{server.url}/v1/batch",
-            auth=(server.write_key, ""),
-            json={
-                "batch": [
-                    {
-                        "type": "identify",
-                        "userId": "crm-88",
-                        "traits": {"name": "刘洋", "phone": "13712345678", "email": "ly@126.com"},
-                    }
-                ]
-            },
+        send_calls(
+            server,
+            [
+                {
+                    "type": "identify",
+                    "userId": "crm-88",
+                    "traits": {"name": "刘洋", "phone": "13712345678", "email": "ly@126.com"},
+                }
+            ],
         )
-        assert sent.status_code == 200, sent.text
         wait_for_events(server, "phone", "13712345678", 1)
         with server.api() as api:
             created = api.post(
@@ -48,9 +43,7 @@ def test_a_senior_agent_reveals_the_phone_in_the_browser(browser, tmp_path):  # 
 
         page = browser.new_page()
         page.goto(f"{server.url}/customers/{customer_id}")
-        page.fill("input[name=email]", "senior@corp.cn")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        sign_in(page, "senior@corp.cn", PASSWORD)
         page.wait_for_url(f"**/customers/{customer_id}")
         assert page.inner_text("#customer-name") == "刘*"
         assert "13712345678" not in page.content()

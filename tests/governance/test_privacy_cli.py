@@ -8,10 +8,11 @@ import json
 import stat
 
 from sqlalchemy import func, select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from omnicx.cli.main import app
 from omnicx.core.eventlog.models import EventRow
+from omnicx.governance import audit
 from omnicx.governance.models import PrivacyRequest, RetentionRun, Suppression
 from tests.factories import append_calls, call, make_source, process
 
@@ -83,34 +84,16 @@ def test_export_then_erase_from_the_shell(db, tmp_path):
     assert missing.exit_code == 2 and "no customer 999" in missing.output
 
 
+def _suppress_for_marketing(phone: str) -> Result:
+    return runner.invoke(
+        app, ["privacy", "suppress", "--type", "phone", "--value", phone, "--scope", "marketing"]
+    )
+
+
 def test_suppression_list_from_the_shell(db):
-    added = runner.invoke(
-        app,
-        [
-            "privacy",
-            "suppress",
-            "--type",
-            "phone",
-            "--value",
-            "13800138000",
-            "--scope",
-            "marketing",
-        ],
-    )
+    added = _suppress_for_marketing("13800138000")
     assert added.exit_code == 0 and "suppressed" in added.output
-    again = runner.invoke(
-        app,
-        [
-            "privacy",
-            "suppress",
-            "--type",
-            "phone",
-            "--value",
-            "+86 138 0013 8000",
-            "--scope",
-            "marketing",
-        ],
-    )
+    again = _suppress_for_marketing("+86 138 0013 8000")
     assert "already suppressed" in again.output
     listed = runner.invoke(app, ["privacy", "suppressions"])
     assert "marketing" in listed.output and "13800138000" not in listed.output
@@ -120,6 +103,13 @@ def test_suppression_list_from_the_shell(db):
     assert removed.exit_code == 0
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(Suppression)) == 0
+        changes = audit.search(session, audit.AuditFilter(action="suppression."))
+        # Audited as through the API: the entry's id, never the value.
+        assert [(e.action, e.target_id) for e in changes] == [
+            ("suppression.remove", str(entry)),
+            ("suppression.add", str(entry)),
+        ]
+        assert all("13800138000" not in e.detail for e in changes)
 
 
 def test_retention_dry_run_from_the_shell(db):

@@ -9,8 +9,9 @@ import pyotp
 
 from omnicx.governance import totp
 from omnicx.governance.audit import AuditFilter, search
+from omnicx.governance.login import MAX_FAILURES, unknown_accounts
 from omnicx.governance.models import User
-from omnicx.governance.service import MAX_FAILURES, SYSTEM, unknown_accounts
+from omnicx.governance.service import SYSTEM
 from omnicx.governance.users import create_user, update_user
 from omnicx.web import auth_pages
 

@@ -7,7 +7,6 @@ Whoever runs the command has the database, so acts as an admin; the audit log na
 from __future__ import annotations
 
 import csv
-import getpass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from omnicx.cli.operator import operator
 from omnicx.cli.progress import bar
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
@@ -39,7 +39,8 @@ audit_app = typer.Typer(help="The audit log: list, verify, export.", no_args_is_
 
 
 def cli_principal() -> Principal:
-    return Principal(kind="user", id=0, name=f"cli:{getpass.getuser()}", role="admin")
+    """The operator at the terminal (``user:cli:<os user>``), as every command here acts."""
+    return operator()
 
 
 def _fail(exc: OmniError) -> typer.Exit:

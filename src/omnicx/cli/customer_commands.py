@@ -16,8 +16,7 @@ from omnicx.cli.progress import bar
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
 from omnicx.core.time import parse_timestamp
-from omnicx.customers.export import BATCH, COLUMNS, export_ids, export_rows, parse_ids
-from omnicx.governance.access import record_export, view_for
+from omnicx.customers.export import BATCH, COLUMNS, export_rows, open_export
 from omnicx.governance.models import ROLES
 from omnicx.governance.service import Principal
 
@@ -61,18 +60,9 @@ def export_command(
         raise typer.BadParameter("not an ISO-8601 time", param_hint="--since") from exc
     database = get_database()
     try:
-        chosen_ids = parse_ids(ids) if ids is not None else None
-        with database.read() as session:
-            view = view_for(session, principal)
-            chosen = export_ids(session, ids=chosen_ids, since=seen_since, limit=limit)
-        filters: dict[str, object] = {
-            "ids": len(chosen_ids) if chosen_ids is not None else None,
-            "limit": limit,
-        }
-        if seen_since is not None:
-            filters["since"] = seen_since.isoformat()
-        with database.write() as session:
-            record_export(session, principal, rows=len(chosen), via="cli", filters=filters)
+        view, chosen = open_export(
+            database, principal, ids=ids, since=seen_since, limit=limit, via="cli"
+        )
     except OmniError as exc:
         console.print(f"[red]{exc.message}[/]")
         raise typer.Exit(code=1) from exc

@@ -17,7 +17,7 @@ from omnicx.core.errors import OmniError
 from omnicx.core.serialization import dump_bytes
 from omnicx.core.settings import get_settings
 from omnicx.core.time import as_utc
-from omnicx.governance import audit, privacy, retention, suppression
+from omnicx.governance import privacy, retention, suppression
 from omnicx.governance.models import PrivacyRequest
 from omnicx.runtime.privacy import wire
 
@@ -85,15 +85,7 @@ def export_command(
         with get_database().write() as session:
             row = privacy.get_request(session, request_id)
             with bar("exporting events", events or None) as advance:
-                bundle = privacy.export_bundle(session, row, advance)
-            audit.record(
-                session,
-                cli_principal(),
-                "privacy.export",
-                target_type="customer",
-                target_id=row.customer_id,
-                detail={"request_id": row.id, "sections": sorted(bundle["data"])},
-            )
+                bundle = privacy.deliver_export(session, row, cli_principal(), progress=advance)
     except OmniError as exc:
         raise _fail(exc) from exc
     # The bundle is personal data: readable by the owner only.
@@ -179,15 +171,9 @@ def suppress_command(
             type_, value, identifier_scope
         )
         with get_database().write() as session:
-            added = suppression.suppress(session, key, kind, scope, reason, cli_principal().actor)
-            if added:
-                audit.record(
-                    session,
-                    cli_principal(),
-                    "suppression.add",
-                    target_type="suppression",
-                    detail={"identifier_type": kind, "scope": scope, "reason": reason},
-                )
+            _, added = suppression.add_suppression(
+                session, key, kind, scope, reason, cli_principal()
+            )
     except OmniError as exc:
         raise _fail(exc) from exc
     console.print("suppressed" if added else "already suppressed")
@@ -218,15 +204,7 @@ def unsuppress_command(suppression_id: int) -> None:
     """Take an entry off the suppression list."""
     try:
         with get_database().write() as session:
-            row = suppression.remove_suppression(session, suppression_id)
-            audit.record(
-                session,
-                cli_principal(),
-                "suppression.remove",
-                target_type="suppression",
-                target_id=suppression_id,
-                detail={"identifier_type": row.identifier_type, "scope": row.scope},
-            )
+            suppression.remove_suppression(session, suppression_id, cli_principal())
     except OmniError as exc:
         raise _fail(exc) from exc
     console.print(f"suppression {suppression_id} removed")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from omnicx.core.database import get_database
 from omnicx.core.errors import InvalidInput
 from omnicx.core.serialization import loads
-from omnicx.customers.export import MAX_ROWS, csv_stream, export_ids, parse_ids
+from omnicx.customers.export import MAX_ROWS, csv_stream, open_export
 from omnicx.customers.projection import split_customer
 from omnicx.customers.schemas import (
     Customer360,
@@ -25,7 +25,7 @@ from omnicx.customers.schemas import (
     UnmergeResult,
 )
 from omnicx.customers.service import customer_360, record_customer_view, reveal, timeline_page
-from omnicx.governance.access import record_export, record_view, view_for
+from omnicx.governance.access import record_view, view_for
 from omnicx.governance.api import require
 from omnicx.governance.permissions import Permission
 from omnicx.governance.policies import Display
@@ -87,21 +87,10 @@ def export_customers(
     since: Annotated[datetime | None, Query(description="Seen at or after (ISO-8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 1000,
 ) -> StreamingResponse:
-    chosen_ids = parse_ids(ids) if ids is not None else None
     database = get_database()
-    with database.read() as session:
-        view = view_for(session, principal)
-        chosen = export_ids(session, ids=chosen_ids, since=since, limit=limit)
-    filters: dict[str, object] = {
-        "ids": len(chosen_ids) if chosen_ids is not None else None,
-        "limit": limit,
-    }
-    if since is not None:
-        filters["since"] = since.isoformat()
-    with database.write() as session:
-        record_export(
-            session, principal, rows=len(chosen), via="api", filters=filters, ip=client_ip(request)
-        )
+    view, chosen = open_export(
+        database, principal, ids=ids, since=since, limit=limit, via="api", ip=client_ip(request)
+    )
 
     def lines() -> Iterator[str]:
         yield from csv_stream(database, view, chosen)

@@ -20,7 +20,8 @@ from omnicx.core.errors import InvalidInput
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_utc
 from omnicx.customers.models import CustomerProfile
-from omnicx.governance.access import RoleView
+from omnicx.governance.access import RoleView, record_export, view_for
+from omnicx.governance.service import Principal
 from omnicx.identity.models import Customer, Identifier
 from omnicx.identity.service import current_customer_id
 
@@ -78,6 +79,33 @@ def export_ids(
             CustomerProfile.last_seen_at >= as_utc(since)
         )
     return list(session.scalars(stmt))
+
+
+def open_export(
+    database: Database,
+    principal: Principal,
+    *,
+    ids: str | None,
+    since: datetime | None,
+    limit: int,
+    via: str,
+    ip: str | None = None,
+) -> tuple[RoleView, list[int]]:
+    """Choose the customers, then record the export in the audit log before any row is
+    written (no record, no export). Returns the reader's view and the ids to write."""
+    chosen_ids = parse_ids(ids) if ids is not None else None
+    with database.read() as session:
+        view = view_for(session, principal)
+        chosen = export_ids(session, ids=chosen_ids, since=since, limit=limit)
+    filters: dict[str, object] = {
+        "ids": len(chosen_ids) if chosen_ids is not None else None,
+        "limit": limit,
+    }
+    if since is not None:
+        filters["since"] = since.isoformat()
+    with database.write() as session:
+        record_export(session, principal, rows=len(chosen), via=via, filters=filters, ip=ip)
+    return view, chosen
 
 
 def _cell(value: Any) -> str:

@@ -6,7 +6,8 @@ values by key name (recursively) and by identifier type. Values are masked on th
 server: a role that sees ``138****8000`` never receives the digits in between, in JSON,
 HTML or anywhere else. Free text in fields nobody classified (a chat message, a note) is
 scanned for phone numbers and e-mail addresses, which are masked for roles that do not
-see personal data in plain. Names inside free text are not detected.
+see personal data in plain. Names inside free text are not detected. The masking of one
+value (``mask_phone``, ``mask_text`` …) is in ``masking``.
 
 The audit helpers record who read which customer and which fields they saw unmasked —
 field names and ids only, never values.
@@ -17,21 +18,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import phonenumbers
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Forbidden
 from omnicx.core.settings import get_settings
 from omnicx.governance import audit
+from omnicx.governance.classifier import PUBLIC_FIELD, Classifier, Path, stricter
+from omnicx.governance.masking import mask_text, mask_value
 from omnicx.governance.permissions import Permission
 from omnicx.governance.policies import (
-    Classification,
     ClassRule,
     Display,
     FieldClass,
@@ -39,186 +39,10 @@ from omnicx.governance.policies import (
     MaskStyle,
     PolicyDocument,
     RolePolicy,
-    current_document,
     normalize_key,
 )
+from omnicx.governance.policy_store import current_document
 from omnicx.governance.service import Principal
-
-STARS = "****"
-
-# -- masking values ---------------------------------------------------------------------------
-
-
-def _mask_digits(digits: str) -> str:
-    """Keep a few leading and trailing digits, hide at least four."""
-    tail = 4 if len(digits) >= 10 else 2
-    head = max(0, min(3, len(digits) - tail - 4))
-    if len(digits) < 6:
-        return "*" * len(digits) if digits else STARS
-    return digits[:head] + "*" * (len(digits) - head - tail) + digits[len(digits) - tail :]
-
-
-def mask_phone(value: str) -> str:
-    """``13812348000`` → ``138****8000``; ``+8613812348000`` → ``+86 138****8000``."""
-    text = value.strip()
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if text.startswith("+"):
-        try:
-            parsed = phonenumbers.parse(text, None)
-        except phonenumbers.NumberParseException:
-            return "+" + _mask_digits(digits)
-        return f"+{parsed.country_code} {_mask_digits(str(parsed.national_number))}"
-    return _mask_digits(digits)
-
-
-def mask_email(value: str) -> str:
-    """``zhang.wei@example.com`` → ``z***@example.com``."""
-    local, at, domain = value.strip().rpartition("@")
-    if not at or not local or not domain:
-        return mask_partial(value)
-    return f"{local[0]}***@{domain}"
-
-
-def _has_cjk(text: str) -> bool:
-    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
-
-
-def mask_name(value: str) -> str:
-    """``张伟`` → ``张*``; ``John Smith`` → ``J*** Smith`` (the family name stays)."""
-    text = value.strip()
-    if not text:
-        return text
-    if _has_cjk(text):
-        compact = text.replace(" ", "")
-        return "*" if len(compact) == 1 else compact[0] + "*" * (len(compact) - 1)
-    parts = text.split()
-    if len(parts) == 1:
-        return parts[0][0] + "***"
-    return " ".join(part[0] + "***" for part in parts[:-1]) + " " + parts[-1]
-
-
-_DATE = re.compile(r"^\s*(\d{4})[-/.]\d{1,2}[-/.]\d{1,2}")
-
-
-def mask_date(value: str) -> str:
-    """``1990-03-15`` → ``1990-**-**`` (the year says the age group, not the person)."""
-    match = _DATE.match(value)
-    return f"{match.group(1)}-**-**" if match else mask_partial(value)
-
-
-def mask_address(value: str) -> str:
-    """Chinese addresses keep the city they start with; others the town they end with."""
-    text = value.strip()
-    if _has_cjk(text):
-        return text[:3] + STARS if len(text) > 3 else STARS
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    return f"{STARS}, {parts[-1]}" if len(parts) > 1 else STARS
-
-
-def mask_partial(value: str) -> str:
-    """``oX1a9f...Zk2`` → ``oX****k2``; short values are hidden entirely."""
-    text = value.strip()
-    if len(text) <= 6:
-        return STARS
-    return text[:2] + STARS + text[-2:]
-
-
-_PHONE_SHAPE = re.compile(r"^\+?[\d\s().-]{7,}$")
-_EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
-# Phone numbers inside free text: international (+…), Chinese mobiles, and national
-# numbers written with separators (212-555-1234). Bare digit runs of other lengths are
-# order and tracking numbers far more often than phones, so they are left alone.
-_PHONE_IN_TEXT = (
-    r"\+\d{1,3}(?:[\s.-]?\(?\d+\)?){1,5}"
-    r"|(?<!\d)1[3-9]\d(?:[\s-]?\d{4}){2}(?!\d)"
-    r"|(?<![\w(])\(?\d{3}\)?[\s.-]\d{3,4}[\s.-]\d{4}(?!\d)"
-)
-_IN_TEXT = re.compile(f"(?P<email>{_EMAIL})|(?P<phone>{_PHONE_IN_TEXT})")
-
-
-def _mask_match(match: re.Match[str]) -> str:
-    found = match.group(0)
-    if match.group("email"):
-        return mask_email(found)
-    digits = sum(ch.isdigit() for ch in found)
-    return mask_phone(found) if 7 <= digits <= 15 else found
-
-
-def mask_text(value: str) -> str:
-    """Mask the phone numbers and e-mail addresses inside free text."""
-    return _IN_TEXT.sub(_mask_match, value)
-
-
-def mask_value(value: Any, style: MaskStyle) -> Any:
-    """One value masked in ``style``; None stays None, other scalars become text."""
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else str(value)
-    if style is MaskStyle.AUTO:
-        if "@" in text and re.fullmatch(_EMAIL, text.strip()):
-            style = MaskStyle.EMAIL
-        elif _DATE.match(text):
-            style = MaskStyle.DATE
-        elif _PHONE_SHAPE.match(text.strip()):
-            style = MaskStyle.PHONE
-        else:
-            style = MaskStyle.PARTIAL
-    return _MASKERS[style](text)
-
-
-_MASKERS = {
-    MaskStyle.PHONE: mask_phone,
-    MaskStyle.EMAIL: mask_email,
-    MaskStyle.NAME: mask_name,
-    MaskStyle.DATE: mask_date,
-    MaskStyle.ADDRESS: mask_address,
-    MaskStyle.PARTIAL: mask_partial,
-    MaskStyle.FULL: lambda _text: STARS,
-}
-
-
-# -- classification ---------------------------------------------------------------------------
-
-Path = tuple[str, ...]
-PUBLIC_FIELD = FieldRule(field_class=FieldClass.PUBLIC)
-
-
-def _stricter(inherited: FieldRule, own: FieldRule) -> FieldRule:
-    """A child of a personal field is personal too, whatever its own name says."""
-    return own if own.field_class.rank >= inherited.field_class.rank else inherited
-
-
-class Classifier:
-    """Looks up the class of a key by its path, most specific entry first:
-    ``traits.address.city``, ``address.city``, ``traits.city``, ``city``."""
-
-    def __init__(self, classification: Classification):
-        self.fields = classification.fields
-        self.unknown_key = FieldRule(field_class=classification.unknown_keys)
-        self.unknown_identifier = FieldRule(field_class=classification.unknown_identifier_types)
-        self._keys: dict[tuple[str, Path], FieldRule] = {}
-
-    def key(self, namespace: str, path: Path) -> FieldRule:
-        cached = self._keys.get((namespace, path))
-        if cached is not None:
-            return cached
-        dotted = ".".join(path)
-        rule = self.unknown_key
-        for candidate in (f"{namespace}.{dotted}", dotted, f"{namespace}.{path[-1]}", path[-1]):
-            found = self.fields.get(candidate)
-            if found is not None:
-                rule = found
-                break
-        if len(self._keys) > 20_000:
-            self._keys.clear()
-        self._keys[(namespace, path)] = rule
-        return rule
-
-    def identifier(self, kind: str) -> FieldRule:
-        kind = normalize_key(kind)
-        found = self.fields.get(f"identifiers.{kind}") or self.fields.get(kind)
-        return found or self.unknown_identifier
-
 
 # -- one role's view --------------------------------------------------------------------------
 
@@ -264,7 +88,7 @@ class RoleView:
             out: dict[str, Any] = {}
             for key, item in value.items():
                 sub = (*path, normalize_key(str(key)))
-                effective = _stricter(rule, self.classifier.key(namespace, sub))
+                effective = stricter(rule, self.classifier.key(namespace, sub))
                 if self.rule(effective.field_class).display is Display.HIDDEN:
                     continue
                 out[key] = self._walk(item, namespace, sub, effective)
@@ -282,7 +106,7 @@ class RoleView:
         if isinstance(value, dict):
             for key, item in value.items():
                 sub = (*path, normalize_key(str(key)))
-                effective = _stricter(rule, self.classifier.key(namespace, sub))
+                effective = stricter(rule, self.classifier.key(namespace, sub))
                 inner = self._strictest(item, namespace, sub, effective)
                 found = inner if inner.rank > found.rank else found
         elif isinstance(value, list):

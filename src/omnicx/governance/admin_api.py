@@ -24,6 +24,7 @@ from omnicx.governance.service import (
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
+# Every /api/v1/admin route, the policies' included, admits admins only.
 Admin = Annotated[Principal, Depends(require(Permission.ADMIN))]
 UserId = Annotated[int, Path(ge=1, le=2**31)]
 TokenId = Annotated[int, Path(ge=1, le=2**31)]

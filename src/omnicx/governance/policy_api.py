@@ -8,25 +8,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 
 from omnicx.core.database import get_database
-from omnicx.governance.api import require
-from omnicx.governance.permissions import Permission
-from omnicx.governance.policies import (
-    PolicyDocument,
-    RolePolicy,
+from omnicx.governance.admin_api import Admin
+from omnicx.governance.policies import PolicyDocument, RolePolicy
+from omnicx.governance.policy_store import (
     forget_cached,
     load_document,
     role_policy,
     set_document,
     set_role_policy,
 )
-from omnicx.governance.service import Principal
 
 router = APIRouter(prefix="/api/v1/admin/policies", tags=["admin"])
 
-Admin = Annotated[Principal, Depends(require(Permission.ADMIN))]
 Role = Annotated[str, Path(max_length=32, description="admin, supervisor, senior_agent, …")]
 
 

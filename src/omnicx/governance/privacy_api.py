@@ -12,15 +12,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from omnicx.core.database import get_database
-from omnicx.core.errors import Conflict
 from omnicx.core.settings import get_settings
 from omnicx.core.time import as_utc
-from omnicx.governance import audit, privacy, retention, suppression
+from omnicx.governance import privacy, retention, suppression
 from omnicx.governance.api import require
-from omnicx.governance.models import PrivacyRequest, RetentionRun, Suppression
+from omnicx.governance.models import PrivacyRequest, RetentionRun
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 
@@ -28,6 +27,8 @@ router = APIRouter(prefix="/api/v1/privacy", tags=["privacy"])
 
 Manager = Annotated[Principal, Depends(require(Permission.PRIVACY_MANAGE))]
 RequestId = Annotated[int, Path(ge=1, le=2**62)]
+# Stored times: SQLite hands them back naive; they are UTC and the API says so.
+UtcTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 # -- schemas ------------------------------------------------------------------------------
@@ -54,9 +55,9 @@ class PrivacyRequestOut(BaseModel):
     status: str
     reason: str
     requested_by: str
-    created_at: datetime
-    due_at: datetime
-    completed_at: datetime | None
+    created_at: UtcTime
+    due_at: UtcTime
+    completed_at: UtcTime | None
     overdue: bool
     result: dict[str, Any]
     error: str | None
@@ -70,9 +71,9 @@ class PrivacyRequestOut(BaseModel):
             status=row.status,
             reason=row.reason,
             requested_by=row.requested_by,
-            created_at=as_utc(row.created_at),
-            due_at=as_utc(row.due_at),
-            completed_at=as_utc(row.completed_at) if row.completed_at else None,
+            created_at=row.created_at,
+            due_at=row.due_at,
+            completed_at=row.completed_at,
             overdue=privacy.is_overdue(row),
             result=privacy.result_of(row),
             error=row.error,
@@ -88,25 +89,16 @@ class SuppressionIn(BaseModel):
 
 
 class SuppressionOut(BaseModel):
+    # Every field is a column: read straight from the row with model_validate(row).
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     identifier_type: str
     scope: str
     reason: str
     privacy_request_id: int | None
     actor: str
-    created_at: datetime
-
-    @classmethod
-    def of(cls, row: Suppression) -> SuppressionOut:
-        return cls(
-            id=row.id,
-            identifier_type=row.identifier_type,
-            scope=row.scope,
-            reason=row.reason,
-            privacy_request_id=row.privacy_request_id,
-            actor=row.actor,
-            created_at=as_utc(row.created_at),
-        )
+    created_at: UtcTime
 
 
 class RetentionRunIn(BaseModel):
@@ -115,8 +107,8 @@ class RetentionRunIn(BaseModel):
 
 class RetentionRunOut(BaseModel):
     id: int
-    started_at: datetime
-    finished_at: datetime | None
+    started_at: UtcTime
+    finished_at: UtcTime | None
     actor: str
     dry_run: bool
     report: dict[str, Any]
@@ -125,8 +117,8 @@ class RetentionRunOut(BaseModel):
     def of(cls, row: RetentionRun) -> RetentionRunOut:
         return cls(
             id=row.id,
-            started_at=as_utc(row.started_at),
-            finished_at=as_utc(row.finished_at) if row.finished_at else None,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
             actor=row.actor,
             dry_run=row.dry_run,
             report=retention.report_of(row),
@@ -209,20 +201,14 @@ def run_request(principal: Manager, request_id: RequestId) -> PrivacyRequestOut:
 def download_bundle(principal: Manager, request_id: RequestId, request: Request) -> Response:
     with get_database().write() as session:
         row = privacy.get_request(session, request_id)
-        if row.kind != "export" or row.status != "completed":
-            raise Conflict(
-                f"privacy request {request_id} is not a completed export", field="request_id"
-            )
-        bundle = privacy.export_bundle(session, row)
-        audit.record(
-            session,
-            principal,
-            "privacy.export",
-            target_type="customer",
-            target_id=row.customer_id,
-            detail={"request_id": row.id, "sections": sorted(bundle["data"])},
-            ip=request.client.host if request.client else None,
-        )
+        ip = request.client.host if request.client else None
+        bundle = privacy.deliver_export(session, row, principal, ip=ip)
+    return bundle_download(request_id, bundle)
+
+
+def bundle_download(request_id: int, bundle: dict[str, Any]) -> Response:
+    """The bundle as a file to save (the privacy page serves it the same way): personal
+    data, so no cache may keep a copy."""
     return JSONResponse(
         bundle,
         headers={
@@ -247,7 +233,7 @@ def list_suppressions(
         rows = suppression.list_suppressions(
             session, scope=scope, reason=reason, limit=limit, before_id=before_id
         )
-        return [SuppressionOut.of(r) for r in rows]
+        return [SuppressionOut.model_validate(r) for r in rows]
 
 
 @router.post(
@@ -261,21 +247,11 @@ def add_suppression(principal: Manager, body: SuppressionIn, response: Response)
         ident.type, ident.value, ident.scope
     )
     with get_database().write() as session:
-        added = suppression.suppress(session, key, kind, body.scope, body.reason, principal.actor)
-        row = next(
-            r for r in suppression.find_suppressions(session, [key]) if r.scope == body.scope
+        row, added = suppression.add_suppression(
+            session, key, kind, body.scope, body.reason, principal
         )
-        if added:
-            audit.record(
-                session,
-                principal,
-                "suppression.add",
-                target_type="suppression",
-                target_id=row.id,
-                detail={"identifier_type": kind, "scope": body.scope, "reason": body.reason},
-            )
         response.status_code = 201 if added else 200
-        return SuppressionOut.of(row)
+        return SuppressionOut.model_validate(row)
 
 
 @router.delete(
@@ -287,15 +263,7 @@ def remove_suppression(
     principal: Manager, suppression_id: Annotated[int, Path(ge=1, le=2**62)]
 ) -> Response:
     with get_database().write() as session:
-        row = suppression.remove_suppression(session, suppression_id)
-        audit.record(
-            session,
-            principal,
-            "suppression.remove",
-            target_type="suppression",
-            target_id=suppression_id,
-            detail={"identifier_type": row.identifier_type, "scope": row.scope},
-        )
+        suppression.remove_suppression(session, suppression_id, principal)
     return Response(status_code=204)
 
 

@@ -5,6 +5,10 @@ asked to be forgotten before we knew them) and nothing is sent to it. Scope
 ``marketing``: no marketing message goes to it; service replies still do. The value
 itself is never stored: callers pass the blind index (``identity.service.identifier_hash``
 turns a raw value into one).
+
+``suppress`` is the primitive (an erasure suppresses every identifier of the person and
+audits the erasure as a whole); ``add_suppression`` and ``remove_suppression`` are the
+operators' changes to the list (API, CLI), each audited.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from sqlalchemy.orm import Session
 from omnicx.core.database import RawStatements, table_of
 from omnicx.core.errors import InvalidInput, NotFound
 from omnicx.core.time import utcnow
+from omnicx.governance import audit
 from omnicx.governance.models import Suppression
+from omnicx.governance.service import Principal
 
 SuppressionScope = Literal["all", "marketing"]
 SCOPES: tuple[SuppressionScope, ...] = ("all", "marketing")
@@ -121,14 +127,46 @@ def find_suppressions(session: Session, key_hashes: Iterable[bytes]) -> list[Sup
     return found
 
 
-def remove_suppression(session: Session, suppression_id: int) -> Suppression:
+def add_suppression(
+    session: Session,
+    key_hash: bytes,
+    identifier_type: str,
+    scope: str,
+    reason: str,
+    actor: Principal,
+) -> tuple[Suppression, bool]:
+    """An operator suppresses an identifier: (the entry, whether it is new). Idempotent;
+    a new entry is audited ``suppression.add`` (type, scope and reason: no value)."""
+    added = suppress(session, key_hash, identifier_type, scope, reason, actor.actor)
+    row = next(r for r in find_suppressions(session, [key_hash]) if r.scope == scope)
+    if added:
+        audit.record(
+            session,
+            actor,
+            "suppression.add",
+            target_type="suppression",
+            target_id=row.id,
+            detail={"identifier_type": identifier_type, "scope": scope, "reason": reason},
+        )
+    return row, added
+
+
+def remove_suppression(session: Session, suppression_id: int, actor: Principal) -> Suppression:
     """Take an entry off the list (the identifier may be ingested or contacted again).
 
-    Returns the removed row; raises NotFound.
+    Returns the removed row; raises NotFound. Audited ``suppression.remove``.
     """
     row = session.get(Suppression, suppression_id)
     if row is None:
         raise NotFound(f"no suppression {suppression_id}", field="id")
     session.delete(row)
     session.flush()
+    audit.record(
+        session,
+        actor,
+        "suppression.remove",
+        target_type="suppression",
+        target_id=suppression_id,
+        detail={"identifier_type": row.identifier_type, "scope": row.scope},
+    )
     return row

@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from omnicx.core.database import get_database
 from omnicx.core.time import as_utc
-from omnicx.governance.access import STARS, view_for
+from omnicx.governance.access import view_for
 from omnicx.governance.api import require
+from omnicx.governance.masking import STARS
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 from omnicx.identity.models import Identifier, IdentityLink

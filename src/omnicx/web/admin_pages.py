@@ -20,23 +20,15 @@ from omnicx.governance.audit_api import MAX_PAGE, export_csv
 from omnicx.governance.models import ROLES, User
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
-from omnicx.web.auth_pages import client_ip
-from omnicx.web.pages import render
-from omnicx.web.session import check_csrf, signed_in_principal
+from omnicx.web.pages import Csrf, EmailField, PasswordField, client_ip, gate, render
+from omnicx.web.session import check_csrf
 
 router = APIRouter(include_in_schema=False)
 
 FILTER_FIELDS = ("actor", "action", "target_type", "target_id", "since", "until")
-
-
-def _gate(request: Request, permission: Permission, template: str) -> Principal | Response:
-    """The signed-in principal, or the response that turns the visitor away."""
-    principal = signed_in_principal(request)
-    if principal is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-    if not principal.may(permission):
-        return render(request, template, {"forbidden": permission.value}, status=403)
-    return principal
+AUDIT_TEMPLATE = "admin_audit.html"
+USERS_TEMPLATE = "admin_users.html"
+Role = Annotated[str, Form(max_length=32)]
 
 
 def _filter_from(params: dict[str, str]) -> tuple[audit.AuditFilter, str | None]:
@@ -73,7 +65,7 @@ def audit_page(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     verify: bool = False,
 ) -> Response:
-    principal = _gate(request, Permission.AUDIT_READ, "admin_audit.html")
+    principal = gate(request, Permission.AUDIT_READ, AUDIT_TEMPLATE)
     if not isinstance(principal, Principal):
         return principal
     values = _form_values(request)
@@ -90,12 +82,12 @@ def audit_page(
         if verify:
             context["report"] = audit.verify(session)
         session.expunge_all()
-    return render(request, "admin_audit.html", context, status=400 if error else 200)
+    return render(request, AUDIT_TEMPLATE, context, status=400 if error else 200)
 
 
 @router.get("/admin/audit/export.csv")
 def audit_export(request: Request) -> Response:
-    principal = _gate(request, Permission.AUDIT_READ, "admin_audit.html")
+    principal = gate(request, Permission.AUDIT_READ, AUDIT_TEMPLATE)
     if not isinstance(principal, Principal):
         return principal
     where, error = _filter_from(_form_values(request))
@@ -131,28 +123,33 @@ def _users_page(
         "created": created,
         "done": request.query_params.get("done"),
     }
-    return render(request, "admin_users.html", context, status)
+    return render(request, USERS_TEMPLATE, context, status)
+
+
+def _admin(request: Request, csrf: str | None = None) -> Principal | Response:
+    """The signed-in admin, or the response that turns the visitor away. A form post's
+    CSRF token (``csrf``) is checked first, whoever sends it."""
+    if csrf is not None:
+        check_csrf(request, csrf)
+    return gate(request, Permission.ADMIN, USERS_TEMPLATE)
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
 def users_page(request: Request) -> Response:
-    principal = _gate(request, Permission.ADMIN, "admin_users.html")
-    if not isinstance(principal, Principal):
-        return principal
-    return _users_page(request)
+    principal = _admin(request)
+    return principal if not isinstance(principal, Principal) else _users_page(request)
 
 
 @router.post("/admin/users", response_class=HTMLResponse)
 def create_user(
     request: Request,
-    email: Annotated[str, Form(max_length=254)],
+    email: EmailField,
     display_name: Annotated[str, Form(max_length=200)],
-    role: Annotated[str, Form(max_length=32)],
-    password: Annotated[str, Form(max_length=1000)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    role: Role,
+    password: PasswordField = "",
+    csrf: Csrf = "",
 ) -> Response:
-    check_csrf(request, csrf)
-    principal = _gate(request, Permission.ADMIN, "admin_users.html")
+    principal = _admin(request, csrf)
     if not isinstance(principal, Principal):
         return principal
     try:
@@ -180,11 +177,10 @@ def change_user(
     request: Request,
     user_id: Annotated[int, Path(ge=1, le=2**31)],
     action: Annotated[str, Form(max_length=20)],
-    role: Annotated[str, Form(max_length=32)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    role: Role = "",
+    csrf: Csrf = "",
 ) -> Response:
-    check_csrf(request, csrf)
-    principal = _gate(request, Permission.ADMIN, "admin_users.html")
+    principal = _admin(request, csrf)
     if not isinstance(principal, Principal):
         return principal
     if action not in ACTIONS:

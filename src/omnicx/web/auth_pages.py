@@ -18,14 +18,9 @@ from omnicx.core.crypto import UndecryptableValue, decrypt_text, encrypt_text
 from omnicx.core.database import get_database
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance import totp, users
-from omnicx.governance.service import (
-    Principal,
-    SignIn,
-    check_password,
-    check_second_factor,
-    record_sign_in,
-)
-from omnicx.web.pages import render
+from omnicx.governance.login import SignIn, check_password, check_second_factor, record_sign_in
+from omnicx.governance.service import Principal
+from omnicx.web.pages import Csrf, EmailField, PasswordField, client_ip, render, to_login
 from omnicx.web.session import check_csrf, signed_in_principal
 
 router = APIRouter(include_in_schema=False)
@@ -37,9 +32,7 @@ SETUP_PURPOSE = "session.totp_setup"
 
 STATUS = {"refused": 401, "locked": 429, "disabled": 403, "needs_code": 200}
 
-
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+Code = Annotated[str, Form(max_length=20)]
 
 
 def _local(target: str) -> str:
@@ -87,9 +80,9 @@ def login_form(request: Request, next: str = "/customers") -> HTMLResponse:
 @router.post("/login", response_class=HTMLResponse)
 def login(
     request: Request,
-    email: Annotated[str, Form(max_length=254)],
-    password: Annotated[str, Form(max_length=1000)],
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    email: EmailField,
+    password: PasswordField,
+    csrf: Csrf = "",
     next: Annotated[str, Form(max_length=200)] = "/customers",
 ) -> Response:
     check_csrf(request, csrf)
@@ -102,11 +95,7 @@ def login(
 
 
 @router.post("/login/code", response_class=HTMLResponse)
-def login_code(
-    request: Request,
-    code: Annotated[str, Form(max_length=20)],
-    csrf: Annotated[str, Form(max_length=100)] = "",
-) -> Response:
+def login_code(request: Request, code: Code, csrf: Csrf = "") -> Response:
     check_csrf(request, csrf)
     pending = request.session.get("second_step")
     if not isinstance(pending, dict) or float(pending.get("until", 0)) < time.time():
@@ -124,7 +113,7 @@ def login_code(
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+def logout(request: Request, csrf: Csrf = "") -> Response:
     check_csrf(request, csrf)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
@@ -165,37 +154,37 @@ def _setup_secret(request: Request) -> str | None:
         return None
 
 
-def _to_login(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+def _account_holder(request: Request, csrf: str | None = None) -> Principal | Response:
+    """The signed-in user, or the sign-in page. A form post's CSRF token (``csrf``) is
+    checked first, whoever sends it."""
+    if csrf is not None:
+        check_csrf(request, csrf)
+    principal = signed_in_principal(request)
+    return to_login(request) if principal is None else principal
 
 
 @router.get("/account", response_class=HTMLResponse)
 def account(request: Request) -> Response:
-    principal = signed_in_principal(request)
-    if principal is None:
-        return _to_login(request)
+    principal = _account_holder(request)
+    if not isinstance(principal, Principal):
+        return principal
     return _account_page(request, principal)
 
 
 @router.post("/account/totp/setup", response_class=HTMLResponse)
-def totp_setup(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
-    check_csrf(request, csrf)
-    if signed_in_principal(request) is None:
-        return _to_login(request)
+def totp_setup(request: Request, csrf: Csrf = "") -> Response:
+    principal = _account_holder(request, csrf)
+    if not isinstance(principal, Principal):
+        return principal
     request.session["totp_setup"] = encrypt_text(totp.new_secret(), SETUP_PURPOSE)
     return RedirectResponse("/account", status_code=303)
 
 
 @router.post("/account/totp/confirm", response_class=HTMLResponse)
-def totp_confirm(
-    request: Request,
-    code: Annotated[str, Form(max_length=20)],
-    csrf: Annotated[str, Form(max_length=100)] = "",
-) -> Response:
-    check_csrf(request, csrf)
-    principal = signed_in_principal(request)
-    if principal is None:
-        return _to_login(request)
+def totp_confirm(request: Request, code: Code, csrf: Csrf = "") -> Response:
+    principal = _account_holder(request, csrf)
+    if not isinstance(principal, Principal):
+        return principal
     secret = _setup_secret(request)
     if secret is None:
         return _account_page(request, principal, error="start the setup again", status=400)
@@ -209,15 +198,10 @@ def totp_confirm(
 
 
 @router.post("/account/totp/disable", response_class=HTMLResponse)
-def totp_disable(
-    request: Request,
-    code: Annotated[str, Form(max_length=20)],
-    csrf: Annotated[str, Form(max_length=100)] = "",
-) -> Response:
-    check_csrf(request, csrf)
-    principal = signed_in_principal(request)
-    if principal is None:
-        return _to_login(request)
+def totp_disable(request: Request, code: Code, csrf: Csrf = "") -> Response:
+    principal = _account_holder(request, csrf)
+    if not isinstance(principal, Principal):
+        return principal
     with get_database().write() as session:
         disabled = users.disable_totp(session, principal.id, code, client_ip(request))
     if not disabled:

@@ -36,6 +36,12 @@ router = APIRouter(include_in_schema=False)
 
 SEARCH_TYPES = ("phone", "email", "user_id", "wechat_openid", "anonymous_id", "device_id")
 
+# Form and path fields the page modules share (sizes bound what a post may carry).
+Csrf = Annotated[str, Form(max_length=100)]
+EmailField = Annotated[str, Form(max_length=254)]
+PasswordField = Annotated[str, Form(max_length=1000)]
+CustomerId = Annotated[int, Path(ge=1, le=2**62)]
+
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     settings = request.app.state.settings
@@ -54,16 +60,28 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
     return templates.TemplateResponse(request, name, base | context, status_code=status)
 
 
-def _to_login(request: Request) -> RedirectResponse:
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def to_login(request: Request) -> RedirectResponse:
+    """Send a visitor who is not signed in to the sign-in page, and back here after."""
     return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+def gate(request: Request, permission: Permission, template: str) -> Principal | Response:
+    """The signed-in principal, or the response that turns the visitor away: the sign-in
+    page, or ``template`` saying which permission is missing (403)."""
+    principal = signed_in_principal(request)
+    if principal is None:
+        return to_login(request)
+    if not principal.may(permission):
+        return render(request, template, {"forbidden": permission.value}, status=403)
+    return principal
 
 
 def _not_allowed(request: Request, what: str) -> HTMLResponse:
     return render(request, "home.html", {"error": f"Your role may not {what}."}, status=403)
-
-
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -86,7 +104,7 @@ def find_customer(
 ) -> Response:
     principal = signed_in_principal(request)
     if principal is None:
-        return _to_login(request)
+        return to_login(request)
     if not principal.may(Permission.CUSTOMERS_READ):
         return _not_allowed(request, "look customers up")
     error = None
@@ -115,10 +133,10 @@ def _reveal_controls(principal: Principal, view: Customer360) -> dict[str, dict[
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
-def customer_page(request: Request, customer_id: Annotated[int, Path(ge=1, le=2**62)]) -> Response:
+def customer_page(request: Request, customer_id: CustomerId) -> Response:
     principal = signed_in_principal(request)
     if principal is None:
-        return _to_login(request)
+        return to_login(request)
     if not principal.may(Permission.CUSTOMERS_READ):
         return _not_allowed(request, "see customers")
     try:
@@ -137,7 +155,7 @@ def customer_page(request: Request, customer_id: Annotated[int, Path(ge=1, le=2*
             status=404,
         )
     with get_database().write() as session:
-        record_customer_view(session, principal, view, via="page.360", ip=_client_ip(request))
+        record_customer_view(session, principal, view, via="page.360", ip=client_ip(request))
     fields = _reveal_controls(principal, view)
     hidden = [f for f in view.access.fields if f.display == "hidden"]
     return render(request, "customer.html", {"c": view, "fields": fields, "hidden": hidden})
@@ -150,10 +168,10 @@ def _fragment(html: str, status: int = 200) -> HTMLResponse:
 @router.post("/customers/{customer_id}/reveal", response_class=HTMLResponse)
 def reveal_on_page(
     request: Request,
-    customer_id: Annotated[int, Path(ge=1, le=2**62)],
+    customer_id: CustomerId,
     field: Annotated[str, Form(max_length=200)],
     reason: Annotated[str, Form(max_length=500)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    csrf: Csrf = "",
 ) -> Response:
     """The htmx reveal control: answers the plain value as a fragment to swap in."""
     principal = signed_in_principal(request)
@@ -169,7 +187,7 @@ def reveal_on_page(
             )
         with get_database().write() as session:
             _, value = reveal(
-                session, principal, customer_id, asked.field, asked.reason, ip=_client_ip(request)
+                session, principal, customer_id, asked.field, asked.reason, ip=client_ip(request)
             )
     except OmniError as exc:
         return _fragment(f'<span class="error">{escape(exc.message)}</span>', exc.status_code)
@@ -181,7 +199,7 @@ def reveal_on_page(
 def analytics_page(request: Request, days: Annotated[int, Query(ge=1, le=366)] = 30) -> Response:
     principal = signed_in_principal(request)
     if principal is None:
-        return _to_login(request)
+        return to_login(request)
     if not principal.may(Permission.ANALYTICS_READ):
         return _not_allowed(request, "see analytics")
     since, until = default_window(days, None)

@@ -9,17 +9,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from omnicx.core.database import get_database
-from omnicx.core.errors import Conflict, OmniError
+from omnicx.core.errors import OmniError
 from omnicx.core.settings import get_settings
-from omnicx.governance import audit, privacy, retention, suppression
+from omnicx.governance import privacy, retention, suppression
 from omnicx.governance.permissions import Permission
+from omnicx.governance.privacy_api import bundle_download
 from omnicx.governance.service import Principal
-from omnicx.web.auth_pages import client_ip
-from omnicx.web.pages import render
-from omnicx.web.session import check_csrf, signed_in_principal
+from omnicx.web.pages import client_ip, gate, render
+from omnicx.web.session import check_csrf
 
 router = APIRouter(include_in_schema=False)
 TEMPLATE = "admin_privacy.html"
@@ -27,12 +27,7 @@ TEMPLATE = "admin_privacy.html"
 
 def _gate(request: Request) -> Principal | Response:
     """The signed-in principal allowed to manage privacy, or the response turning them away."""
-    principal = signed_in_principal(request)
-    if principal is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-    if not principal.may(Permission.PRIVACY_MANAGE):
-        return render(request, TEMPLATE, {"forbidden": Permission.PRIVACY_MANAGE.value}, status=403)
-    return principal
+    return gate(request, Permission.PRIVACY_MANAGE, TEMPLATE)
 
 
 def _page(request: Request, *, error: str | None = None, done: str | None = None) -> Response:
@@ -109,27 +104,10 @@ def download_bundle(request: Request, request_id: Annotated[int, Path(ge=1, le=2
     try:
         with get_database().write() as session:
             row = privacy.get_request(session, request_id)
-            if row.kind != "export" or row.status != "completed":
-                raise Conflict(f"privacy request {request_id} is not a completed export")
-            bundle = privacy.export_bundle(session, row)
-            audit.record(
-                session,
-                principal,
-                "privacy.export",
-                target_type="customer",
-                target_id=row.customer_id,
-                detail={"request_id": row.id, "sections": sorted(bundle["data"])},
-                ip=client_ip(request),
-            )
+            bundle = privacy.deliver_export(session, row, principal, ip=client_ip(request))
     except OmniError as exc:
         return _page(request, error=exc.message)
-    return JSONResponse(
-        bundle,
-        headers={
-            "Content-Disposition": f'attachment; filename="omnicx-export-{request_id}.json"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return bundle_download(request_id, bundle)
 
 
 @router.post("/admin/privacy/retention", response_class=HTMLResponse)
