@@ -160,6 +160,20 @@ def test_the_second_factor_is_asked_after_the_password_and_wrong_codes_count(db)
     assert detail_of(success) == {"second_factor": True}
 
 
+def test_a_code_signs_in_once_only(db):
+    user_id = add_user(db)
+    secret = totp.new_secret()
+    with db.write() as session:
+        session.get(User, user_id).totp_secret = totp.seal(secret)
+    code = pyotp.TOTP(secret).now()
+    with db.write() as session:
+        assert check_second_factor(session, user_id, code, None).outcome == "signed_in"
+    with db.write() as session:
+        replayed = check_second_factor(session, user_id, code, None)
+    assert replayed.outcome == "refused"
+    assert user_row(db, user_id).failed_logins == 1
+
+
 def test_the_secret_is_stored_encrypted(db):
     user_id = add_user(db)
     secret = totp.new_secret()

@@ -4,6 +4,7 @@ sessions that end when an admin disables the account."""
 from __future__ import annotations
 
 import re
+import time
 
 import pyotp
 
@@ -78,7 +79,9 @@ def test_two_step_sign_in_from_setup_to_use(client, db):
     assert "<svg" in page and "otpauth://totp/OmniCX:li%40corp.cn" in page
     secret = re.search(r"<code>([A-Z2-7 ]+)</code>", page).group(1).replace(" ", "")
     assert post_form(client, "/account/totp/confirm", page, code="12345").status_code == 400
-    confirmed = post_form(client, "/account/totp/confirm", page, code=pyotp.TOTP(secret).now())
+    confirmed_at = time.time()
+    confirm_code = pyotp.TOTP(secret).at(confirmed_at)
+    confirmed = post_form(client, "/account/totp/confirm", page, code=confirm_code)
     assert confirmed.status_code == 303
     assert "Two-step sign-in is on" in client.get(confirmed.headers["location"]).text
     assert ("user.totp_enable", "testclient") in actions(db, "user.")
@@ -91,11 +94,17 @@ def test_two_step_sign_in_from_setup_to_use(client, db):
     wrong_code = "000000" if not pyotp.TOTP(secret).verify("000000", valid_window=1) else "111111"
     wrong = post_form(client, "/login/code", step.text, code=wrong_code)
     assert wrong.status_code == 401 and 'action="/login/code"' in wrong.text
-    right = post_form(client, "/login/code", wrong.text, code=pyotp.TOTP(secret).now())
+    # The code that confirmed the setup is used up; the next step's code is accepted
+    # (the window allows one step of clock drift).
+    reused = post_form(client, "/login/code", wrong.text, code=confirm_code)
+    assert reused.status_code == 401
+    next_code = pyotp.TOTP(secret).at(confirmed_at + 30)
+    right = post_form(client, "/login/code", reused.text, code=next_code)
     assert right.status_code == 303 and right.headers["location"] == "/account"
     assert "li@corp.cn" in client.get("/account").text
     assert [a for a, _ in actions(db, "login.")] == [
         "login.success",
+        "login.failure",
         "login.failure",
         "login.success",
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Index,
@@ -38,6 +39,8 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Base32 TOTP secret, encrypted (purpose "users.totp_secret"); None: no second factor.
     totp_secret: Mapped[str | None] = mapped_column(Text)
+    # The time step of the last code accepted: a code is good for one sign-in only.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -7,6 +7,9 @@ third-party service.
 
 from __future__ import annotations
 
+import hmac
+from datetime import UTC, datetime
+
 import pyotp
 import segno
 
@@ -35,10 +38,24 @@ def qr_svg(uri: str) -> str:
 
 def code_matches(secret: str, code: str) -> bool:
     """Whether ``code`` (six digits; spaces allowed, as apps show "123 456") is current."""
+    return accepted_step(secret, code, used_up_to=None) is not None
+
+
+def accepted_step(secret: str, code: str, used_up_to: int | None) -> int | None:
+    """The time step ``code`` belongs to, if it is current and later than ``used_up_to``
+    (the step of the last code accepted): a code, once used, cannot sign in again even
+    inside its window — someone who saw it over a shoulder comes too late."""
     digits = "".join(code.split())
     if len(digits) != 6 or not digits.isdigit():
-        return False
-    return pyotp.TOTP(secret).verify(digits, valid_window=VALID_WINDOW)
+        return None
+    generator = pyotp.TOTP(secret)
+    now = generator.timecode(datetime.now(UTC))
+    for step in range(now - VALID_WINDOW, now + VALID_WINDOW + 1):
+        if used_up_to is not None and step <= used_up_to:
+            continue
+        if hmac.compare_digest(generator.generate_otp(step), digits):
+            return step
+    return None
 
 
 def seal(secret: str) -> str:

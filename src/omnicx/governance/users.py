@@ -173,9 +173,10 @@ def reset_totp(session: Session, actor: Principal, user_id: int, ip: str | None 
 def enable_totp(session: Session, user_id: int, secret: str, code: str, ip: str | None) -> bool:
     """Turn on the second factor once the user proves their app shows ``code`` for ``secret``."""
     user = get_user(session, user_id, for_update=True)
-    if not totp.code_matches(secret, code):
+    step = totp.accepted_step(secret, code, used_up_to=None)
+    if step is None:
         return False
-    user.totp_secret = totp.seal(secret)
+    user.totp_secret, user.totp_last_step = totp.seal(secret), step
     audit.record(
         session,
         user_principal(user),
