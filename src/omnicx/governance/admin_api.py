@@ -26,8 +26,8 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 # Every /api/v1/admin route, the policies' included, admits admins only.
 Admin = Annotated[Principal, Depends(require(Permission.ADMIN))]
-UserId = Annotated[int, Path(ge=1, le=2**31)]
-TokenId = Annotated[int, Path(ge=1, le=2**31)]
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def client_ip(request: Request) -> str | None:

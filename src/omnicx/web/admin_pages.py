@@ -175,7 +175,7 @@ ACTIONS = ("role", "disable", "enable", "totp_reset")
 @router.post("/admin/users/{user_id}", response_class=HTMLResponse)
 def change_user(
     request: Request,
-    user_id: Annotated[int, Path(ge=1, le=2**31)],
+    user_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     action: Annotated[str, Form(max_length=20)],
     role: Role = "",
     csrf: Csrf = "",
