@@ -15,7 +15,10 @@ from omnicx.customers.profiles import decode_traits
 from omnicx.identity.models import open_value
 from tests.conftest import POSTGRES_URL, _sqlalchemy_url, require_service
 
-PAYLOAD = '{"type": "identify", "traits": {"phone": "+8613800138000"}}'
+PAYLOAD = (
+    '{"type": "track", "event": "Order Completed",'
+    ' "properties": {"order_id": "SO-1", "phone": "+8613800138000"}}'
+)
 TRAITS = '{"name": "张伟", "email": "zhang.wei@example.com"}'
 
 
@@ -44,7 +47,7 @@ def foundation_rows(url: str) -> None:
         conn.execute(
             text(
                 "INSERT INTO events (seq, source_id, message_id, type, name, occurred_at,"
-                " received_at, payload) VALUES (1, 1, 'm-1', 'identify', NULL,"
+                " received_at, payload) VALUES (1, 1, 'm-1', 'track', 'Order Completed',"
                 " '2026-11-01 10:00:00', '2026-11-01 10:00:00', :p)"
             ),
             {"p": PAYLOAD},
@@ -59,6 +62,14 @@ def foundation_rows(url: str) -> None:
                 " first_seen_at) VALUES (1, 'phone', '', :h, '+8613800138000', 1, :t)"
             ),
             {"h": b"\x01" * 20, "t": "2026-11-01 10:00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO customer_timeline (event_seq, customer_id, occurred_at, type,"
+                " name, channel, source_id) VALUES (1, 1, :t, 'track', 'Order Completed',"
+                " 'web', 1)"
+            ),
+            {"t": "2026-11-01 10:00:00"},
         )
         conn.execute(
             text(
@@ -94,8 +105,11 @@ def test_upgrade_seals_what_the_foundation_stored_and_downgrade_opens_it(empty_d
     engine = create_engine(url if url.startswith("sqlite") else _sqlalchemy_url(url))
     with Session(engine) as session:
         (event,) = read_events(session, [1])
+    assert event.payload["properties"]["phone"] == "+8613800138000"
+    with engine.connect() as conn:
+        order = conn.execute(text("SELECT order_id FROM customer_timeline")).scalar()
+    assert order == "SO-1"  # the 360's orders section groups on it
     engine.dispose()
-    assert event.payload["traits"] == {"phone": "+8613800138000"}
 
     downgrade(url, "0001")
     assert stored(url) == (PAYLOAD, "+8613800138000", TRAITS)

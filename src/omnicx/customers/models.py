@@ -44,3 +44,6 @@ class TimelineEntry(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(32))
     source_id: Mapped[int] = mapped_column(Integer)
+    # The order the event is about (its properties' order_id), so that the 360 picks a
+    # customer's newest orders in SQL and decrypts only the payloads of those it shows.
+    order_id: Mapped[str | None] = mapped_column(String(200))

@@ -31,7 +31,7 @@ UPDATE_PROFILE = (
 )
 INSERT_TIMELINE = (
     "INSERT INTO customer_timeline (event_seq, customer_id, occurred_at, type, name, channel,"
-    " source_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " source_id, order_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 PROFILES_BY_ID = (
     "SELECT customer_id, traits, trait_times, channels, event_count, first_seen_at, last_seen_at"
@@ -61,6 +61,18 @@ def channel_of(event: LogEvent) -> str:
         return "web"
     platform = payload.get("channel")
     return SDK_PLATFORMS.get(platform, "server") if isinstance(platform, str) else "server"
+
+
+ORDER_ID_LENGTH = 200  # customer_timeline.order_id
+
+
+def order_of(event: LogEvent) -> str | None:
+    """The order an event is about (``order_id``, or ``orderId`` as some SDKs send it)."""
+    properties = event.payload.get("properties")
+    if not isinstance(properties, dict):
+        return None
+    order_id = properties.get("order_id") or properties.get("orderId")
+    return str(order_id)[:ORDER_ID_LENGTH] if order_id not in (None, "") else None
 
 
 def encode_traits(traits: dict[str, Any]) -> str:
@@ -164,6 +176,7 @@ class ProfileStore:
                     "name": event.name,
                     "channel": channel,
                     "source_id": event.source_id,
+                    "order_id": order_of(event),
                 }
             )
 
@@ -223,6 +236,7 @@ class ProfileStore:
                     t["name"],
                     t["channel"],
                     t["source_id"],
+                    t["order_id"],
                 )
                 for t in self.timeline
             ],

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, field_validator
+
+from omnicx.governance.access import Shown as ShownField
 
 Shown = Literal["plain", "masked", "hidden"]
 
@@ -87,6 +89,8 @@ class Customer360(BaseModel):
     orders_total: int = Field(description="How many orders the customer has")
     merges: list[MergeOut]
     access: AccessOut
+    # How each field in ``access.fields`` was shown, kept for the audit row of this read.
+    _shown: list[ShownField] = PrivateAttr(default_factory=list)
 
 
 class TimelinePage(BaseModel):

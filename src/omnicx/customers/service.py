@@ -37,7 +37,7 @@ from omnicx.governance.access import (
     record_view,
     view_for,
 )
-from omnicx.governance.policies import Display, FieldClass
+from omnicx.governance.policies import FieldClass
 from omnicx.governance.service import Principal
 from omnicx.identity.service import current_customer_id, identifiers_of, merges_of
 
@@ -105,15 +105,47 @@ def _oldest_reachable(
     return (as_datetime(rows[0][0]), int(rows[0][1])) if rows else None
 
 
-ORDER_EVENTS = (
-    "SELECT t.event_seq, t.occurred_at, t.name, e.payload FROM customer_timeline t"
-    " JOIN events e ON e.seq = t.event_seq WHERE t.customer_id = ? AND t.type = 'track'"
-    " AND t.name LIKE ?" + NEWEST_FIRST
+# A customer's orders are their "Order …" track events grouped by order id (an event
+# without one is an order of its own). The orders are picked from the timeline alone;
+# only the payloads of the orders shown are read and decrypted.
+ORDER_ROWS = (
+    " FROM customer_timeline t WHERE t.customer_id = ? AND t.type = 'track' AND t.name LIKE ?"
 )
+ORDER_KEY = "t.order_id, CASE WHEN t.order_id IS NULL THEN t.event_seq END"
+# An order was placed when it completed (the newest completion), else at its first event.
+ORDERS = (
+    f"SELECT {ORDER_KEY}, COUNT(*), COALESCE(MAX(CASE WHEN t.name = 'Order Completed'"
+    " THEN t.occurred_at END), MIN(t.occurred_at)) AS placed_at, MAX(t.occurred_at) AS latest"
+    f"{ORDER_ROWS} GROUP BY {ORDER_KEY} ORDER BY placed_at DESC, latest DESC"
+)
+ORDERS_TOTAL = f"SELECT COUNT(*) FROM (SELECT 1{ORDER_ROWS} GROUP BY {ORDER_KEY}) o"
+ORDER_EVENTS = (
+    "SELECT t.event_seq, t.occurred_at, t.name, t.order_id, e.payload FROM customer_timeline t"
+    " JOIN events e ON e.seq = t.event_seq WHERE t.customer_id = ? AND t.type = 'track'"
+    " AND t.name LIKE ? AND ({picked}) ORDER BY t.occurred_at DESC, t.event_seq DESC"
+)
+ORDER_NAMES = "Order %"  # a parameter: a literal % would be a placeholder to psycopg
 
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _picked_orders(raw: RawStatements, customer_id: int, limit: int | None) -> list[str | int]:
+    """The newest orders the role may see, within ORDER_EVENTS_READ events (the first
+    order always): each its order id, or the seq of an id-less order's one event."""
+    sql = ORDERS if limit is None else ORDERS + " LIMIT ?"
+    params: tuple[Any, ...] = (customer_id, ORDER_NAMES)
+    picked: list[str | int] = []
+    events = 0
+    for order_id, lone_seq, count, *_ in raw.select(
+        sql, params if limit is None else (*params, limit)
+    ):
+        events += count
+        if picked and events > ORDER_EVENTS_READ:
+            break
+        picked.append(order_id if order_id is not None else int(lone_seq))
+    return picked
 
 
 def _orders(session: Session, view: RoleView, customer_id: int) -> tuple[list[OrderOut], int]:
@@ -121,20 +153,37 @@ def _orders(session: Session, view: RoleView, customer_id: int) -> tuple[list[Or
     role may see; and how many there are."""
     if view.orders_limit == 0:
         return [], 0
-    rows = RawStatements(session).select(ORDER_EVENTS, (customer_id, "Order %", ORDER_EVENTS_READ))
-    grouped: dict[str, list[tuple[int, datetime, str, dict[str, Any]]]] = {}
-    for seq, occurred_at, name, payload in rows:
+    raw = RawStatements(session)
+    picked = _picked_orders(raw, customer_id, view.orders_limit)
+    if not picked:
+        return [], 0
+    total = int(raw.select(ORDERS_TOTAL, (customer_id, ORDER_NAMES))[0][0])
+    ids = [key for key in picked if isinstance(key, str)]
+    seqs = [key for key in picked if isinstance(key, int)]
+    conditions = []
+    if ids:
+        conditions.append(f"t.order_id IN ({','.join('?' * len(ids))})")
+    if seqs:
+        conditions.append(f"t.event_seq IN ({','.join('?' * len(seqs))})")
+    rows = raw.select(
+        ORDER_EVENTS.format(picked=" OR ".join(conditions)),
+        (customer_id, ORDER_NAMES, *ids, *seqs),
+    )
+    grouped: dict[str | int, list[tuple[int, datetime, str, dict[str, Any]]]] = {}
+    for seq, occurred_at, name, order_id, payload in rows:  # newest first
         _, properties = _properties(payload)
-        order_id = properties.get("order_id") or properties.get("orderId")
-        key = str(order_id) if order_id not in (None, "") else f"#{seq}"
+        key = order_id if order_id is not None else seq
         grouped.setdefault(key, []).append((seq, as_datetime(occurred_at), name, properties))
     orders: list[OrderOut] = []
-    for key, events in grouped.items():  # events are newest first
+    for key in picked:
+        events = grouped.get(key)
+        if not events:  # its events went (retention) between the two reads
+            continue
         placed = next((e for e in events if e[2] == "Order Completed"), events[-1])
         details = placed[3]
         orders.append(
             OrderOut(
-                order_id=None if key.startswith("#") else view.text(key),
+                order_id=view.text(key) if isinstance(key, str) else None,
                 status=events[0][2],
                 placed_at=placed[1],
                 total=_number(details.get("total", details.get("revenue"))),
@@ -150,9 +199,7 @@ def _orders(session: Session, view: RoleView, customer_id: int) -> tuple[list[Or
                 ],
             )
         )
-    orders.sort(key=lambda o: o.placed_at, reverse=True)
-    limit = view.orders_limit
-    return (orders if limit is None else orders[:limit]), len(orders)
+    return orders, total
 
 
 def _access(view: RoleView, shown: list[Shown]) -> AccessOut:
@@ -166,7 +213,6 @@ def _access(view: RoleView, shown: list[Shown]) -> AccessOut:
                 revealable=s.revealable,
             )
             for s in shown
-            if s.field_class is not FieldClass.PUBLIC
         ],
         orders_limit=view.orders_limit,
         timeline_limit=view.timeline_limit,
@@ -206,7 +252,8 @@ def customer_360(session: Session, principal: Principal, requested_id: int) -> C
         RECENT_EVENTS if view.timeline_limit is None else min(RECENT_EVENTS, view.timeline_limit)
     )
     orders, orders_total = _orders(session, view, customer_id)
-    return Customer360(
+    protected = [s for s in shown if s.field_class is not FieldClass.PUBLIC]
+    result = Customer360(
         id=customer_id,
         requested_id=requested_id,
         created_at=as_datetime(created_at),
@@ -230,19 +277,17 @@ def customer_360(session: Session, principal: Principal, requested_id: int) -> C
             )
             for m in merges_of(session, customer_id)
         ],
-        access=_access(view, shown),
+        access=_access(view, protected),
     )
+    result._shown = protected
+    return result
 
 
 def record_customer_view(
     session: Session, principal: Principal, view: Customer360, *, via: str, ip: str | None = None
 ) -> None:
     """Audit a 360 read (``customer.view``) with the fields it showed unmasked."""
-    plain = [
-        Shown(f.field, FieldClass(f.field_class), Display(f.display), f.revealable)
-        for f in view.access.fields
-    ]
-    record_view(session, principal, view.id, via=via, shown=plain, ip=ip)
+    record_view(session, principal, view.id, via=via, shown=view._shown, ip=ip)
 
 
 def encode_cursor(item: TimelineItem) -> str:

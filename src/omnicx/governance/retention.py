@@ -19,7 +19,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, delete, func, not_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Select,
+    and_,
+    delete,
+    func,
+    not_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database
@@ -79,30 +89,36 @@ def _processed_upto(session: Session) -> int:
 
 
 def _expired_events(
-    session: Session, kind: ColumnElement[bool], cutoff: datetime, limit: int | None
-) -> Any:
-    stmt = select(EventRow.seq).where(
-        kind, EventRow.occurred_at < cutoff, EventRow.seq <= _processed_upto(session)
+    kind: ColumnElement[bool], cutoff: datetime, upto: int, after: int = 0
+) -> Select[int]:
+    """Seqs of this kind's events older than ``cutoff``, in (``after``, ``upto``]."""
+    return select(EventRow.seq).where(
+        kind, EventRow.occurred_at < cutoff, EventRow.seq > after, EventRow.seq <= upto
     )
-    return stmt.order_by(EventRow.seq).limit(limit) if limit else stmt
 
 
 def _purge_events(
     database: Database, kind: ColumnElement[bool], cutoff: datetime, dry_run: bool
 ) -> tuple[int, dict[str, int]]:
     dependents = dict.fromkeys(event_dependents, 0)
-    if dry_run:
-        with database.read() as session:
+    with database.read() as session:
+        upto = _processed_upto(session)
+        if dry_run:
             counted = select(func.count()).select_from(
-                _expired_events(session, kind, cutoff, None).subquery()
+                _expired_events(kind, cutoff, upto).subquery()
             )
             return int(session.scalar(counted) or 0), dependents
-    removed = 0
+    removed, last = 0, 0
     while True:
+        # Each batch is picked in a read session, going on from the last one's seq; the
+        # write lock is held only for the deletes.
+        with database.read() as session:
+            batch = _expired_events(kind, cutoff, upto, last).order_by(EventRow.seq).limit(BATCH)
+            seqs = list(session.scalars(batch))
+        if not seqs:
+            return removed, dependents
+        last = seqs[-1]
         with database.write() as session:
-            seqs = list(session.scalars(_expired_events(session, kind, cutoff, BATCH)))
-            if not seqs:
-                return removed, dependents
             for name, dependent in event_dependents.items():
                 dependents[name] += dependent(session, seqs)
             session.execute(delete(DeadLetter).where(DeadLetter.event_seq.in_(seqs)))
@@ -129,7 +145,7 @@ def _purge_rows(database: Database, model: Any, where: ColumnElement[bool], dry_
 def _purge_kind(
     database: Database, kind: str, days: int | None, now: datetime, dry_run: bool
 ) -> KindReport:
-    if days is None or kind == "interactions":
+    if days is None:  # interactions are always kept (the settings refuse a period)
         return KindReport(days=None)
     cutoff = now - timedelta(days=days)
     if kind in EVENT_KINDS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import RawStatements
@@ -73,3 +73,10 @@ class ProfilesHandler:
         )
         erasure.count("customer_profiles", len(present))
         erasure.touched_tables.add("customer_profiles")
+        # The order ids on the timeline would tie the kept rows to the shop's records.
+        for part in in_chunks(ids):
+            session.execute(
+                update(TimelineEntry)
+                .where(TimelineEntry.customer_id.in_(part), TimelineEntry.order_id.is_not(None))
+                .values(order_id=None)
+            )

@@ -154,6 +154,9 @@ def upgrade() -> None:
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scopes", sa.Text(), nullable=True))
 
+    with op.batch_alter_table("customer_timeline", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("order_id", sa.String(length=200), nullable=True))
+
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True))
 
@@ -187,6 +190,7 @@ def upgrade() -> None:
     # ### end Alembic commands ###
     # The chain's genesis: the first entry links to 64 zeros.
     op.execute("INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 0, '" + "0" * 64 + "')")
+    _backfill_order_ids()
     _convert_personal_columns(seal=True)
 
 
@@ -200,6 +204,39 @@ PERSONAL_COLUMNS = (
     ("outbox", "id", "payload", "outbox.payload"),
 )
 BATCH = 1000
+
+
+def _backfill_order_ids() -> None:
+    """Timeline rows get the order their event is about (``properties.order_id`` or
+    ``orderId``), read from the payloads while they are still plaintext."""
+    import json
+
+    bind = op.get_bind()
+    last = 0
+    while True:
+        rows = bind.execute(
+            sa.text(
+                "SELECT t.event_seq, e.payload FROM customer_timeline t"
+                " JOIN events e ON e.seq = t.event_seq WHERE t.event_seq > :last"
+                f" ORDER BY t.event_seq LIMIT {BATCH}"
+            ),
+            {"last": last},
+        ).all()
+        if not rows:
+            return
+        orders = []
+        for seq, payload in rows:
+            properties = json.loads(payload).get("properties")
+            if isinstance(properties, dict):
+                order_id = properties.get("order_id") or properties.get("orderId")
+                if order_id not in (None, ""):
+                    orders.append({"seq": seq, "order": str(order_id)[:200]})
+        if orders:
+            bind.execute(
+                sa.text("UPDATE customer_timeline SET order_id = :order WHERE event_seq = :seq"),
+                orders,
+            )
+        last = rows[-1][0]
 
 
 def _convert_personal_columns(*, seal: bool) -> None:
@@ -253,6 +290,9 @@ def downgrade() -> None:
 
     with op.batch_alter_table("events", recreate="never") as batch_op:
         batch_op.drop_column("log_seq")
+
+    with op.batch_alter_table("customer_timeline", recreate="never") as batch_op:
+        batch_op.drop_column("order_id")
 
     with op.batch_alter_table("customers", recreate="never") as batch_op:
         batch_op.drop_column("erased_at")
