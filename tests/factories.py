@@ -7,11 +7,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from omnicx.core.database import Database
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.table import TableEventLog
 from omnicx.core.settings import get_settings
-from omnicx.governance.service import create_token
+from omnicx.governance.models import ApiToken
+from omnicx.governance.service import Principal, create_token
 from omnicx.ingest.sources import create_source
 from omnicx.ingest.tracking import to_log_event
 from omnicx.runtime.processors import make_pipeline
@@ -30,6 +33,13 @@ def make_source(db: Database, name: str | None = None) -> tuple[int, str]:
 def make_token(db: Database, role: str = "admin") -> str:
     with db.write() as session:
         return create_token(session, "test", role)
+
+
+def token_actor(db: Database, name: str = "test") -> str:
+    """How the audit log names the one token called ``name`` (its id is part of it)."""
+    with db.read() as session:
+        row = session.scalars(select(ApiToken).where(ApiToken.name == name)).one()
+        return Principal(kind="token", id=row.id, name=row.name, role=row.role).actor
 
 
 def call(kind: str = "track", minutes: int = 0, **fields: Any) -> dict[str, Any]:

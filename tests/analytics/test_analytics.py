@@ -62,6 +62,11 @@ def test_the_overview_counts_customers_and_events_in_the_window(client, db):
     ]
     wrong = client.get("/api/v1/analytics/overview", params={"days": 0}, headers=analyst)
     assert wrong.status_code == 422
+    for too_early in ("0001-01-02T00:00:00Z", "0001-01-01T00:00:00+05:00"):
+        early = client.get(
+            "/api/v1/analytics/overview", params={"until": too_early}, headers=analyst
+        )
+        assert early.status_code == 400 and early.json()["error"]["field"] == "until"
     assert client.get("/api/v1/analytics/overview", headers=auth(db, "agent")).status_code == 403
 
 

@@ -140,7 +140,7 @@ def test_resetting_a_second_factor_is_audited(client, db):
         json={"email": "lost@corp.cn", "display_name": "L", "role": "agent"},
     ).json()["id"]
     with db.write() as session:
-        session.get(User, user_id).totp_secret = totp.seal(totp.new_secret())
+        session.get(User, user_id).totp_secret = totp.new_secret()
     listed = client.get("/api/v1/admin/users", headers=admin).json()
     assert [u["second_factor"] for u in listed if u["id"] == user_id] == [True]
     reset = client.delete(f"/api/v1/admin/users/{user_id}/totp", headers=admin)

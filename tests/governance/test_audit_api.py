@@ -12,7 +12,7 @@ from omnicx.core.time import utcnow
 from omnicx.governance.audit import record
 from omnicx.governance.models import AuditEntry
 from omnicx.governance.service import Principal
-from tests.factories import make_token
+from tests.factories import make_token, token_actor
 
 LI = Principal(kind="user", id=7, name="li@corp.cn", role="supervisor")
 ETL = Principal(kind="token", id=3, name="etl", role="admin")
@@ -59,7 +59,7 @@ def test_filters_and_paging(client, db):
     exact = get(client, token, action="customer.reveal").json()["entries"]
     assert exact[0]["detail"] == {"field": "phone"} and exact[0]["ip"] == "198.51.100.4"
     target = get(client, token, target_type="customer", target_id="2").json()["entries"]
-    assert {e["actor"] for e in target} == {"token:etl", "user:li@corp.cn"}
+    assert {e["actor"] for e in target} == {"token:3:etl", "user:li@corp.cn"}
     first = get(client, token, limit=2).json()
     assert len(first["entries"]) == 2 and first["next_before_id"] is not None
     rest = get(client, token, limit=2, before_id=first["next_before_id"]).json()
@@ -105,7 +105,7 @@ def test_the_csv_export_is_complete_safe_and_itself_audited(client, db):
     assert formula["target_id"] == "'=HYPERLINK(1)"
     exports = get(client, token, action="audit.export").json()["entries"]
     assert len(exports) == 2 and exports[1]["detail"] == {"actor": "user:li@corp.cn"}
-    assert exports[0]["actor"] == "token:test"
+    assert exports[0]["actor"] == token_actor(db)
 
 
 def test_verify_reports_a_modified_row(client, db):

@@ -14,7 +14,15 @@ from omnicx.governance import audit
 from omnicx.governance.consent import consent_status, record_decision
 from omnicx.governance.models import Consent
 from omnicx.identity.service import find_customer_by_identifier
-from tests.factories import BASE_TIME, append_calls, call, make_source, make_token, process
+from tests.factories import (
+    BASE_TIME,
+    append_calls,
+    call,
+    make_source,
+    make_token,
+    process,
+    token_actor,
+)
 
 
 def person(db, source_id: int, user_id: str, minutes: int = 0, **traits) -> int:
@@ -122,7 +130,7 @@ def test_api_reads_defaults_records_a_decision_and_audits_it(client, db):
     )
     assert posted.status_code == 201, posted.text
     decision = posted.json()["decision"]
-    assert decision["source"] == "api" and decision["actor"] == "token:test"
+    assert decision["source"] == "api" and decision["actor"] == token_actor(db)
     assert decision["note"] == note and decision["customer_id"] == customer
     assert posted.json()["state"]["granted"] is True
 
@@ -140,7 +148,7 @@ def test_api_reads_defaults_records_a_decision_and_audits_it(client, db):
         entry = entries[0]
         recorded = (entry.actor, entry.target_type, entry.target_id, entry.detail)
     actor, target_type, target_id, detail = recorded
-    assert (actor, target_type, target_id) == ("token:test", "customer", str(customer))
+    assert (actor, target_type, target_id) == (token_actor(db), "customer", str(customer))
     assert json.loads(detail) == {
         "purpose": "marketing",
         "channel": "email",

@@ -84,7 +84,7 @@ def test_marketing_without_consent_is_refused_and_audited_a_service_reply_is_sen
         entries = audit.search(session, audit.AuditFilter(action="outbox.refused"))
         assert audit.verify(session).ok
         refusals = [(e.actor, e.target_type, e.target_id, audit.detail_of(e)) for e in entries]
-    assert [r[:3] for r in refusals] == [("token:system", "outbox", str(marketing))]
+    assert [r[:3] for r in refusals] == [("system", "outbox", str(marketing))]
     assert refusals[0][3] == {
         "customer_id": person,
         "kind": "webhook",

@@ -53,8 +53,6 @@ VACUUMED = (
     "identity_links",
     "outbox",
 )
-# Columns encrypted by hand rather than by their column type.
-EXTRA_PURPOSES = {"users.totp_secret"}
 
 
 def hash_of(kind: str, value: str) -> bytes:
@@ -64,7 +62,7 @@ def hash_of(kind: str, value: str) -> bytes:
 def purposes() -> set[str]:
     """Every purpose an encrypted column uses, so that any ciphertext can be opened."""
     load_all_models()
-    found = set(EXTRA_PURPOSES)
+    found: set[str] = set()
     for table in Base.metadata.tables.values():
         for column in table.columns:
             if isinstance(column.type, EncryptedText):

@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pyotp
-from sqlalchemy import select, update
+from sqlalchemy import Text, select, type_coerce, update
 
+from omnicx.core.crypto import decrypt_text, new_key
+from omnicx.core.settings import reset_settings
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance import totp
 from omnicx.governance.audit import AuditFilter, detail_of, search
+from omnicx.governance.keys import key_usage, rotate
 from omnicx.governance.login import (
     FIRST_LOCKOUT,
     MAX_FAILURES,
@@ -23,9 +26,10 @@ from omnicx.governance.login import (
 )
 from omnicx.governance.models import User
 from omnicx.governance.service import SYSTEM
-from omnicx.governance.users import create_user, update_user
+from omnicx.governance.users import create_user, enable_totp, update_user
 
 PASSWORD = "a-long-enough-password"
+OLD_KEY, NEW_KEY = f"old:{new_key()}", f"new:{new_key()}"
 
 
 def add_user(db, email="li@corp.cn", role="agent"):
@@ -143,7 +147,7 @@ def test_the_second_factor_is_asked_after_the_password_and_wrong_codes_count(db)
     user_id = add_user(db)
     secret = totp.new_secret()
     with db.write() as session:
-        session.get(User, user_id).totp_secret = totp.seal(secret)
+        session.get(User, user_id).totp_secret = secret
     first = attempt(db, "li@corp.cn", PASSWORD)
     assert first.outcome == "needs_code" and first.user.id == user_id
     assert not entries(db, "login.success")
@@ -164,7 +168,7 @@ def test_a_code_signs_in_once_only(db):
     user_id = add_user(db)
     secret = totp.new_secret()
     with db.write() as session:
-        session.get(User, user_id).totp_secret = totp.seal(secret)
+        session.get(User, user_id).totp_secret = secret
     code = pyotp.TOTP(secret).now()
     with db.write() as session:
         assert check_second_factor(session, user_id, code, None).outcome == "signed_in"
@@ -178,7 +182,30 @@ def test_the_secret_is_stored_encrypted(db):
     user_id = add_user(db)
     secret = totp.new_secret()
     with db.write() as session:
-        session.get(User, user_id).totp_secret = totp.seal(secret)
+        session.get(User, user_id).totp_secret = secret
     with db.read() as session:
-        stored = session.scalar(select(User.totp_secret).where(User.id == user_id))
-    assert secret not in stored and totp.unseal(stored) == secret
+        raw = type_coerce(User.totp_secret, Text)  # the stored text, not the decrypting type
+        stored = session.scalar(select(raw).where(User.id == user_id))
+    assert secret not in stored and decrypt_text(stored, totp.PURPOSE) == secret
+
+
+def test_the_second_factor_survives_key_rotation(db, settings, monkeypatch):
+    monkeypatch.setenv("OMNICX_ENCRYPTION_KEYS", OLD_KEY)
+    reset_settings()
+    user_id = add_user(db)
+    secret = totp.new_secret()
+    generator = pyotp.TOTP(secret)
+    with db.write() as session:
+        # The previous step's code, so that the current one is still unused for signing in.
+        assert enable_totp(
+            session, user_id, secret, generator.at(utcnow() - timedelta(seconds=30)), None
+        )
+
+    monkeypatch.setenv("OMNICX_ENCRYPTION_KEYS", f"{NEW_KEY},{OLD_KEY}")
+    reset_settings()
+    assert rotate(db)["users.totp_secret"] == 1
+    monkeypatch.setenv("OMNICX_ENCRYPTION_KEYS", NEW_KEY)  # the old key is gone
+    reset_settings()
+    assert key_usage(db)["users.totp_secret"] == {"new": 1}
+    with db.write() as session:
+        assert check_second_factor(session, user_id, generator.now(), None).outcome == "signed_in"

@@ -50,6 +50,12 @@ def test_an_admin_exports_and_erases_from_the_page(client, db):
         data={"csrf": csrf, "kind": "erase", "customer_id": "999", "reason": "x"},
     )
     assert missing.status_code == 400 and "no customer 999" in missing.text
+    for beyond in ("0", "99999999999999999999"):  # past the integer column: 400, not 500
+        refused = client.post(
+            "/admin/privacy/requests",
+            data={"csrf": csrf, "kind": "erase", "customer_id": beyond, "reason": "x"},
+        )
+        assert refused.status_code == 400 and f"no customer {beyond}" in refused.text
 
     dry = client.post("/admin/privacy/retention", data={"csrf": csrf, "dry_run": "true"})
     assert dry.status_code == 200 and "(dry run)" in dry.text

@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 from omnicx.core.time import parse_timestamp, utcnow
 from omnicx.governance import audit
 from omnicx.governance.models import PrivacyRequest
-from tests.factories import make_source, make_token
+from omnicx.identity.models import Customer
+from tests.factories import append_calls, call, make_source, make_token, process
 from tests.governance.privacy_people import (
     ADDRESS,
     APP_ANON,
@@ -143,5 +144,20 @@ def test_bad_requests_are_answered_not_crashed(client, db):
         assert response.status_code == status, (body, response.text)
         assert set(response.json()["error"]) == {"code", "message", "field"}
     assert client.get("/api/v1/privacy/requests/77", headers=auth).status_code == 404
+    with db.read() as session:
+        assert session.scalars(select(PrivacyRequest)).all() == []
+
+
+def test_a_reason_with_nul_is_refused_before_anything_is_stored(client, db):
+    source_id, _ = make_source(db)
+    append_calls(db, source_id, [call("identify", userId="u-nul", traits={"plan": "pro"})])
+    process(db)
+    with db.read() as session:
+        (customer_id,) = session.scalars(select(Customer.id)).all()
+    auth = {"Authorization": f"Bearer {make_token(db)}"}
+    body = {"kind": "export", "customer_id": customer_id, "reason": "by\x00post", "run": False}
+    response = client.post("/api/v1/privacy/requests", json=body, headers=auth)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["field"] == "reason"
     with db.read() as session:
         assert session.scalars(select(PrivacyRequest)).all() == []

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from omnicx.cli.main import app
 from omnicx.core.eventlog.models import EventRow
 from omnicx.identity.models import Identifier, IdentityLink, LinkBlock, Unmerge
-from tests.factories import append_calls, call, make_source, make_token, process
+from tests.factories import append_calls, call, make_source, make_token, process, token_actor
 from tests.identity.graph_state import customer_of, partition_of
 
 EMAIL = "Shared.Family@Example.org"
@@ -159,7 +159,7 @@ def test_undoing_a_merge_restores_the_merged_customer_with_its_history(client, d
         )
         assert link is not None and link.active is False
         assert link.deactivated_at is not None
-        assert link.deactivated_reason == f"unmerge by token:test: {REASON}"
+        assert link.deactivated_reason == f"unmerge by {token_actor(db)}: {REASON}"
         assert session.scalar(select(LinkBlock.reason)) == REASON
         record = session.scalar(select(Unmerge))
         assert (record.customer_id, record.merge_id, record.reason) == (
@@ -208,7 +208,7 @@ def test_new_events_with_both_identifiers_do_not_merge_them_again(client, db, ho
     with db.read() as session:
         links = session.execute(select(IdentityLink.active, IdentityLink.deactivated_reason))
         inactive = [reason for active, reason in links if not active]
-    assert inactive == [f"unmerge by token:test: {REASON}"]
+    assert inactive == [f"unmerge by {token_actor(db)}: {REASON}"]
 
 
 def test_splitting_off_an_identifier_by_value(client, db):

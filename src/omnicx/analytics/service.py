@@ -97,8 +97,11 @@ def overview(session: Session, since: datetime, until: datetime) -> Overview:
 
 
 def default_window(days: int, until: datetime | None) -> tuple[datetime, datetime]:
-    end = as_utc(until) if until else utcnow()
-    return end - timedelta(days=days), end
+    try:
+        end = as_utc(until) if until else utcnow()
+        return end - timedelta(days=days), end
+    except OverflowError as exc:  # an end in year 1 has no window (or UTC time) before it
+        raise InvalidInput("until is too early for the window", field="until") from exc
 
 
 def _cursor(last_id: int) -> str:

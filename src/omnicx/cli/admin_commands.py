@@ -24,7 +24,6 @@ from omnicx.core.time import as_utc, parse_timestamp
 from omnicx.governance import audit, users
 from omnicx.governance.models import ROLES, User
 from omnicx.governance.service import (
-    Principal,
     create_token,
     list_tokens,
     revoke_token,
@@ -36,11 +35,6 @@ err = Console(stderr=True)
 users_app = typer.Typer(help="People who sign in to the UI.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log: list, verify, export.", no_args_is_help=True)
-
-
-def cli_principal() -> Principal:
-    """The operator at the terminal (``user:cli:<os user>``), as every command here acts."""
-    return operator()
 
 
 def _fail(exc: OmniError) -> typer.Exit:
@@ -78,7 +72,7 @@ def users_create(
         with get_database().write() as session:
             user, generated = users.create_user(
                 session,
-                cli_principal(),
+                operator(),
                 email=email,
                 display_name=name or email,
                 role=role,
@@ -109,7 +103,7 @@ def _update(email: str, *, role: str | None = None, disabled: bool | None = None
     user_id = _user_id(email)
     try:
         with get_database().write() as session:
-            users.update_user(session, cli_principal(), user_id, role=role, disabled=disabled)
+            users.update_user(session, operator(), user_id, role=role, disabled=disabled)
     except OmniError as exc:
         raise _fail(exc) from exc
 
@@ -140,7 +134,7 @@ def users_totp_reset(email: str) -> None:
     """Remove a user's second factor (a lost phone); they sign in with the password alone."""
     user_id = _user_id(email)
     with get_database().write() as session:
-        users.reset_totp(session, cli_principal(), user_id)
+        users.reset_totp(session, operator(), user_id)
     console.print(f"{email}: two-step sign-in removed")
 
 
@@ -159,7 +153,7 @@ def tokens_create(
     """Create an API token and print it (shown once, stored hashed)."""
     try:
         with get_database().write() as session:
-            token = create_token(session, name, role, scopes=scope, actor=cli_principal())
+            token = create_token(session, name, role, scopes=scope, actor=operator())
     except OmniError as exc:
         raise _fail(exc) from exc
     typer.echo(token)
@@ -184,7 +178,7 @@ def tokens_revoke(token_id: int) -> None:
     """Revoke a token. Running servers stop accepting it within 30 seconds (their cache)."""
     try:
         with get_database().write() as session:
-            revoke_token(session, cli_principal(), token_id)
+            revoke_token(session, operator(), token_id)
     except OmniError as exc:
         raise _fail(exc) from exc
     console.print(f"token {token_id} revoked")
@@ -268,7 +262,7 @@ def audit_export(
     where = _filter(actor, action, target_type, target_id, since, until)
     database = get_database()
     with database.write() as session:
-        audit.record(session, cli_principal(), "audit.export", detail=where.as_detail())
+        audit.record(session, operator(), "audit.export", detail=where.as_detail())
     with database.read() as session, file.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(audit.CSV_COLUMNS)

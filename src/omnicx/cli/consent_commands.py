@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from omnicx.cli.operator import operator
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
 from omnicx.customers.consent import consent_subject
@@ -20,7 +20,6 @@ from omnicx.governance.consent import (
     consent_grid,
     decisions_of,
 )
-from omnicx.governance.service import Principal
 
 console = Console()
 consent = typer.Typer(help="Consent per purpose and channel.", no_args_is_help=True)
@@ -80,12 +79,11 @@ def set_command(
     note: Annotated[str | None, typer.Option(help="Why, e.g. where the customer said it")] = None,
 ) -> None:
     """Record a decision the customer took (audited as consent.change)."""
-    operator = Principal(kind="user", id=0, name=f"cli:{getpass.getuser()}", role="admin")
     try:
         with get_database().write() as session:
             subject = consent_subject(session, customer_id)
             decision = change_consent(
-                session, operator, subject, purpose, channel, grant, note=note, source="cli"
+                session, operator(), subject, purpose, channel, grant, note=note, source="cli"
             )
     except OmniError as exc:
         console.print(f"[red]{exc.message}[/]")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from contextlib import nullcontext
 from datetime import datetime
@@ -12,11 +11,12 @@ from typing import Annotated, TextIO
 import typer
 from rich.console import Console
 
+from omnicx.cli.operator import operator
 from omnicx.cli.progress import bar
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
 from omnicx.core.time import parse_timestamp
-from omnicx.customers.export import BATCH, COLUMNS, export_rows, open_export
+from omnicx.customers.export import csv_stream, open_export
 from omnicx.governance.models import ROLES
 from omnicx.governance.service import Principal
 
@@ -25,15 +25,10 @@ customers = typer.Typer(help="Customers: export.", no_args_is_help=True)
 
 
 def _principal(role: str) -> Principal:
-    """The command acts as someone with ``role``, named after the operating-system user
-    (that name goes to the audit log)."""
+    """The command acts as the operator (named in the audit log) with ``role``."""
     if role not in ROLES:
         raise typer.BadParameter(f"one of {', '.join(ROLES)}", param_hint="--role")
-    try:
-        login = getpass.getuser()
-    except (KeyError, OSError):
-        login = "unknown"
-    return Principal(kind="user", id=0, name=f"cli:{login}", role=role)
+    return operator(role=role)
 
 
 def _no_progress(_done: int) -> None:
@@ -51,8 +46,6 @@ def export_command(
     limit: Annotated[int, typer.Option(min=1, help="At most this many customers")] = 100_000,
 ) -> None:
     """Write customers as CSV, masked as ROLE sees them (audited as customers.export)."""
-    import csv
-
     principal = _principal(role)
     try:
         seen_since: datetime | None = parse_timestamp(since) if since else None
@@ -68,16 +61,10 @@ def export_command(
         raise typer.Exit(code=1) from exc
     stream: TextIO = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
-        writer = csv.writer(stream, lineterminator="\r\n")
-        writer.writerow(COLUMNS)
         # The bar draws on standard output, so only when the CSV goes to a file.
         progress = bar(f"export as {role}", len(chosen)) if output else nullcontext(_no_progress)
         with progress as advance:
-            for start in range(0, len(chosen), BATCH):
-                part = chosen[start : start + BATCH]
-                with database.read() as session:
-                    writer.writerows(export_rows(session, view, part))
-                advance(len(part))
+            stream.writelines(csv_stream(database, view, chosen, advance))
     finally:
         if output:
             stream.close()

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from omnicx.cli.admin_commands import cli_principal
+from omnicx.cli.operator import operator
 from omnicx.cli.progress import bar
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
@@ -54,7 +54,7 @@ def _open(
             session,
             kind,
             reason=reason,
-            actor=cli_principal(),
+            actor=operator(),
             customer_id=customer,
             identifier=(kind_, value, scope) if kind_ and value else None,
         )
@@ -66,7 +66,7 @@ def _open(
 
 def _run(request_id: int, events: int, label: str) -> PrivacyRequest:
     with bar(label, events or None) as advance:
-        return privacy.run_request(get_database(), request_id, cli_principal(), advance)
+        return privacy.run_request(get_database(), request_id, operator(), advance)
 
 
 @privacy_app.command("export")
@@ -85,7 +85,7 @@ def export_command(
         with get_database().write() as session:
             row = privacy.get_request(session, request_id)
             with bar("exporting events", events or None) as advance:
-                bundle = privacy.deliver_export(session, row, cli_principal(), progress=advance)
+                bundle = privacy.deliver_export(session, row, operator(), progress=advance)
     except OmniError as exc:
         raise _fail(exc) from exc
     # The bundle is personal data: readable by the owner only.
@@ -171,9 +171,7 @@ def suppress_command(
             type_, value, identifier_scope
         )
         with get_database().write() as session:
-            _, added = suppression.add_suppression(
-                session, key, kind, scope, reason, cli_principal()
-            )
+            _, added = suppression.add_suppression(session, key, kind, scope, reason, operator())
     except OmniError as exc:
         raise _fail(exc) from exc
     console.print("suppressed" if added else "already suppressed")
@@ -204,7 +202,7 @@ def unsuppress_command(suppression_id: int) -> None:
     """Take an entry off the suppression list."""
     try:
         with get_database().write() as session:
-            suppression.remove_suppression(session, suppression_id, cli_principal())
+            suppression.remove_suppression(session, suppression_id, operator())
     except OmniError as exc:
         raise _fail(exc) from exc
     console.print(f"suppression {suppression_id} removed")
@@ -222,7 +220,7 @@ def retention_run_command(
         run = retention.run_retention(
             get_database(),
             settings,
-            cli_principal(),
+            operator(),
             dry_run=dry_run,
             progress=lambda _: advance(1),
         )

@@ -80,10 +80,16 @@ class KeyRing:
             raise KeyError_("no encryption key configured")
         return cls(keys=keys, active=order[0])
 
+    @property
+    def active_prefix(self) -> str:
+        """How every value sealed by the active key starts (``v1.<key id>.``): key
+        rotation skips the values that already do."""
+        return f"{VERSION}.{self.active}."
+
     def encrypt(self, plaintext: bytes, purpose: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
         sealed = self.keys[self.active].encrypt(nonce, plaintext, purpose.encode())
-        return f"{VERSION}.{self.active}.{_b64encode(nonce + sealed)}"
+        return f"{self.active_prefix}{_b64encode(nonce + sealed)}"
 
     def decrypt(self, token: str, purpose: str) -> bytes:
         try:
@@ -98,10 +104,6 @@ class KeyRing:
             return aead.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], purpose.encode())
         except InvalidTag as exc:
             raise UndecryptableValue("the value does not open with its key (tampered?)") from exc
-
-    def is_current(self, token: str) -> bool:
-        """Already encrypted with the active key (key rotation skips it)."""
-        return token.startswith(f"{VERSION}.{self.active}.")
 
 
 def new_key() -> str:

@@ -28,6 +28,13 @@ class InvalidInput(OmniError):
     code = "invalid_input"
 
 
+def check_text(value: str, field: str) -> None:
+    """Refuse NUL characters, which PostgreSQL text cannot hold nor even compare (a 400,
+    not a 500)."""
+    if "\x00" in value:
+        raise InvalidInput(f"{field} must not contain NUL characters", field=field)
+
+
 class Unprocessable(OmniError):
     status_code = 422
     code = "validation_failed"

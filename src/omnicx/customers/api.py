@@ -3,7 +3,6 @@ export, unmerge. Every read is masked for the caller's role and audited."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
@@ -26,9 +25,8 @@ from omnicx.customers.schemas import (
 )
 from omnicx.customers.service import customer_360, record_customer_view, reveal, timeline_page
 from omnicx.governance.access import record_view, view_for
-from omnicx.governance.api import require
+from omnicx.governance.api import client_ip, require
 from omnicx.governance.permissions import Permission
-from omnicx.governance.policies import Display
 from omnicx.governance.service import Principal
 from omnicx.identity.models import Identifier
 from omnicx.identity.service import find_customer_by_identifier, identifier_hash
@@ -41,10 +39,6 @@ Unmerger = Annotated[Principal, Depends(require(Permission.CUSTOMERS_UNMERGE))]
 CustomerId = Annotated[
     int, Path(ge=1, le=2**62, description="Customer id (merged ids are followed)")
 ]
-
-
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _audited_360(
@@ -91,12 +85,8 @@ def export_customers(
     view, chosen = open_export(
         database, principal, ids=ids, since=since, limit=limit, via="api", ip=client_ip(request)
     )
-
-    def lines() -> Iterator[str]:
-        yield from csv_stream(database, view, chosen)
-
     return StreamingResponse(
-        lines(),
+        csv_stream(database, view, chosen),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
     )
@@ -122,7 +112,8 @@ def get_timeline(
     database = get_database()
     with database.read() as session:
         page = timeline_page(session, principal, customer_id, limit, cursor)
-        plain = view_for(session, principal).policy.personal.display is Display.PLAIN
+        # timeline_page masked with this same (cached) view; the audit says whether it did.
+        plain = not view_for(session, principal).masks_text
     with database.write() as session:
         record_view(
             session,

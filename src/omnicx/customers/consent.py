@@ -35,6 +35,7 @@ from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.models import DeadLetter
 from omnicx.core.time import as_utc
 from omnicx.customers.models import TimelineEntry
+from omnicx.customers.privacy.person import merged_family
 from omnicx.customers.profiles import traits_of
 from omnicx.governance.consent import (
     CHANNELS,
@@ -44,12 +45,12 @@ from omnicx.governance.consent import (
     record_decision,
 )
 from omnicx.governance.models import Consent
-from omnicx.identity.models import Customer, Identifier
+from omnicx.identity.batch_state import chunks
+from omnicx.identity.models import Identifier
 from omnicx.identity.rules import strength
 from omnicx.identity.service import current_customer_id
 
 DECISIONS = "consent.decisions"
-CHUNK = 500
 
 # Segment consent categories (lower-cased) → purposes.
 CATEGORIES = {
@@ -70,13 +71,7 @@ def consent_subject(session: Session, customer_id: int) -> ConsentSubject:
     Raises NotFound for an unknown id.
     """
     survivor = current_customer_id(session, customer_id)
-    ids, frontier = {survivor}, [survivor]
-    while frontier:
-        found = set(
-            session.scalars(select(Customer.id).where(Customer.merged_into_id.in_(frontier)))
-        )
-        frontier = sorted(found - ids)
-        ids |= found
+    ids = merged_family(session, survivor)
     identifiers = session.execute(
         select(Identifier.type, Identifier.key_hash).where(Identifier.customer_id == survivor)
     ).all()
@@ -180,11 +175,6 @@ class ConsentProcessor:
         )
 
 
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
-
-
 def record_event_decisions(
     session: Session, carrying: Sequence[tuple[LogEvent, list[Decision]]]
 ) -> None:
@@ -192,7 +182,7 @@ def record_event_decisions(
     seqs = [e.seq or 0 for e, _ in carrying]
     owners: dict[int, int] = {}
     done: set[int] = set()
-    for part in _chunks(seqs):
+    for part in chunks(seqs):
         rows = session.execute(
             select(TimelineEntry.event_seq, TimelineEntry.customer_id).where(
                 TimelineEntry.event_seq.in_(part)
@@ -245,7 +235,7 @@ def _event_states(
 ) -> dict[tuple[int, str, str], tuple[datetime, bool]]:
     """(customer, purpose, channel) → (time, granted) of the latest event-sourced decision."""
     latest: dict[tuple[int, str, str], tuple[datetime, bool]] = {}
-    for part in _chunks(customer_ids):
+    for part in chunks(customer_ids):
         rows = session.execute(
             select(
                 Consent.customer_id,
@@ -291,7 +281,7 @@ def reattach_decisions(session: Session) -> None:
         return
     anchors = sorted({anchor for _, anchor in waiting})
     owner: dict[bytes, int] = {}
-    for part in _chunks(anchors):
+    for part in chunks(anchors):
         rows = session.execute(
             select(Identifier.key_hash, Identifier.customer_id).where(
                 Identifier.key_hash.in_(part), Identifier.customer_id.is_not(None)
@@ -318,7 +308,7 @@ def follow_split(session: Session, event_seqs: Iterable[int]) -> None:
         .where(timeline.c.event_seq == consents.c.event_seq)
         .scalar_subquery()
     )
-    for part in _chunks(seqs):
+    for part in chunks(seqs):
         session.execute(
             update(consents)
             .where(

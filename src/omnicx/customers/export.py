@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -177,9 +177,19 @@ def _csv(rows: Sequence[Sequence[str]]) -> str:
     return buffer.getvalue()
 
 
-def csv_stream(database: Database, view: RoleView, ids: Sequence[int]) -> Iterator[str]:
-    """The header, then the rows in batches, each batch in its own short read."""
+def csv_stream(
+    database: Database,
+    view: RoleView,
+    ids: Sequence[int],
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[str]:
+    """The header, then the rows in batches, each batch in its own short read;
+    ``progress(n)`` hears of each batch of ``n`` customers once its rows are yielded."""
     yield _csv([COLUMNS])
     for start in range(0, len(ids), BATCH):
+        part = ids[start : start + BATCH]
         with database.read() as session:
-            yield _csv(export_rows(session, view, ids[start : start + BATCH]))
+            rows = _csv(export_rows(session, view, part))
+        yield rows
+        if progress is not None:
+            progress(len(part))

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from omnicx.core.database import get_database
 from omnicx.core.time import as_utc
 from omnicx.governance import users
-from omnicx.governance.api import require, tokens
+from omnicx.governance.api import client_ip, require, tokens
 from omnicx.governance.models import ApiToken, User
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import (
@@ -28,10 +28,6 @@ router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 Admin = Annotated[Principal, Depends(require(Permission.ADMIN))]
 UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-
-
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -52,6 +52,11 @@ class TokenCache:
 
 
 tokens = TokenCache()
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address for the audit log (None when the transport has none)."""
+    return request.client.host if request.client else None
 
 
 def _authenticate(token: str) -> Principal:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from omnicx.core.errors import InvalidInput
+from omnicx.core.errors import check_text
 from omnicx.core.serialization import dump_bytes, dumps, loads
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance.models import AuditEntry, AuditHead
@@ -132,9 +132,7 @@ class AuditFilter:
 
     def __post_init__(self) -> None:
         for name in ("actor", "action", "target_type", "target_id"):
-            if "\x00" in (getattr(self, name) or ""):
-                # PostgreSQL cannot even compare text holding NUL: refuse it as bad input.
-                raise InvalidInput(f"{name} must not contain NUL characters", field=name)
+            check_text(getattr(self, name) or "", name)
 
     def as_detail(self) -> dict[str, str]:
         """The filter as an audit detail (what an export covered)."""

@@ -16,7 +16,7 @@ from omnicx.core.database import get_database
 from omnicx.core.errors import InvalidInput
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance import audit
-from omnicx.governance.api import require
+from omnicx.governance.api import client_ip, require
 from omnicx.governance.models import AuditEntry
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
@@ -70,7 +70,7 @@ class ChainReportOut(BaseModel):
 
 def audit_filter(
     actor: Annotated[
-        str | None, Query(max_length=200, description="e.g. user:li@corp.cn, token:etl")
+        str | None, Query(max_length=200, description="e.g. user:li@corp.cn, token:3:etl, system")
     ] = None,
     action: Annotated[
         str | None,
@@ -148,4 +148,4 @@ def export_csv(principal: Principal, where: audit.AuditFilter, ip: str | None) -
     responses={200: {"content": {"text/csv": {}}}},
 )
 def export_entries(principal: Auditor, where: Filter, request: Request) -> StreamingResponse:
-    return export_csv(principal, where, request.client.host if request.client else None)
+    return export_csv(principal, where, client_ip(request))

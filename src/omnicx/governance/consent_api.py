@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from omnicx.core.database import get_database
-from omnicx.governance.api import require
+from omnicx.governance.api import client_ip, require
 from omnicx.governance.consent import (
     NOTE_MAX,
     ConsentDecision,
@@ -145,7 +145,7 @@ def consent_router(find_subject: SubjectFinder) -> APIRouter:
                 body.granted,
                 note=body.note,
                 source="api",
-                ip=request.client.host if request.client else None,
+                ip=client_ip(request),
             )
             state = status_from(
                 decisions_of(session, subject, body.purpose), body.purpose, body.channel

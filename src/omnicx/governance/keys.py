@@ -72,7 +72,7 @@ def pending(database: Database, column: EncryptedColumn) -> int:
             session.scalar(
                 select(func.count())
                 .select_from(column.table)
-                .where(stored.is_not(None), stored.not_like(f"{VERSION}.{keyring().active}.%"))
+                .where(stored.is_not(None), stored.not_like(f"{keyring().active_prefix}%"))
             )
             or 0
         )
@@ -85,7 +85,7 @@ def _primary_key(column: EncryptedColumn) -> Column[int]:
 
 def _batches(database: Database, column: EncryptedColumn, size: int) -> Iterator[int]:
     key, stored = _primary_key(column), _stored(column)
-    active = f"{VERSION}.{keyring().active}.%"
+    active = f"{keyring().active_prefix}%"
     last = None
     while True:
         with database.write() as session:

@@ -245,7 +245,7 @@ def check_second_factor(session: Session, user_id: int, code: str, ip: str | Non
     if user.totp_secret is None:
         # An admin reset the second factor between the two steps: the password suffices.
         return _succeed(user, session, False, ip)
-    step = totp.accepted_step(totp.unseal(user.totp_secret), code, user.totp_last_step)
+    step = totp.accepted_step(user.totp_secret, code, user.totp_last_step)
     if step is None:
         return _fail(user, session, "wrong_code", ip)
     user.totp_last_step = step

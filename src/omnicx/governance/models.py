@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from omnicx.core.crypto import EncryptedText
 from omnicx.core.database import Base, BigId
+from omnicx.governance import totp
 
 ROLES = ("admin", "supervisor", "senior_agent", "agent", "analyst")
 
@@ -37,8 +38,8 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Base32 TOTP secret, encrypted (purpose "users.totp_secret"); None: no second factor.
-    totp_secret: Mapped[str | None] = mapped_column(Text)
+    # Base32 TOTP secret, encrypted; None: no second factor.
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedText(totp.PURPOSE))
     # The time step of the last code accepted: a code is good for one sign-in only.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

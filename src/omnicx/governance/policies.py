@@ -275,7 +275,3 @@ DEFAULT_ROLES: dict[str, RolePolicy] = {
 }
 
 FIELDS_ROW = "_fields"  # the access_policies row that holds the classification
-
-
-def default_document() -> PolicyDocument:
-    return PolicyDocument(fields=dict(DEFAULT_FIELDS), roles=dict(DEFAULT_ROLES))

@@ -14,7 +14,6 @@ from omnicx.core.database import get_database
 from omnicx.governance.admin_api import Admin
 from omnicx.governance.policies import PolicyDocument, RolePolicy
 from omnicx.governance.policy_store import (
-    forget_cached,
     load_document,
     role_policy,
     set_document,
@@ -38,7 +37,6 @@ def put_policies(principal: Admin, body: PolicyDocument) -> PolicyDocument:
     out keeps its default); roles you leave out go back to their default policy."""
     with get_database().write() as session:
         document = set_document(session, principal, body)
-    forget_cached()
     return document
 
 
@@ -52,7 +50,6 @@ def get_role_policy(principal: Admin, role: Role) -> RolePolicy:
 def put_role_policy(principal: Admin, role: Role, body: RolePolicy) -> RolePolicy:
     with get_database().write() as session:
         policy = set_role_policy(session, principal, role, body)
-    forget_cached()
     return policy
 
 
@@ -60,5 +57,4 @@ def put_role_policy(principal: Admin, role: Role, body: RolePolicy) -> RolePolic
 def reset_role_policy(principal: Admin, role: Role) -> RolePolicy:
     with get_database().write() as session:
         policy = set_role_policy(session, principal, role, None)
-    forget_cached()
     return policy

@@ -49,6 +49,8 @@ class _Cache:
 
 
 _cache = _Cache()
+# Set in session.info while an after-commit clear of the cache is registered.
+_FORGET_PENDING = "omnicx.policy_cache_forget_pending"
 
 
 def forget_cached() -> None:
@@ -103,9 +105,22 @@ def _store(session: Session, key: str, value: dict[str, Any] | None, actor: Prin
     else:
         row.policy, row.updated_at, row.updated_by = dumps(value), utcnow(), actor.actor
     session.flush()
+    _forget_on_commit(session)
+
+
+def _forget_on_commit(session: Session) -> None:
+    """Clear the cache now and once more after the commit (a read between now and then
+    may have cached the old document); once per transaction however many rows change."""
+    if session.info.get(_FORGET_PENDING):
+        return
     _cache.clear()
-    # Also after the commit: a read between now and then may have cached the old one.
-    event.listen(session, "after_commit", lambda _s: _cache.clear(), once=True)
+    session.info[_FORGET_PENDING] = True
+
+    def forget(committed: Session) -> None:
+        committed.info.pop(_FORGET_PENDING, None)
+        _cache.clear()
+
+    event.listen(session, "after_commit", forget, once=True)
 
 
 def set_role_policy(

@@ -18,7 +18,7 @@ from omnicx.core.database import get_database
 from omnicx.core.settings import get_settings
 from omnicx.core.time import as_utc
 from omnicx.governance import privacy, retention, suppression
-from omnicx.governance.api import require
+from omnicx.governance.api import client_ip, require
 from omnicx.governance.models import PrivacyRequest, RetentionRun
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
@@ -201,7 +201,7 @@ def run_request(principal: Manager, request_id: RequestId) -> PrivacyRequestOut:
 def download_bundle(principal: Manager, request_id: RequestId, request: Request) -> Response:
     with get_database().write() as session:
         row = privacy.get_request(session, request_id)
-        ip = request.client.host if request.client else None
+        ip = client_ip(request)
         bundle = privacy.deliver_export(session, row, principal, ip=ip)
     return bundle_download(request_id, bundle)
 

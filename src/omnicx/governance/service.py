@@ -11,10 +11,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omnicx.core.errors import InvalidInput, NotFound, Unauthenticated
+from omnicx.core.errors import InvalidInput, NotFound, Unauthenticated, check_text
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import utcnow
 from omnicx.governance import audit
@@ -25,12 +25,13 @@ from omnicx.governance.secrets import hash_password, new_token, token_digest
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is acting: a program with a bearer token, or a person signed in to the UI.
+    """Who is acting: a program with a bearer token, a person signed in to the UI, or
+    OmniCX itself (``SYSTEM``: automatic merges, the dispatcher, bootstrap).
 
     ``scopes`` narrows a token to some API areas (None: all its role allows).
     """
 
-    kind: Literal["token", "user"]
+    kind: Literal["token", "user", "system"]
     id: int
     name: str
     role: str
@@ -38,31 +39,27 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """How the audit log and history name this principal, e.g. ``user:li@corp.cn``."""
+        """How the audit log and history name this principal: ``user:li@corp.cn``,
+        ``token:12:etl`` or ``system``. Token names are free text and not unique, so a
+        token is named by its id too (a token called "system" cannot pass for OmniCX)."""
+        if self.kind == "system":
+            return "system"
+        if self.kind == "token":
+            return f"token:{self.id}:{self.name}"
         return f"{self.kind}:{self.name}"
 
     def may(self, permission: Permission) -> bool:
         return allows(self.role, permission) and (self.scopes is None or permission in self.scopes)
 
 
-SYSTEM = Principal(kind="token", id=0, name="system", role="admin")
+SYSTEM = Principal(kind="system", id=0, name="system", role="admin")
 
 
 def user_principal(user: User) -> Principal:
     return Principal(kind="user", id=user.id, name=user.email, role=user.role)
 
 
-def count_users(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(User)) or 0
-
-
 # -- the first admin ---------------------------------------------------------------------
-
-
-def check_text(value: str, field: str) -> None:
-    """Refuse NUL characters, which PostgreSQL text cannot hold (a 400, not a 500)."""
-    if "\x00" in value:
-        raise InvalidInput(f"{field} must not contain NUL characters", field=field)
 
 
 def check_role(role: str) -> None:

@@ -1,6 +1,7 @@
 """The optional second factor: time-based one-time codes (RFC 6238, as authenticator apps do).
 
-The shared secret is stored encrypted (``users.totp_secret``, purpose below); the QR code
+The shared secret is stored encrypted (the ``users.totp_secret`` column type, with the
+purpose below, so key rotation re-encrypts it like every other column); the QR code
 that carries it to the phone is drawn on the server as SVG, so it never leaves for a
 third-party service.
 """
@@ -12,8 +13,6 @@ from datetime import UTC, datetime
 
 import pyotp
 import segno
-
-from omnicx.core.crypto import decrypt_text, encrypt_text
 
 ISSUER = "OmniCX"
 PURPOSE = "users.totp_secret"
@@ -56,12 +55,3 @@ def accepted_step(secret: str, code: str, used_up_to: int | None) -> int | None:
         if hmac.compare_digest(generator.generate_otp(step), digits):
             return step
     return None
-
-
-def seal(secret: str) -> str:
-    """The secret as stored in ``users.totp_secret``."""
-    return encrypt_text(secret, PURPOSE)
-
-
-def unseal(stored: str) -> str:
-    return decrypt_text(stored, PURPOSE)

@@ -10,12 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from omnicx.core.errors import Conflict, InvalidInput, NotFound
+from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
 from omnicx.core.time import utcnow
 from omnicx.governance import audit, totp
 from omnicx.governance.models import User
 from omnicx.governance.secrets import hash_password
-from omnicx.governance.service import Principal, check_role, check_text, user_principal
+from omnicx.governance.service import Principal, check_role, user_principal
 
 MIN_PASSWORD_LENGTH = 10
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -176,7 +176,7 @@ def enable_totp(session: Session, user_id: int, secret: str, code: str, ip: str 
     step = totp.accepted_step(secret, code, used_up_to=None)
     if step is None:
         return False
-    user.totp_secret, user.totp_last_step = totp.seal(secret), step
+    user.totp_secret, user.totp_last_step = secret, step
     audit.record(
         session,
         user_principal(user),
@@ -193,7 +193,7 @@ def disable_totp(session: Session, user_id: int, code: str, ip: str | None) -> b
     user = get_user(session, user_id, for_update=True)
     if user.totp_secret is None:
         return True
-    if not totp.code_matches(totp.unseal(user.totp_secret), code):
+    if not totp.code_matches(user.totp_secret, code):
         return False
     user.totp_secret = None
     audit.record(

@@ -16,11 +16,12 @@ from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
 from omnicx.core.time import as_utc, parse_timestamp, utcnow
 from omnicx.governance import audit, users
+from omnicx.governance.api import client_ip
 from omnicx.governance.audit_api import MAX_PAGE, export_csv
 from omnicx.governance.models import ROLES, User
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
-from omnicx.web.pages import Csrf, EmailField, PasswordField, client_ip, gate, render
+from omnicx.web.pages import Csrf, EmailField, PasswordField, gate, render
 from omnicx.web.session import check_csrf
 
 router = APIRouter(include_in_schema=False)

@@ -18,9 +18,10 @@ from omnicx.core.crypto import UndecryptableValue, decrypt_text, encrypt_text
 from omnicx.core.database import get_database
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance import totp, users
+from omnicx.governance.api import client_ip
 from omnicx.governance.login import SignIn, check_password, check_second_factor, record_sign_in
 from omnicx.governance.service import Principal
-from omnicx.web.pages import Csrf, EmailField, PasswordField, client_ip, render, to_login
+from omnicx.web.pages import Csrf, EmailField, PasswordField, render, to_login
 from omnicx.web.session import check_csrf, signed_in_principal
 
 router = APIRouter(include_in_schema=False)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from omnicx.core.database import get_database
 from omnicx.core.errors import Forbidden, InvalidInput, NotFound
 from omnicx.customers.consent import consent_subject
+from omnicx.governance.api import client_ip
 from omnicx.governance.consent import (
     CHANNELS,
     EVERY_CHANNEL,
@@ -28,13 +29,11 @@ from omnicx.governance.consent import (
 )
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
-from omnicx.web.pages import render
+from omnicx.web.pages import Csrf, CustomerId, render, to_login
 from omnicx.web.session import check_csrf, signed_in_principal
 
 router = APIRouter(include_in_schema=False)
 HISTORY = 50
-
-CustomerId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def _fragment(
@@ -82,7 +81,8 @@ def consent_subject_or_none(customer_id: int) -> ConsentSubject | None:
 def consent_fragment(request: Request, customer_id: CustomerId) -> Response:
     principal = signed_in_principal(request)
     if principal is None:
-        return RedirectResponse(f"/login?next=/customers/{customer_id}", status_code=303)
+        return to_login(request, back_to=f"/customers/{customer_id}")
+    # Not ``gate``: a refusal here is a fragment swapped into the page, not a whole page.
     if not principal.may(Permission.CUSTOMERS_READ):
         return _refusal("Your role does not see customers.", 403)
     subject = consent_subject_or_none(customer_id)
@@ -99,11 +99,11 @@ def record_consent(
     channel: Annotated[str, Form(max_length=32)],
     granted: Annotated[Literal["yes", "no"], Form()],
     note: Annotated[str, Form(max_length=NOTE_MAX)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
+    csrf: Csrf = "",
 ) -> Response:
     principal = signed_in_principal(request)
     if principal is None:
-        return RedirectResponse(f"/login?next=/customers/{customer_id}", status_code=303)
+        return to_login(request, back_to=f"/customers/{customer_id}")
     check_csrf(request, csrf)
     if not principal.may(Permission.CONSENT_MANAGE):
         raise Forbidden(f"the {principal.role} role may not record consent")
@@ -119,7 +119,7 @@ def record_consent(
                 granted == "yes",
                 note=note,
                 source="ui",
-                ip=request.client.host if request.client else None,
+                ip=client_ip(request),
             )
     except NotFound:
         return _refusal(f"No customer {customer_id}.", 404)

@@ -25,6 +25,7 @@ from omnicx.core.eventlog.models import EventRow
 from omnicx.core.serialization import dumps
 from omnicx.customers.schemas import Customer360, RevealRequest
 from omnicx.customers.service import customer_360, record_customer_view, reveal
+from omnicx.governance.api import client_ip
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 from omnicx.identity.models import Customer
@@ -60,28 +61,33 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
     return templates.TemplateResponse(request, name, base | context, status_code=status)
 
 
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+def to_login(request: Request, back_to: str | None = None) -> RedirectResponse:
+    """Send a visitor who is not signed in to the sign-in page, and back here (or to
+    ``back_to``, when here is a fragment of another page) after."""
+    return RedirectResponse(f"/login?next={back_to or request.url.path}", status_code=303)
 
 
-def to_login(request: Request) -> RedirectResponse:
-    """Send a visitor who is not signed in to the sign-in page, and back here after."""
-    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-
-
-def gate(request: Request, permission: Permission, template: str) -> Principal | Response:
+def gate(
+    request: Request,
+    permission: Permission,
+    template: str,
+    refusal: dict[str, Any] | None = None,
+) -> Principal | Response:
     """The signed-in principal, or the response that turns the visitor away: the sign-in
-    page, or ``template`` saying which permission is missing (403)."""
+    page, or ``template`` saying which permission is missing (403), with ``refusal``
+    added to its context."""
     principal = signed_in_principal(request)
     if principal is None:
         return to_login(request)
     if not principal.may(permission):
-        return render(request, template, {"forbidden": permission.value}, status=403)
+        context = {"forbidden": permission.value} | (refusal or {})
+        return render(request, template, context, status=403)
     return principal
 
 
-def _not_allowed(request: Request, what: str) -> HTMLResponse:
-    return render(request, "home.html", {"error": f"Your role may not {what}."}, status=403)
+def _home_gate(request: Request, permission: Permission, what: str) -> Principal | Response:
+    """``gate`` for the desk pages: a refusal is the home page saying what is not allowed."""
+    return gate(request, permission, "home.html", {"error": f"Your role may not {what}."})
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -102,11 +108,9 @@ def find_customer(
     type: Annotated[str, Query(max_length=40)] = "phone",
     value: Annotated[str, Query(max_length=500)] = "",
 ) -> Response:
-    principal = signed_in_principal(request)
-    if principal is None:
-        return to_login(request)
-    if not principal.may(Permission.CUSTOMERS_READ):
-        return _not_allowed(request, "look customers up")
+    principal = _home_gate(request, Permission.CUSTOMERS_READ, "look customers up")
+    if not isinstance(principal, Principal):
+        return principal
     error = None
     if value.strip():
         try:
@@ -134,11 +138,9 @@ def _reveal_controls(principal: Principal, view: Customer360) -> dict[str, dict[
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
 def customer_page(request: Request, customer_id: CustomerId) -> Response:
-    principal = signed_in_principal(request)
-    if principal is None:
-        return to_login(request)
-    if not principal.may(Permission.CUSTOMERS_READ):
-        return _not_allowed(request, "see customers")
+    principal = _home_gate(request, Permission.CUSTOMERS_READ, "see customers")
+    if not isinstance(principal, Principal):
+        return principal
     try:
         with get_database().read() as session:
             view = customer_360(session, principal, customer_id)
@@ -197,11 +199,9 @@ def reveal_on_page(
 
 @router.get("/analytics", response_class=HTMLResponse)
 def analytics_page(request: Request, days: Annotated[int, Query(ge=1, le=366)] = 30) -> Response:
-    principal = signed_in_principal(request)
-    if principal is None:
-        return to_login(request)
-    if not principal.may(Permission.ANALYTICS_READ):
-        return _not_allowed(request, "see analytics")
+    principal = _home_gate(request, Permission.ANALYTICS_READ, "see analytics")
+    if not isinstance(principal, Principal):
+        return principal
     since, until = default_window(days, None)
     with get_database().read() as session:
         summary = overview(session, since, until)

@@ -12,13 +12,14 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from omnicx.core.database import get_database
-from omnicx.core.errors import OmniError
+from omnicx.core.errors import InvalidInput, OmniError
 from omnicx.core.settings import get_settings
 from omnicx.governance import privacy, retention, suppression
+from omnicx.governance.api import client_ip
 from omnicx.governance.permissions import Permission
 from omnicx.governance.privacy_api import bundle_download
 from omnicx.governance.service import Principal
-from omnicx.web.pages import client_ip, gate, render
+from omnicx.web.pages import Csrf, gate, render
 from omnicx.web.session import check_csrf
 
 router = APIRouter(include_in_schema=False)
@@ -28,6 +29,18 @@ TEMPLATE = "admin_privacy.html"
 def _gate(request: Request) -> Principal | Response:
     """The signed-in principal allowed to manage privacy, or the response turning them away."""
     return gate(request, Permission.PRIVACY_MANAGE, TEMPLATE)
+
+
+def _customer_id(text: str) -> int | None:
+    """The form's customer id: blank (an identifier is given instead), or 1..2**62 like
+    ``/api/v1/privacy`` (a bigger number overflows the database's integer column)."""
+    text = text.strip()
+    if not text.isdigit():
+        return None
+    value = int(text)
+    if not 1 <= value <= 2**62:
+        raise InvalidInput(f"no customer {text}", field="customer_id")
+    return value
 
 
 def _page(request: Request, *, error: str | None = None, done: str | None = None) -> Response:
@@ -63,7 +76,7 @@ def privacy_page(request: Request) -> Response:
 @router.post("/admin/privacy/requests", response_class=HTMLResponse)
 def record_request(
     request: Request,
-    csrf: Annotated[str, Form()] = "",
+    csrf: Csrf = "",
     kind: Annotated[str, Form()] = "",
     customer_id: Annotated[str, Form(max_length=20)] = "",
     identifier_type: Annotated[str, Form(max_length=40)] = "",
@@ -84,7 +97,7 @@ def record_request(
                 kind,
                 reason=reason.strip(),
                 actor=principal,
-                customer_id=int(customer_id) if customer_id.strip().isdigit() else None,
+                customer_id=_customer_id(customer_id),
                 identifier=(identifier_type, identifier_value, "")
                 if identifier_type and identifier_value
                 else None,
@@ -113,7 +126,7 @@ def download_bundle(request: Request, request_id: Annotated[int, Path(ge=1, le=2
 @router.post("/admin/privacy/retention", response_class=HTMLResponse)
 def run_retention(
     request: Request,
-    csrf: Annotated[str, Form()] = "",
+    csrf: Csrf = "",
     dry_run: Annotated[bool, Form()] = True,
 ) -> Response:
     principal = _gate(request)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omnicx.core.errors import Conflict, InvalidInput, NotFound
+from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.settings import get_settings
 from omnicx.core.time import as_utc, utcnow
@@ -43,6 +43,7 @@ def open_request(
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
     if (customer_id is None) == (identifier is None):
         raise InvalidInput("name the person by customer_id or by identifier", field="customer_id")
+    check_text(reason, "reason")
     locator = registry.require_locator()
     if identifier is not None:
         customer_id = locator.customer_by_identifier(session, *identifier)
