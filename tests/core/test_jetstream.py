@@ -1,12 +1,14 @@
-"""The JetStream log against a real NATS server: events published with their ids, recorded
-by workers into the events table once, redelivered after a crash without doubling; and the
-tracking API answering only once JetStream has stored the events.
+"""The JetStream log against a real NATS server: events published with their ids, moved by
+workers into the events table once (then dropped from the stream), redelivered after a crash
+without doubling, and followed by the processor groups; and the tracking API answering only
+once JetStream has stored the events.
 
 Each test uses its own stream (subjects are per stream) and deletes it afterwards."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -29,8 +31,10 @@ from omnicx.core.eventlog.jetstream import (
     event_subject,
     stream_filter,
 )
-from omnicx.core.eventlog.models import DeadLetter, EventRow
-from omnicx.core.processing import Pipeline
+from omnicx.core.eventlog.models import DeadLetter, EventRow, ProcessorOffset
+from omnicx.core.eventlog.table import StoredRow
+from omnicx.core.processing import GroupRunner, ProcessorGroup
+from omnicx.core.processing.transport import JetStreamTransport
 from omnicx.core.serialization import loads
 from omnicx.core.settings import get_settings, reset_settings
 from omnicx.core.time import utcnow
@@ -132,15 +136,18 @@ async def consumer_state(js: JetStreamContext, stream: str) -> tuple[int, int, i
 
 
 async def run_worker(
-    pipeline: Pipeline,
-    nats_url: str,
-    stream: str,
+    transport: JetStreamTransport,
     done: Callable[[], Awaitable[bool]],
     timeout: float = 20.0,
 ) -> None:
-    """Run the worker loop until ``done()`` holds, then stop it as SIGTERM would."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(pipeline.consume_jetstream(nats_url, stream, stop))
+    """Run a worker (the transport, and the identity group following the table) until
+    ``done()`` holds, then stop it as SIGTERM would."""
+    stop, group_stop = asyncio.Event(), threading.Event()
+    task = asyncio.create_task(transport.run(stop))
+    group = ProcessorGroup("identity", (CustomerProcessor(),))
+    runner = GroupRunner(transport.database, group, transport.batch_size)
+    thread = threading.Thread(target=runner.run_forever, args=(group_stop,), daemon=True)
+    thread.start()
     deadline = time.monotonic() + timeout
     try:
         while not await done():
@@ -151,18 +158,33 @@ async def run_worker(
             await asyncio.sleep(0.1)
     finally:
         stop.set()
+        group_stop.set()
         await asyncio.wait_for(task, 10)
+        await asyncio.to_thread(thread.join, 10)
+
+
+def processed_through(db: Database) -> int:
+    with db.read() as session:
+        return (
+            session.scalar(
+                select(ProcessorOffset.position).where(ProcessorOffset.processor == "customers")
+            )
+            or 0
+        )
 
 
 def drained(
     db: Database, js: JetStreamContext, stream: str, events: int
 ) -> Callable[[], Awaitable[bool]]:
-    """Done when the events table holds ``events`` rows and every message is acked."""
+    """Done when the events table holds ``events`` rows, every message is acked and the
+    identity group has processed the whole table."""
 
     async def check() -> bool:
         pending, unacked, _ = await consumer_state(js, stream)
         recorded = await asyncio.to_thread(count, db, EventRow)
-        return pending == 0 and unacked == 0 and recorded == events
+        if not (pending == 0 and unacked == 0 and recorded == events):
+            return False
+        return await asyncio.to_thread(processed_through, db) == max(seqs(db))
 
     return check
 
@@ -173,7 +195,7 @@ def drained(
 def test_consumed_events_are_recorded_and_build_customers_once(db, nats_url, stream):
     source_id, _ = make_source(db)
     events = events_for(source_id, shop_calls())
-    pipeline = Pipeline(db, [CustomerProcessor()], batch_size=3)
+    transport = JetStreamTransport(db, nats_url, stream, batch_size=3)
 
     async def scenario() -> None:
         nc, js = await connect(nats_url)
@@ -183,7 +205,9 @@ def test_consumed_events_are_recorded_and_build_customers_once(db, nats_url, str
             assert (await js.stream_info(stream)).state.messages == 8
             assert count(db, EventRow) == 0  # publishing does not touch the database
 
-            await run_worker(pipeline, nats_url, stream, drained(db, js, stream, 8))
+            await run_worker(transport, drained(db, js, stream, 8))
+            # Recorded and acked: the stream keeps no second copy (work-queue retention).
+            assert (await js.stream_info(stream)).state.messages == 0
             built = people(db)
             assert recorded_ids(db) == Counter(e.message_id for e in events)
             assert timeline_seqs(db) == Counter(seqs(db))
@@ -196,14 +220,14 @@ def test_consumed_events_are_recorded_and_build_customers_once(db, nats_url, str
 
             # A client retry: the same events with the same ids. JetStream drops them.
             await log.append(events)
-            assert (await js.stream_info(stream)).state.messages == 8
+            assert (await js.stream_info(stream)).state.messages == 0
 
             # A retry after JetStream's duplicate window (published without the id header):
             # stored again, delivered again, and the worker's insert makes it a no-op.
             for event in events:
                 await js.publish(event_subject(stream, event), encode_event(event))
-            assert (await js.stream_info(stream)).state.messages == 16
-            await run_worker(pipeline, nats_url, stream, drained(db, js, stream, 8))
+            assert (await js.stream_info(stream)).state.messages == 8
+            await run_worker(transport, drained(db, js, stream, 8))
             assert (await consumer_state(js, stream))[:2] == (0, 0)
             assert recorded_ids(db) == Counter(e.message_id for e in events)
             assert timeline_seqs(db) == Counter(seqs(db))
@@ -220,22 +244,22 @@ def test_a_crash_before_or_after_commit_neither_loses_nor_doubles(db, nats_url, 
     source_id, _ = make_source(db)
     calls = shop_calls()
     first, second = events_for(source_id, calls[:5]), events_for(source_id, calls[5:])
-    pipeline = Pipeline(db, [CustomerProcessor()])
-    commit = pipeline._record_and_process
+    transport = JetStreamTransport(db, nats_url, stream)
+    commit = transport.record
 
-    def crash_before_commit(events: list[LogEvent]) -> None:
+    def crash_before_commit(rows: list[StoredRow]) -> None:
         raise Crash
 
-    def crash_after_commit(events: list[LogEvent]) -> None:
-        commit(events)
+    def crash_after_commit(rows: list[StoredRow]) -> None:
+        commit(rows)
         raise Crash
 
-    async def crash_with(behaviour: Callable[[list[LogEvent]], None]) -> None:
-        pipeline._record_and_process = behaviour  # type: ignore[method-assign]
+    async def crash_with(behaviour: Callable[[list[StoredRow]], None]) -> None:
+        transport.record = behaviour  # type: ignore[method-assign]
         stop = asyncio.Event()
         with pytest.raises(Crash):
-            await asyncio.wait_for(pipeline.consume_jetstream(nats_url, stream, stop), 10)
-        del pipeline._record_and_process
+            await asyncio.wait_for(transport.run(stop), 10)
+        del transport.record
 
     async def scenario() -> None:
         nc, js = await connect(nats_url)
@@ -257,7 +281,7 @@ def test_a_crash_before_or_after_commit_neither_loses_nor_doubles(db, nats_url, 
             await crash_with(crash_before_commit)
             assert count(db, EventRow) == 0
             assert (await consumer_state(js, stream))[1] > 0
-            await run_worker(pipeline, nats_url, stream, drained(db, js, stream, 5))
+            await run_worker(transport, drained(db, js, stream, 5))
             assert recorded_ids(db) == Counter(e.message_id for e in first)
             assert timeline_seqs(db) == Counter(seqs(db))
 
@@ -267,22 +291,19 @@ def test_a_crash_before_or_after_commit_neither_loses_nor_doubles(db, nats_url, 
             committed = set(recorded_ids(db)) - {e.message_id for e in first}
             assert committed
             assert (await consumer_state(js, stream))[1] == len(committed)
-            state = (people(db), timeline_seqs(db))
 
             delivered: list[str] = []
 
-            def watched(events: list[LogEvent]) -> None:
-                delivered.extend(e.message_id for e in events)
-                commit(events)
+            def watched(rows: list[StoredRow]) -> None:
+                delivered.extend(row[1] for row in rows)
+                commit(rows)
 
-            pipeline._record_and_process = watched  # type: ignore[method-assign]
-            await run_worker(pipeline, nats_url, stream, drained(db, js, stream, 8))
+            transport.record = watched  # type: ignore[method-assign]
+            await run_worker(transport, drained(db, js, stream, 8))
             assert committed <= set(delivered)  # they really came back
             assert recorded_ids(db) == Counter(e.message_id for e in first + second)
             assert timeline_seqs(db) == Counter(seqs(db))
             assert sorted(n for n, _ in people(db).values()) == [3, 5]
-            if committed == {e.message_id for e in second}:
-                assert (people(db), timeline_seqs(db)) == state
             assert count(db, DeadLetter) == 0
         finally:
             await log.close()
@@ -294,7 +315,7 @@ def test_a_crash_before_or_after_commit_neither_loses_nor_doubles(db, nats_url, 
 def test_an_unreadable_message_is_dropped_and_does_not_block_the_rest(db, nats_url, stream):
     source_id, _ = make_source(db)
     events = events_for(source_id, shop_calls()[:3])
-    pipeline = Pipeline(db, [CustomerProcessor()])
+    transport = JetStreamTransport(db, nats_url, stream)
 
     async def scenario() -> None:
         nc, js = await connect(nats_url)
@@ -303,7 +324,7 @@ def test_an_unreadable_message_is_dropped_and_does_not_block_the_rest(db, nats_u
             await log.append(events[:1])
             await js.publish(event_subject(stream, events[0]), b"\x00not json")
             await log.append(events[1:])
-            await run_worker(pipeline, nats_url, stream, drained(db, js, stream, 3))
+            await run_worker(transport, drained(db, js, stream, 3))
             assert recorded_ids(db) == Counter(e.message_id for e in events)
             assert (await consumer_state(js, stream))[:2] == (0, 0)  # terminated, not pending
         finally:

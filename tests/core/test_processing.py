@@ -1,5 +1,7 @@
-"""The processing pipeline: offsets move with effects, failures are isolated and replayable,
-a crash replays instead of losing or doubling, and state can be rebuilt from the log."""
+"""A processor group over the events table: offsets move with effects, failures are isolated
+and replayable, a crash replays instead of losing or doubling, and state can be rebuilt from
+the log. (JetStream's road into the table: ``test_transport.py``; several groups:
+``test_groups.py``.)"""
 
 from __future__ import annotations
 
@@ -16,23 +18,26 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from omnicx.cli.main import app
-from omnicx.core import processing
 from omnicx.core.database import Database
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.models import DeadLetter, EventRow, ProcessorOffset
 from omnicx.core.outbox import OutboxMessage, enqueue
-from omnicx.core.processing import BATCH_ATTEMPTS, Pipeline, replay_dead_letter
+from omnicx.core.processing import GroupRunner, Processor, ProcessorGroup, replay_dead_letter
+from omnicx.core.processing.replay import rewind
 from omnicx.core.serialization import loads
-from omnicx.core.time import utcnow
 from omnicx.customers import profiles
 from omnicx.customers.models import CustomerProfile, TimelineEntry
 from omnicx.customers.projection import CustomerProcessor
 from omnicx.identity.models import Customer, Identifier
 from omnicx.identity.service import find_customer_by_identifier
-from omnicx.ingest.tracking import to_log_event
 from tests.factories import append_calls, call, make_source
 
 # -- data and observations -------------------------------------------------------------------
+
+
+def group_runner(db: Database, *processors: Processor, batch_size: int = 1000) -> GroupRunner:
+    """One group of these processors, as a worker runs it."""
+    return GroupRunner(db, ProcessorGroup("test", processors), batch_size=batch_size)
 
 
 def three_people() -> list[dict[str, Any]]:
@@ -118,6 +123,17 @@ def people(db: Database) -> dict[frozenset[tuple[str, str]], tuple[int, dict[str
 
 def event_counts(db: Database) -> dict[frozenset[tuple[str, str]], int]:
     return {k: count for k, (count, _) in people(db).items()}
+
+
+def replayed_through(db: Database) -> dict[str, int]:
+    with db.read() as session:
+        rows = session.execute(select(ProcessorOffset.processor, ProcessorOffset.replayed_through))
+        return dict(rows.all())
+
+
+def events_seq_max(db: Database) -> int:
+    with db.read() as session:
+        return session.scalar(select(func.max(EventRow.seq))) or 0
 
 
 def timeline_seqs(db: Database) -> Counter[int]:
@@ -240,7 +256,7 @@ def test_offsets_advance_with_the_effects_batch_by_batch(db):
     source_id, _ = make_source(db)
     events = append_calls(db, source_id, three_people())
     seqs = seqs_of(db, events)
-    pipeline = Pipeline(db, [CustomerProcessor()], batch_size=5)
+    pipeline = group_runner(db, CustomerProcessor(), batch_size=5)
 
     assert pipeline.run_once() == 5
     assert offsets(db) == {"customers": seqs[4]}
@@ -259,12 +275,12 @@ def test_offsets_advance_with_the_effects_batch_by_batch(db):
 def test_running_again_processes_nothing_new(db):
     source_id, _ = make_source(db)
     append_calls(db, source_id, three_people())
-    pipeline = Pipeline(db, [CustomerProcessor()])
+    pipeline = group_runner(db, CustomerProcessor())
     assert pipeline.run_until_idle() == 12
     before = (people(db), timeline_seqs(db), offsets(db), count(db, Customer))
 
     assert pipeline.run_until_idle() == 0
-    assert Pipeline(db, [CustomerProcessor()]).run_until_idle() == 0  # a restarted process
+    assert group_runner(db, CustomerProcessor()).run_until_idle() == 0  # a restarted process
     assert (people(db), timeline_seqs(db), offsets(db), count(db, Customer)) == before
 
     # New events continue from the offset: only they are processed.
@@ -286,7 +302,7 @@ def test_failing_events_are_dead_lettered_and_the_rest_of_the_batch_goes_on(db):
     seqs = seqs_of(db, events)
     bad_seqs = {s for e, s in zip(events, seqs, strict=True) if e.message_id in bad}
     flaky = Flaky(fail_on=bad)
-    pipeline = Pipeline(db, [CustomerProcessor(), flaky])
+    pipeline = group_runner(db, CustomerProcessor(), flaky)
 
     assert pipeline.run_until_idle() == 12
 
@@ -351,7 +367,7 @@ def test_cli_lists_and_replays_a_dead_lettered_customer_event(db, monkeypatch):
         return real_traits_of(event)
 
     monkeypatch.setattr(profiles, "traits_of", traits_store_down)
-    pipeline = Pipeline(db, [CustomerProcessor()])
+    pipeline = group_runner(db, CustomerProcessor())
     assert pipeline.run_until_idle() == 4
 
     assert timeline_seqs(db) == Counter(s for s in seqs if s != bad_seq)
@@ -407,7 +423,7 @@ def test_a_crash_mid_batch_rolls_back_and_the_next_run_neither_loses_nor_doubles
     events = append_calls(db, source_id, three_people())
     seqs = seqs_of(db, events)
     crasher = Crasher()
-    pipeline = Pipeline(db, [CustomerProcessor(), crasher], batch_size=5)
+    pipeline = group_runner(db, CustomerProcessor(), crasher, batch_size=5)
 
     # The very first batch dies: not even the offset rows exist afterwards.
     crasher.crash = crash
@@ -444,7 +460,7 @@ def test_a_lost_lock_race_is_retried_not_dead_lettered(db):
     source_id, _ = make_source(db)
     events = append_calls(db, source_id, three_people()[:4])
     colliding = Colliding(db, times=1)
-    pipeline = Pipeline(db, [CustomerProcessor(), colliding])
+    pipeline = group_runner(db, CustomerProcessor(), colliding)
 
     with pytest.raises(OperationalError):
         pipeline.run_once()
@@ -457,51 +473,6 @@ def test_a_lost_lock_race_is_retried_not_dead_lettered(db):
     assert effects_of(db, "test.colliding") == Counter(e.message_id for e in events)
 
 
-def delivered(source_id: int, calls: list[dict[str, Any]]) -> list[LogEvent]:
-    """Events as a worker receives them from JetStream: not yet in the events table."""
-    return [
-        to_log_event(source_id, c, event_type=None, prefix="", received_at=utcnow(), sent_at=None)
-        for c in calls
-    ]
-
-
-def test_a_delivered_batch_is_retried_as_a_whole_when_workers_collide(db, monkeypatch):
-    """The JetStream path: record + process in one transaction, retried a bounded number
-    of times; the events are recorded and processed once."""
-    monkeypatch.setattr(processing, "RETRY_PAUSE_SECONDS", 0.0)
-    source_id, _ = make_source(db)
-    events = delivered(source_id, three_people())
-    colliding = Colliding(db, times=BATCH_ATTEMPTS - 1)
-    pipeline = Pipeline(db, [CustomerProcessor(), colliding])
-    pipeline._record_and_process(events)
-
-    assert colliding.calls == BATCH_ATTEMPTS
-    assert count(db, EventRow) == 12
-    assert count(db, DeadLetter) == 0
-    assert timeline_seqs(db) == Counter(seqs_of(db, events))
-    assert effects_of(db, "test.colliding") == Counter(e.message_id for e in events)
-    assert event_counts(db) == EXPECTED_PEOPLE
-
-    # Delivered again (redelivery after a crash before the ack): nothing new.
-    pipeline._record_and_process(events)
-    assert count(db, EventRow) == 12
-    assert effects_of(db, "test.colliding") == Counter(e.message_id for e in events)
-
-
-def test_a_batch_that_keeps_colliding_is_given_up_without_recording_anything(db, monkeypatch):
-    monkeypatch.setattr(processing, "RETRY_PAUSE_SECONDS", 0.0)
-    source_id, _ = make_source(db)
-    events = delivered(source_id, three_people()[:3])
-    colliding = Colliding(db, times=BATCH_ATTEMPTS)
-    pipeline = Pipeline(db, [CustomerProcessor(), colliding])
-    with pytest.raises(OperationalError):
-        pipeline._record_and_process(events)
-    assert colliding.calls == BATCH_ATTEMPTS
-    # Not recorded, so the redelivered messages will be processed later, not skipped.
-    assert count(db, EventRow) == 0
-    assert count(db, DeadLetter) == 0
-
-
 # -- rebuilding ---------------------------------------------------------------------------------
 
 
@@ -509,17 +480,19 @@ def test_reset_state_and_rerun_rebuild_the_same_profiles(db):
     source_id, _ = make_source(db)
     events = append_calls(db, source_id, three_people())
     flaky = Flaky(fail_on={events[0].message_id})
-    pipeline = Pipeline(db, [CustomerProcessor(), flaky], batch_size=4)
+    pipeline = group_runner(db, CustomerProcessor(), flaky, batch_size=4)
     pipeline.run_until_idle()
     before = people(db)
     assert {k: c for k, (c, _) in before.items()} == EXPECTED_PEOPLE
     assert count(db, DeadLetter) == 1
 
-    pipeline.reset_state()
+    with db.write() as session:
+        rewind(session, [pipeline.group])
     assert count(db, Customer) == count(db, Identifier) == 0
     assert count(db, CustomerProfile) == count(db, TimelineEntry) == 0
     assert effects_of(db, "test.flaky") == Counter()
     assert set(offsets(db).values()) == {0}
+    assert replayed_through(db) == {"customers": events_seq_max(db), "flaky": events_seq_max(db)}
     assert count(db, DeadLetter) == 0  # open letters go; the rerun decides afresh
 
     flaky.broken = False

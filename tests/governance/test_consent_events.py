@@ -6,12 +6,13 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from omnicx.core.eventlog.models import EventRow
+from omnicx.core.processing.replay import rewind
 from omnicx.core.settings import get_settings
 from omnicx.customers.consent import consent_subject
 from omnicx.governance.consent import consent_status, decisions_of
 from omnicx.governance.models import Consent
 from omnicx.identity.service import find_customer_by_identifier
-from omnicx.runtime.processors import make_pipeline
+from omnicx.runtime.processors import all_groups, make_pipeline
 from tests.factories import append_calls, call, make_source, make_token, process
 
 
@@ -173,10 +174,10 @@ def test_replay_rebuilds_event_consent_and_keeps_what_people_recorded(client, db
     before = history(db, person)
     assert count_by_source(db) == {"event": 1, "api": 1}
 
-    pipeline = make_pipeline(db, get_settings())
-    pipeline.reset_state()
+    with db.write() as session:
+        rewind(session, all_groups())
     assert count_by_source(db) == {"api": 1}
-    pipeline.run_until_idle()
+    make_pipeline(db, get_settings()).run_until_idle()
 
     again = customer_of(db, "user_id", "u-replay")
     assert count_by_source(db) == {"event": 1, "api": 1}  # rebuilt, not doubled

@@ -1,4 +1,4 @@
-"""Commands that move data: import, demo, replay, dead letters."""
+"""Commands that move data: import, demo, dead letters."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from omnicx.cli.processing_commands import drain
 from omnicx.cli.progress import bar
 from omnicx.core.database import get_database
 from omnicx.core.eventlog.base import LogEvent
@@ -23,7 +24,7 @@ from omnicx.core.time import utcnow
 from omnicx.ingest.imports import count_rows, import_file, parse_mapping, write_rejects
 from omnicx.ingest.sources import ensure_source
 from omnicx.ingest.tracking import to_log_event
-from omnicx.runtime.processors import make_pipeline, processor_named
+from omnicx.runtime.processors import processor_named
 
 console = Console()
 deadletter = typer.Typer(help="Events a processor could not handle.", no_args_is_help=True)
@@ -49,31 +50,6 @@ def _append_sync() -> tuple[Callable[[list[LogEvent]], None], Callable[[], objec
     return (lambda events: loop.run_until_complete(jet.append(events))), (
         lambda: (loop.run_until_complete(jet.close()), loop.close())
     )
-
-
-def _drain(label: str) -> int:
-    """Run the pipeline until the table log is processed, with a progress bar."""
-    settings = get_settings()
-    if settings.uses_nats:
-        console.print("events are in JetStream; the workers (`omnicx worker`) process them")
-        return 0
-    database = get_database()
-    pipeline = make_pipeline(database, settings)
-    with database.read() as session:
-        total = session.scalar(select(func.count()).select_from(EventRow)) or 0
-        from omnicx.core.eventlog.models import ProcessorOffset
-
-        done = session.scalar(select(func.min(ProcessorOffset.position))) or 0
-        pending = (
-            session.scalar(select(func.count()).select_from(EventRow).where(EventRow.seq > done))
-            or 0
-        )
-    processed = 0
-    with bar(label, pending or total) as advance:
-        while (n := pipeline.run_once()) > 0:
-            processed += n
-            advance(n)
-    return processed
 
 
 def import_command(
@@ -109,7 +85,7 @@ def import_command(
     finally:
         if close:
             close()
-    processed = _drain("resolving identities")
+    processed = drain("resolving identities")
     rejects_path = rejects or path.with_name(path.name + ".rejects.jsonl")
     if report.rejected:
         write_rejects(report, rejects_path)
@@ -156,21 +132,8 @@ def demo_command(
             advance(len(pending))
     if close:
         close()
-    _drain("resolving identities")
+    drain("resolving identities")
     console.print(f"[green]demo data loaded:[/] {len(calls)} events for {customers} people")
-
-
-def replay_command(
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
-) -> None:
-    """Rebuild customer state from the event log (stop workers first)."""
-    if not yes:
-        typer.confirm("Delete derived customer state and rebuild it from the log?", abort=True)
-    database = get_database()
-    pipeline = make_pipeline(database, get_settings())
-    pipeline.reset_state()
-    processed = _drain("replaying")
-    console.print(f"[green]replayed[/] {processed} events")
 
 
 @deadletter.command("list")
@@ -207,7 +170,8 @@ def deadletter_replay(
         if letter_id is not None:
             stmt = stmt.where(DeadLetter.id == letter_id)
         for letter in session.scalars(stmt).all():
-            if replay_dead_letter(session, letter, processor_named(letter.processor)):
+            group, processor = processor_named(letter.processor)
+            if replay_dead_letter(session, letter, processor, group.enrich):
                 fixed += 1
             else:
                 failed += 1

@@ -15,7 +15,13 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from omnicx.cli import data_commands, identity_commands, keys_commands, outbox_commands
+from omnicx.cli import (
+    data_commands,
+    identity_commands,
+    keys_commands,
+    outbox_commands,
+    processing_commands,
+)
 from omnicx.cli.admin_commands import audit_app, tokens_app, users_app
 from omnicx.cli.consent_commands import consent as consent_commands
 from omnicx.cli.customer_commands import customers as customer_commands
@@ -45,7 +51,8 @@ app.add_typer(keys_commands.keys, name="keys")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(retention_app, name="retention")
 app.command("import")(data_commands.import_command)
-app.command("replay")(data_commands.replay_command)
+app.command("replay")(processing_commands.replay_command)
+app.command("status")(processing_commands.status_command)
 app.command("demo")(data_commands.demo_command)
 
 console = Console()

@@ -97,6 +97,12 @@ class RawStatements:
             cursor.close()
 
 
+def chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    """Consecutive slices of at most ``size`` items (IN lists, bulk statements)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def select_in(session: Session, sql: str, values: Sequence[Any], chunk: int = 500) -> list[Any]:
     """Rows of ``sql`` (``{in}`` marks the IN list) for every value; see RawStatements."""
     return RawStatements(session).select_in(sql, values, chunk)

@@ -24,28 +24,29 @@ meanwhile.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omnicx.core.database import table_of
+from omnicx.core.database import chunks
 from omnicx.core.eventlog.base import LogEvent
-from omnicx.core.eventlog.models import DeadLetter
 from omnicx.core.time import as_utc
 from omnicx.customers.models import TimelineEntry
 from omnicx.customers.privacy.person import merged_family
 from omnicx.customers.profiles import traits_of
 from omnicx.governance.consent import (
     CHANNELS,
-    DETACHED,
     EVERY_CHANNEL,
     ConsentSubject,
+    attach_decisions,
+    detached_decisions,
+    event_decision_seqs,
+    forget_event_decisions,
+    latest_event_decisions,
+    move_event_decisions,
     record_decision,
 )
-from omnicx.governance.models import Consent
-from omnicx.identity.batch_state import chunks
 from omnicx.identity.models import Identifier
 from omnicx.identity.rules import strength
 from omnicx.identity.service import current_customer_id
@@ -140,17 +141,14 @@ def decisions_in(event: LogEvent) -> list[Decision]:
     )
 
 
-class ConsentAwaitsCustomer(Exception):
-    """The customer processor dead-lettered this event; consent waits for its replay."""
-
-
 class ConsentProcessor:
     """Records the consent that events carry, for the customer each event belongs to.
 
-    Runs after the customer processor (same transaction), so an event's customer is on
-    the timeline. Idempotent: an event already recorded is skipped. A replay deletes the
-    event-sourced decisions and rebuilds them; decisions people took (UI, API, CLI) are
-    kept and wait, detached, until their anchor identifier has a customer again.
+    Its group runs after identity, so each event arrives with its customer
+    (``LogEvent.customer_id``). Idempotent: an event already recorded is skipped. A
+    replay deletes the event-sourced decisions and rebuilds them; decisions people took
+    (UI, API, CLI) are kept and wait, detached, until their anchor identifier has a
+    customer again.
     """
 
     name = "consent"
@@ -163,51 +161,27 @@ class ConsentProcessor:
         found = [
             (e, e.derived[DECISIONS] if DECISIONS in e.derived else decisions_in(e)) for e in events
         ]
-        carrying = [(e, d) for e, d in found if d]
+        carrying = [(e, d) for e, d in found if d and e.customer_id is not None]
         if carrying:
             record_event_decisions(session, carrying)
         reattach_decisions(session)
 
     def reset(self, session: Session) -> None:
-        session.execute(delete(Consent).where(Consent.source == "event"))
-        session.execute(
-            update(Consent).where(Consent.source != "event").values(customer_id=DETACHED)
-        )
+        forget_event_decisions(session)
 
 
 def record_event_decisions(
     session: Session, carrying: Sequence[tuple[LogEvent, list[Decision]]]
 ) -> None:
     """Record each event's decisions that change what the customer's events said."""
-    seqs = [e.seq or 0 for e, _ in carrying]
-    owners: dict[int, int] = {}
-    done: set[int] = set()
-    for part in chunks(seqs):
-        rows = session.execute(
-            select(TimelineEntry.event_seq, TimelineEntry.customer_id).where(
-                TimelineEntry.event_seq.in_(part)
-            )
-        )
-        owners.update({seq: customer_id for seq, customer_id in rows})
-        done.update(
-            s
-            for s in session.scalars(
-                select(Consent.event_seq).where(
-                    Consent.source == "event", Consent.event_seq.in_(part)
-                )
-            )
-            if s is not None
-        )
-    said = _event_states(session, sorted(set(owners.values())))
+    done = event_decision_seqs(session, [e.seq or 0 for e, _ in carrying])
+    said = latest_event_decisions(
+        session, sorted({e.customer_id for e, _ in carrying if e.customer_id})
+    )
     for event, decisions in carrying:
-        seq = event.seq or 0
-        if seq in done:
+        seq, customer_id = event.seq or 0, event.customer_id
+        if seq in done or customer_id is None:
             continue
-        customer_id = owners.get(seq)
-        if customer_id is None:
-            if _customer_failed_on(session, seq):
-                raise ConsentAwaitsCustomer(f"event {seq} has no customer yet")
-            continue  # an event no customer owns (e.g. only blocked identifiers)
         at = as_utc(event.occurred_at)
         for purpose, channel, granted in decisions:
             cell = (customer_id, purpose, channel)
@@ -230,53 +204,9 @@ def record_event_decisions(
     session.flush()
 
 
-def _event_states(
-    session: Session, customer_ids: Sequence[int]
-) -> dict[tuple[int, str, str], tuple[datetime, bool]]:
-    """(customer, purpose, channel) → (time, granted) of the latest event-sourced decision."""
-    latest: dict[tuple[int, str, str], tuple[datetime, bool]] = {}
-    for part in chunks(customer_ids):
-        rows = session.execute(
-            select(
-                Consent.customer_id,
-                Consent.purpose,
-                Consent.channel,
-                Consent.occurred_at,
-                Consent.granted,
-            )
-            .where(Consent.source == "event", Consent.customer_id.in_(part))
-            .order_by(Consent.occurred_at, Consent.id)
-        )
-        for customer_id, purpose, channel, occurred_at, granted in rows:
-            latest[(customer_id, purpose, channel)] = (as_utc(occurred_at), granted)
-    return latest
-
-
-def _customer_failed_on(session: Session, seq: int) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    DeadLetter.processor == "customers",
-                    DeadLetter.event_seq == seq,
-                    DeadLetter.status == "open",
-                )
-            )
-        )
-    )
-
-
 def reattach_decisions(session: Session) -> None:
     """Give detached decisions (after a replay) back to the customer of their anchor."""
-    waiting = [
-        (consent_id, bytes(anchor))
-        for consent_id, anchor in session.execute(
-            select(Consent.id, Consent.anchor_hash).where(
-                Consent.customer_id == DETACHED, Consent.anchor_hash.is_not(None)
-            )
-        )
-        if anchor is not None
-    ]
+    waiting = detached_decisions(session)
     if not waiting:
         return
     anchors = sorted({anchor for _, anchor in waiting})
@@ -292,29 +222,18 @@ def reattach_decisions(session: Session) -> None:
     for consent_id, anchor in waiting:
         if anchor in owner:
             moves.setdefault(owner[anchor], []).append(consent_id)
-    for customer_id, consent_ids in moves.items():
-        session.execute(
-            update(Consent).where(Consent.id.in_(consent_ids)).values(customer_id=customer_id)
-        )
+    attach_decisions(session, moves)
 
 
 def follow_split(session: Session, event_seqs: Iterable[int]) -> None:
     """After an unmerge re-attributed these events, move the consent they carried to the
     customer whose timeline now holds each of them."""
-    seqs = sorted(set(event_seqs))
-    consents, timeline = table_of(Consent), table_of(TimelineEntry)
-    owner = (
-        select(timeline.c.customer_id)
-        .where(timeline.c.event_seq == consents.c.event_seq)
-        .scalar_subquery()
-    )
-    for part in chunks(seqs):
-        session.execute(
-            update(consents)
-            .where(
-                consents.c.source == "event",
-                consents.c.event_seq.in_(part),
-                exists().where(timeline.c.event_seq == consents.c.event_seq),
+    owners: dict[int, int] = {}
+    for part in chunks(sorted(set(event_seqs))):
+        rows = session.execute(
+            select(TimelineEntry.event_seq, TimelineEntry.customer_id).where(
+                TimelineEntry.event_seq.in_(part)
             )
-            .values(customer_id=owner)
         )
+        owners.update({seq: customer_id for seq, customer_id in rows})
+    move_event_decisions(session, owners)

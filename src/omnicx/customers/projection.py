@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from omnicx.core.database import chunks
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.table import read_events
 from omnicx.core.serialization import loads
@@ -180,3 +181,19 @@ def rebuild_customers(session: Session, customer_ids: Iterable[int]) -> None:
     store.project(events, attribution)
     store.save()
     follow_split(session, seqs)  # consent these events carried goes where they went
+
+
+def attribute_events(session: Session, events: Sequence[LogEvent]) -> None:
+    """Give each event the customer whose timeline holds it (for the groups that follow
+    identity; an event no customer owns, e.g. one with only blocked identifiers, keeps
+    None)."""
+    owners: dict[int, int] = {}
+    for part in chunks([e.seq or 0 for e in events]):
+        rows = session.execute(
+            select(TimelineEntry.event_seq, TimelineEntry.customer_id).where(
+                TimelineEntry.event_seq.in_(part)
+            )
+        )
+        owners.update({seq: customer_id for seq, customer_id in rows})
+    for event in events:
+        event.customer_id = owners.get(event.seq or 0)

@@ -19,13 +19,14 @@ pass a ``ConsentSubject`` (the surviving customer and every id merged into it), 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from omnicx.core.database import chunks
 from omnicx.core.errors import InvalidInput
 from omnicx.core.settings import get_settings
 from omnicx.core.time import as_utc, utcnow
@@ -255,3 +256,89 @@ def change_consent(
         ip=ip,
     )
     return ConsentDecision.of(row)
+
+
+# -- following the customers a replay or a split re-draws -------------------------------------
+# Governance cannot read the identity graph or the timeline: the consent processor (in
+# ``customers``) works out where decisions belong and moves them through these.
+
+
+def forget_event_decisions(session: Session) -> None:
+    """Before the consent group is replayed: decisions events carried are deleted (the
+    replay records them again); people's decisions are kept, detached until their anchor
+    identifier belongs to a customer again (``attach_decisions``)."""
+    session.execute(delete(Consent).where(Consent.source == "event"))
+    session.execute(update(Consent).where(Consent.source != "event").values(customer_id=DETACHED))
+
+
+def detached_decisions(session: Session) -> list[tuple[int, bytes]]:
+    """(consent id, anchor identifier's blind index) of every detached decision."""
+    rows = session.execute(
+        select(Consent.id, Consent.anchor_hash).where(
+            Consent.customer_id == DETACHED, Consent.anchor_hash.is_not(None)
+        )
+    )
+    return [(consent_id, bytes(anchor)) for consent_id, anchor in rows if anchor is not None]
+
+
+def attach_decisions(session: Session, moves: Mapping[int, Sequence[int]]) -> None:
+    """Give detached decisions (consent ids) back to a customer: ``{customer: [ids]}``."""
+    for customer_id, consent_ids in moves.items():
+        for part in chunks(list(consent_ids)):
+            session.execute(
+                update(Consent).where(Consent.id.in_(part)).values(customer_id=customer_id)
+            )
+
+
+def event_decision_seqs(session: Session, seqs: Sequence[int]) -> set[int]:
+    """Which of these events' decisions are recorded already (a batch seen twice)."""
+    done: set[int] = set()
+    for part in chunks(list(seqs)):
+        done.update(
+            s
+            for s in session.scalars(
+                select(Consent.event_seq).where(
+                    Consent.source == "event", Consent.event_seq.in_(part)
+                )
+            )
+            if s is not None
+        )
+    return done
+
+
+def move_event_decisions(session: Session, owners: Mapping[int, int]) -> None:
+    """After a split re-attributed events (``{event seq: customer}``), the decisions
+    those events carried follow them."""
+    by_customer: dict[int, list[int]] = {}
+    for seq, customer_id in owners.items():
+        by_customer.setdefault(customer_id, []).append(seq)
+    for customer_id, seqs in by_customer.items():
+        for part in chunks(sorted(seqs)):
+            session.execute(
+                update(Consent)
+                .where(Consent.source == "event", Consent.event_seq.in_(part))
+                .values(customer_id=customer_id)
+            )
+
+
+def latest_event_decisions(
+    session: Session, customer_ids: Sequence[int]
+) -> dict[tuple[int, str, str], tuple[datetime, bool]]:
+    """(customer, purpose, channel) → (time, granted) of the latest decision an event
+    carried, for each of these customers."""
+    latest: dict[tuple[int, str, str], tuple[datetime, bool]] = {}
+    for part in chunks(customer_ids):
+        rows = session.execute(
+            select(
+                Consent.customer_id,
+                Consent.purpose,
+                Consent.channel,
+                Consent.occurred_at,
+                Consent.granted,
+            )
+            .where(Consent.source == "event", Consent.customer_id.in_(part))
+            .order_by(Consent.occurred_at, Consent.id)
+        )
+        for customer_id, purpose, channel, occurred_at, granted in rows:
+            latest[(customer_id, purpose, channel)] = (as_utc(occurred_at), granted)
+    return latest

@@ -55,11 +55,6 @@ class Resolution:
     created: set[int] = field(default_factory=set)
 
 
-def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def lock_key(key_hash: bytes) -> int:
     return int.from_bytes(key_hash[:8], "big", signed=True)
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from omnicx.core.database import table_of
+from omnicx.core.database import chunks, table_of
 from omnicx.core.time import as_utc, utcnow
-from omnicx.identity.batch_state import BatchState, chunks
+from omnicx.identity.batch_state import BatchState
 from omnicx.identity.graph import Edge, Node, assign_customers, partition
 from omnicx.identity.models import (
     Customer,

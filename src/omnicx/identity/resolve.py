@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import DateTime, bindparam, or_, select, text
 
+from omnicx.core.database import chunks
 from omnicx.core.eventlog.base import LogEvent
-from omnicx.core.processing import DROP_FROM_LOG
 from omnicx.core.time import as_datetime, utcnow
 from omnicx.governance.privacy import redact_events, redacted_payload
 from omnicx.governance.suppression import suppressed_hashes
@@ -32,7 +32,6 @@ from omnicx.identity.batch_state import (
     INSERT_LINK,
     LINKS_FROM,
     Resolution,
-    chunks,
     lock_key,
 )
 from omnicx.identity.extract import Candidate
@@ -100,7 +99,7 @@ class Resolver(Repartitioning):
         for event in dropped:
             # Later processors of this batch must not see what was just redacted.
             event.payload = redacted_payload(event.type, "suppressed")
-            event.derived[SUPPRESSED] = event.derived[DROP_FROM_LOG] = True
+            event.derived[SUPPRESSED] = True
             self.result.attribution[event.seq or 0] = None
         log.info("%s events carried suppressed identifiers: redacted, not resolved", len(dropped))
         return kept

@@ -1,29 +1,47 @@
-"""The processors every event passes through, in order.
+"""The processor groups, in order: what every event passes through.
 
-Kept above every domain so that higher domains (desk, automation, analytics) can add
-their processors here without a lower domain importing them.
+Kept above every domain so that higher domains (desk, automation, analytics) add their
+groups here without a lower domain importing them. Every group after ``identity`` runs
+after it: it never reads past identity's position and gets each event's customer.
 """
 
 from __future__ import annotations
 
 from omnicx.core.database import Database
-from omnicx.core.processing import Pipeline, Processor
+from omnicx.core.processing import Pipeline, Processor, ProcessorGroup
 from omnicx.core.settings import Settings
 from omnicx.customers.consent import ConsentProcessor
-from omnicx.customers.projection import CustomerProcessor
+from omnicx.customers.projection import CustomerProcessor, attribute_events
 
 
-def all_processors() -> list[Processor]:
-    # Consent reads the customer of each event from the timeline: after the customers.
-    return [CustomerProcessor(), ConsentProcessor()]
+def all_groups() -> list[ProcessorGroup]:
+    identity = ProcessorGroup("identity", (CustomerProcessor(),))
+    consent = ProcessorGroup(
+        "consent", (ConsentProcessor(),), after=identity, enrich=attribute_events
+    )
+    return [identity, consent]
 
 
-def processor_named(name: str) -> Processor:
-    for processor in all_processors():
-        if processor.name == name:
-            return processor
+def groups_named(names: list[str] | None) -> list[ProcessorGroup]:
+    """The named groups in pipeline order (all of them for None). Raises KeyError."""
+    groups = all_groups()
+    if not names:
+        return groups
+    known = {g.name for g in groups}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise KeyError(", ".join(unknown))
+    return [g for g in groups if g.name in names]
+
+
+def processor_named(name: str) -> tuple[ProcessorGroup, Processor]:
+    """A processor and the group it runs in. Raises KeyError."""
+    for group in all_groups():
+        for processor in group.processors:
+            if processor.name == name:
+                return group, processor
     raise KeyError(name)
 
 
 def make_pipeline(database: Database, settings: Settings) -> Pipeline:
-    return Pipeline(database, all_processors(), batch_size=settings.processor_batch_size)
+    return Pipeline(database, all_groups(), batch_size=settings.processor_batch_size)

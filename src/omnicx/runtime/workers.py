@@ -1,8 +1,10 @@
-"""Background work inside one process: the pipeline and the outbox dispatcher.
+"""Background work inside one process: the processor groups, the JetStream transport
+and the outbox dispatcher.
 
-The embedded default runs them as threads beside the API. With the JetStream log the
-pipeline is an asyncio task pulling from the stream; ``omnicx worker`` runs the same
-loops without the API.
+Each group follows the events table in a thread of its own (on PostgreSQL, the one worker
+holding its lease leads it; the others stand by). With the JetStream log an asyncio task
+also moves messages from the stream into the table. ``omnicx worker`` runs these; the
+embedded server starts one as a child process.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import threading
 from dataclasses import dataclass, field
 
 from omnicx.core.database import Database
+from omnicx.core.processing import GroupRunner
+from omnicx.core.processing.leases import Presence
+from omnicx.core.processing.transport import JetStreamTransport
 from omnicx.core.settings import Settings
 from omnicx.runtime.outbound import make_dispatcher
 from omnicx.runtime.privacy import retention_timer
-from omnicx.runtime.processors import make_pipeline
+from omnicx.runtime.processors import all_groups
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +36,17 @@ class Workers:
     nats_task: asyncio.Task[None] | None = None
 
     def start(self, *, pipeline: bool = True, dispatcher: bool = True) -> None:
-        if pipeline and not self.settings.uses_nats:
-            runner = make_pipeline(self.database, self.settings)
-            self._thread("omnicx-pipeline", lambda: runner.run_forever(self.stop))
+        if pipeline:
+            self._start_groups()
         if pipeline and self.settings.uses_nats:
             self.nats_stop = asyncio.Event()
-            runner = make_pipeline(self.database, self.settings)
-            self.nats_task = asyncio.get_running_loop().create_task(
-                runner.consume_jetstream(
-                    self.settings.event_log, self.settings.nats_stream, self.nats_stop
-                )
+            transport = JetStreamTransport(
+                self.database,
+                self.settings.event_log,
+                self.settings.nats_stream,
+                self.settings.processor_batch_size,
             )
+            self.nats_task = asyncio.get_running_loop().create_task(transport.run(self.nats_stop))
             self.nats_task.add_done_callback(_report_end)
         if dispatcher:
             # Consent and suppression are checked on every send (runtime.outbound).
@@ -50,6 +55,15 @@ class Workers:
             self._thread(
                 "omnicx-retention", retention_timer(self.database, self.settings, self.stop)
             )
+
+    def _start_groups(self) -> None:
+        groups = all_groups()
+        presence = Presence(self.database, [g.name for g in groups])
+        presence.beat()  # visible at once: a replay started now must see this worker
+        self._thread("omnicx-presence", lambda: presence.run(self.stop))
+        for group in groups:
+            runner = GroupRunner(self.database, group, self.settings.processor_batch_size)
+            self._thread(f"omnicx-group-{group.name}", lambda r=runner: r.run_forever(self.stop))
 
     def _thread(self, name: str, target: object) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]

@@ -22,6 +22,8 @@ class LogEvent:
     received_at: datetime
     payload: dict[str, Any] = field(default_factory=dict)
     seq: int | None = None
+    # The customer the event belongs to, filled in for the groups that follow identity.
+    customer_id: int | None = None
     # What processors derived from the event before the write lock (see Processor.prepare).
     derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

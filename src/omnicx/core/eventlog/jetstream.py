@@ -1,7 +1,9 @@
-"""The production log: a NATS JetStream stream with file storage.
+"""The production log's transport: a NATS JetStream stream with file storage.
 
 An event is acknowledged to the sender only after JetStream's PubAck, i.e. once the
-stream has stored it. ``Nats-Msg-Id`` lets JetStream drop retries inside its duplicate
+stream has stored it. Workers move messages into the events table
+(``processing.transport``) and ack them once committed; the stream then drops them
+(work-queue retention). ``Nats-Msg-Id`` lets JetStream drop retries inside its duplicate
 window; beyond it, the unique ``(source_id, message_id)`` of the events table makes the
 worker's insert a no-op, so a late retry still does nothing twice.
 """
@@ -19,12 +21,13 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
 from omnicx.core.errors import ServiceUnavailable
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.codec import decode_payload, encode_payload
+from omnicx.core.eventlog.table import StoredRow
 from omnicx.core.serialization import dump_bytes, loads
 from omnicx.core.time import parse_timestamp
 
@@ -87,6 +90,22 @@ def decode_event(data: bytes) -> LogEvent:
     )
 
 
+def stored_row(data: bytes, stream_seq: int) -> StoredRow:
+    """A message as the events table stores it. The payload is sealed the same way in
+    both places, so it is copied as it is: a worker never decrypts what it only moves."""
+    raw: dict[str, Any] = loads(data)
+    return (
+        int(raw["source_id"]),
+        str(raw["message_id"]),
+        str(raw["type"]),
+        raw.get("name"),
+        parse_timestamp(raw["occurred_at"]),
+        parse_timestamp(raw["received_at"]),
+        raw.get("payload") or encode_payload({}),
+        stream_seq,
+    )
+
+
 class JetStreamConnection:
     """A lazily opened connection and the stream, created if missing."""
 
@@ -134,7 +153,7 @@ class JetStreamConnection:
 
     async def _ensure_stream(self, js: JetStreamContext) -> None:
         try:
-            await js.stream_info(self.stream)
+            info = await js.stream_info(self.stream)
         except NotFoundError:
             await js.add_stream(
                 StreamConfig(
@@ -142,7 +161,19 @@ class JetStreamConnection:
                     subjects=[stream_filter(self.stream)],
                     storage=StorageType.FILE,
                     duplicate_window=DUPLICATE_WINDOW_SECONDS,
+                    # The stream is only the road into the events table: a message a
+                    # worker has recorded and acked is removed (no second copy of
+                    # personal data to erase; the duplicate window still holds).
+                    retention=RetentionPolicy.WORK_QUEUE,
                 )
+            )
+            return
+        if info.config.retention != RetentionPolicy.WORK_QUEUE:
+            log.warning(
+                "stream %s keeps messages after they are recorded (retention %s); "
+                "new streams use work-queue retention (docs/architecture.md)",
+                self.stream,
+                info.config.retention,
             )
 
     async def close(self) -> None:
@@ -233,7 +264,7 @@ class JetStreamConsumer:
         self.durable = durable
         self._subscription: Any = None
 
-    async def fetch(self, batch: int, timeout: float = 1.0) -> list[tuple[LogEvent, Msg]]:
+    async def fetch(self, batch: int, timeout: float = 1.0) -> list[tuple[StoredRow, Msg]]:
         if self._subscription is None:
             js = await self.connection.jetstream()
             self._subscription = await js.pull_subscribe(
@@ -250,10 +281,12 @@ class JetStreamConsumer:
             return []
         except nats.errors.TimeoutError:
             return []
-        delivered: list[tuple[LogEvent, Msg]] = []
+        delivered: list[tuple[StoredRow, Msg]] = []
         for message in messages:
             try:
-                delivered.append((decode_event(message.data), message))
+                delivered.append(
+                    (stored_row(message.data, message.metadata.sequence.stream), message)
+                )
             except Exception as exc:
                 # Redelivering a message nobody can read would block its slot forever.
                 log.error("dropping an undecodable event log message: %s", exc)

@@ -36,13 +36,34 @@ class EventRow(Base):
 
 
 class ProcessorOffset(Base):
-    """How far a processor has read the table log; advanced with its effects."""
+    """How far a processor has read the table log; advanced with its effects.
+
+    ``replayed_through`` is where the processor had got to before its last replay: events
+    up to there are processed again to rebuild state, but what already left the system
+    (audit entries, messages) is not produced a second time.
+    """
 
     __tablename__ = "processor_offsets"
 
     processor: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int] = mapped_column(BigId, default=0)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replayed_through: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
+
+
+class WorkerPresence(Base):
+    """A running worker process, seen every few seconds: what ``omnicx status`` lists and
+    what a replay checks before it rewinds the groups those workers would race."""
+
+    __tablename__ = "worker_presence"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    # Comma-separated names of the groups the worker runs (it may lead or stand by).
+    groups: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class DeadLetter(Base):

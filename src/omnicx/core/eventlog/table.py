@@ -8,80 +8,65 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database, RawStatements
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.codec import decode_payload, encode_payload
-from omnicx.core.eventlog.models import EventRow
-from omnicx.core.serialization import dumps
 from omnicx.core.time import as_datetime
 
 # Serialises appends on PostgreSQL so that sequence order equals commit order: a reader
 # that has seen seq N can never later find a smaller seq appear (SQLite has one writer).
 APPEND_LOCK_KEY = 7_300_001
 
+# Where a delivered event's JetStream stream sequence travels (``LogEvent.derived``), so
+# that an erasure can delete the stream's copy too (``events.log_seq``).
+LOG_SEQ = "jetstream.stream_seq"
+
 # Woken after every append so that the embedded processors start at once, not on a poll.
 appended = threading.Event()
 
 
-def _rows(events: Sequence[LogEvent]) -> list[dict[str, Any]]:
+APPEND = (
+    "INSERT INTO events"
+    " (source_id, message_id, type, name, occurred_at, received_at, payload, log_seq)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, message_id) DO NOTHING"
+)
+
+# A row as ``append_rows`` takes it: (source_id, message_id, type, name, occurred_at,
+# received_at, stored payload, JetStream stream sequence or None).
+StoredRow = tuple[int, str, str, str | None, Any, Any, str, int | None]
+
+
+def stored_rows(events: Sequence[LogEvent]) -> list[StoredRow]:
+    """Events as rows to append: serialised and encrypted here, before any lock is taken.
+    The stream sequence travels in ``derived`` (see ``transport``)."""
     return [
-        {
-            "source_id": e.source_id,
-            "message_id": e.message_id,
-            "type": e.type,
-            "name": e.name,
-            "occurred_at": e.occurred_at,
-            "received_at": e.received_at,
-            "payload": dumps(e.payload),  # the column type encrypts it
-        }
+        (
+            e.source_id,
+            e.message_id,
+            e.type,
+            e.name,
+            e.occurred_at,
+            e.received_at,
+            encode_payload(e.payload),
+            e.derived.get(LOG_SEQ),
+        )
         for e in events
     ]
 
 
-APPEND = (
-    "INSERT INTO events (source_id, message_id, type, name, occurred_at, received_at, payload)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source_id, message_id) DO NOTHING"
-)
-
-
-def append_rows(session: Session, rows: Sequence[tuple[Any, ...]]) -> None:
-    """The log's append: ``(source_id, message_id, type, name, occurred_at, received_at,
-    stored payload)`` rows (see ``codec``), a retried message id being a no-op."""
+def append_rows(session: Session, rows: Sequence[StoredRow]) -> None:
+    """The log's one append path (API on the table log, JetStream workers, imports): a
+    retried message id is a no-op. On PostgreSQL it first takes the append lock, held to
+    commit, so that sequence order is commit order and no follower skips a row."""
     raw = RawStatements(session)
     if not raw.sqlite:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
     raw.many(
         APPEND,
-        [(s, m, k, n, raw.time(o), raw.time(r), p) for s, m, k, n, o, r, p in rows],
+        [(s, m, k, n, raw.time(o), raw.time(r), p, q) for s, m, k, n, o, r, p, q in rows],
     )
-
-
-def insert_events(
-    session: Session, events: Sequence[LogEvent], *, ordered: bool = True
-) -> list[int]:
-    """Insert events, skipping ``(source_id, message_id)`` already present.
-
-    ``ordered`` serialises appends on PostgreSQL (needed when the table is the log that
-    processors read by position; not when JetStream delivers). Returns the new seqs.
-    """
-    if not events:
-        return []
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        if ordered:
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
-        stmt: Any = postgresql.insert(EventRow).on_conflict_do_nothing(
-            index_elements=["source_id", "message_id"]
-        )
-    else:
-        stmt = sqlite.insert(EventRow).on_conflict_do_nothing(
-            index_elements=["source_id", "message_id"]
-        )
-    result = session.execute(stmt.returning(EventRow.seq), _rows(events))
-    return [row[0] for row in result]
 
 
 def row_to_event(row: Sequence[Any]) -> LogEvent:
@@ -105,11 +90,18 @@ EVENT_COLUMNS = (
 )
 
 
-def read_events_after(session: Session, position: int, limit: int) -> list[LogEvent]:
-    """The next events of the log after ``position``, in order (the pipeline's read)."""
-    rows = RawStatements(session).select(
-        EVENT_COLUMNS + " WHERE seq > ? ORDER BY seq LIMIT ?", (position, limit)
-    )
+def read_events_after(
+    session: Session, position: int, limit: int, upto: int | None = None
+) -> list[LogEvent]:
+    """The next events of the log after ``position`` (and not past ``upto``), in order."""
+    raw = RawStatements(session)
+    if upto is None:
+        rows = raw.select(EVENT_COLUMNS + " WHERE seq > ? ORDER BY seq LIMIT ?", (position, limit))
+    else:
+        rows = raw.select(
+            EVENT_COLUMNS + " WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+            (position, upto, limit),
+        )
     return [row_to_event(r) for r in rows]
 
 
@@ -125,18 +117,7 @@ class TableEventLog:
     def append_sync(self, events: Sequence[LogEvent]) -> None:
         # Serialise and encrypt outside the transaction: the write lock is held only for
         # the insert.
-        rows = [
-            (
-                e.source_id,
-                e.message_id,
-                e.type,
-                e.name,
-                e.occurred_at,
-                e.received_at,
-                encode_payload(e.payload),
-            )
-            for e in events
-        ]
+        rows = stored_rows(events)
         with self.database.write() as session:
             append_rows(session, rows)
         appended.set()

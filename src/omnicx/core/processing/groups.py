@@ -1,0 +1,249 @@
+"""Processor groups: each follows the events table with offsets of its own.
+
+The events table is the one ordered record in both modes (with JetStream, the stream is
+only the durable road into it; see ``transport.py``). A group is a few processors that
+share one transaction per batch; every group reads the table by ``seq`` on its own, so a
+slow group (analytics) never holds a fast one (identity) back, a failing one dead-letters
+only its own work, and a group added later starts at offset 0 and backfills.
+
+A group may run *after* another: it never reads past that group's position, and an event
+the upstream group dead-lettered is parked for it too (replayed after the upstream's).
+Every group above identity runs after it, so each event it sees already carries its
+customer (``ProcessorGroup.enrich``).
+
+Ordering: a follower that has read up to ``seq`` N must never later find a smaller seq
+appear. Appends therefore serialise on PostgreSQL (``eventlog.table.append_rows`` takes an
+advisory lock held to commit), so sequence order is commit order; SQLite has one writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from omnicx.core.database import Database
+from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.eventlog.models import DeadLetter, ProcessorOffset
+from omnicx.core.eventlog.table import appended, read_events_after
+from omnicx.core.processing.leases import GroupLease
+from omnicx.core.processing.processors import REPLAYED, Processor, apply_processor, dead_letter
+from omnicx.core.time import utcnow
+
+log = logging.getLogger(__name__)
+
+# Fills in, before a group processes a batch, what its upstream group derived about each
+# event (the customer it belongs to). Runs in the batch's transaction.
+Enricher = Callable[[Session, Sequence[LogEvent]], None]
+
+
+@dataclass(frozen=True)
+class ProcessorGroup:
+    name: str
+    processors: tuple[Processor, ...]
+    after: ProcessorGroup | None = None
+    enrich: Enricher | None = None
+
+    @property
+    def processor_names(self) -> list[str]:
+        return [p.name for p in self.processors]
+
+
+def read_positions(session: Session, names: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(position, replayed_through) of each named processor; (0, 0) if it never ran."""
+    rows = session.execute(
+        select(
+            ProcessorOffset.processor, ProcessorOffset.position, ProcessorOffset.replayed_through
+        ).where(ProcessorOffset.processor.in_(names))
+    )
+    found = {name: (position, replayed or 0) for name, position, replayed in rows}
+    return {name: found.get(name, (0, 0)) for name in names}
+
+
+def lock_offsets(session: Session, names: Sequence[str]) -> dict[str, ProcessorOffset]:
+    """The offset rows of these processors, locked for this transaction (created if new)."""
+    rows = {
+        row.processor: row
+        for row in session.scalars(
+            select(ProcessorOffset)
+            .where(ProcessorOffset.processor.in_(names))
+            .order_by(ProcessorOffset.processor)
+            .with_for_update()
+        )
+    }
+    for name in names:
+        if name not in rows:
+            rows[name] = ProcessorOffset(
+                processor=name, position=0, replayed_through=0, updated_at=utcnow()
+            )
+            session.add(rows[name])
+    session.flush()
+    return rows
+
+
+class GroupRunner:
+    """Runs one group over the events table, a batch per transaction."""
+
+    def __init__(self, database: Database, group: ProcessorGroup, batch_size: int = 1000):
+        self.database = database
+        self.group = group
+        self.batch_size = batch_size
+        # The position every processor of the group has reached (for the idle check).
+        self.position = 0
+
+    @property
+    def name(self) -> str:
+        return self.group.name
+
+    def _horizon(self, session: Session) -> int | None:
+        """The last seq this group may read: its upstream's position (None: the log's end)."""
+        if self.group.after is None:
+            return None
+        upstream = read_positions(session, self.group.after.processor_names)
+        return min(position for position, _ in upstream.values())
+
+    def run_once(self) -> int:
+        """Process the group's next batch. Returns how many events it read."""
+        names = self.group.processor_names
+        for _ in range(3):
+            with self.database.read() as session:
+                low = min(p for p, _ in read_positions(session, names).values())
+                horizon = self._horizon(session)
+                if horizon is not None and horizon <= low:
+                    self.position = low
+                    return 0
+                events = read_events_after(session, low, self.batch_size, upto=horizon)
+            if not events:
+                self.position = low
+                return 0
+            for processor in self.group.processors:
+                prepare = getattr(processor, "prepare", None)
+                if prepare is not None:
+                    prepare(events)
+            done = self._apply(low, events)
+            if done:
+                return done
+        return 0
+
+    def _apply(self, low: int, events: Sequence[LogEvent]) -> int:
+        """Process a batch read at position ``low``; 0 if another runner moved first."""
+        with self.database.write() as session:
+            offsets = lock_offsets(session, self.group.processor_names)
+            if min(o.position for o in offsets.values()) != low:
+                return 0
+            parked = self._park_upstream_failures(session, offsets, events)
+            ready = [e for e in events if (e.seq or 0) not in parked]
+            if self.group.enrich is not None and ready:
+                self.group.enrich(session, ready)
+            last = events[-1].seq or 0
+            for processor in self.group.processors:
+                offset = offsets[processor.name]
+                mine = [e for e in ready if (e.seq or 0) > offset.position]
+                for event in mine:
+                    event.derived[REPLAYED] = (event.seq or 0) <= offset.replayed_through
+                if mine:
+                    apply_processor(session, processor, mine)
+                offset.position = last
+                offset.updated_at = utcnow()
+            self.position = last
+            return len(events)
+
+    def _park_upstream_failures(
+        self, session: Session, offsets: dict[str, ProcessorOffset], events: Sequence[LogEvent]
+    ) -> set[int]:
+        """Events the upstream group failed on: dead-lettered here too, not processed.
+
+        A customer-less event must not reach the desk as if it had none; once the upstream
+        dead letter is fixed and replayed, this group's is replayed after it (id order).
+        """
+        if self.group.after is None:
+            return set()
+        seqs = [e.seq or 0 for e in events]
+        failed = set(
+            session.scalars(
+                select(DeadLetter.event_seq).where(
+                    DeadLetter.processor.in_(self.group.after.processor_names),
+                    DeadLetter.status == "open",
+                    DeadLetter.event_seq.between(seqs[0], seqs[-1]),
+                )
+            )
+        )
+        for event in events:
+            if (event.seq or 0) not in failed:
+                continue
+            for processor in self.group.processors:
+                if (event.seq or 0) > offsets[processor.name].position:
+                    dead_letter(
+                        session,
+                        processor.name,
+                        event,
+                        f"group {self.group.after.name!r} failed on this event; "
+                        "replay its dead letter first",
+                    )
+        return failed
+
+    def run_until_idle(self, progress: Callable[[int], None] | None = None) -> int:
+        total = 0
+        while (n := self.run_once()) > 0:
+            total += n
+            if progress is not None:
+                progress(n)
+        return total
+
+    def has_pending(self) -> bool:
+        """Whether there is something past what this runner last processed: a cheap read
+        (no write lock) that an idle runner polls before it opens a write transaction."""
+        with self.database.read() as session:
+            horizon = self._horizon(session)
+            if horizon is None:
+                horizon = session.execute(text("SELECT max(seq) FROM events")).scalar() or 0
+        return horizon > self.position
+
+    def run_forever(self, stop: threading.Event, idle_wait: float = 0.05) -> None:
+        """Follow the log while this process holds the group's lease; when idle, wait for
+        an append in this process or poll. Another worker's runner stands by meanwhile."""
+        lease = GroupLease(self.database, self.group.name)
+        idle = False
+        try:
+            while not stop.is_set():
+                try:
+                    if not lease.hold():
+                        stop.wait(lease.retry_seconds)
+                        continue
+                    if idle and not self.has_pending():
+                        appended.wait(idle_wait)
+                        appended.clear()  # a runner that misses a wake-up polls anyway
+                        continue
+                    idle = self.run_once() == 0
+                except Exception:
+                    log.exception("group %s: batch failed; retrying", self.group.name)
+                    idle = False
+                    lease.release()
+                    stop.wait(1.0)
+        finally:
+            lease.release()
+
+
+class Pipeline:
+    """Every group, in order: what a replay, an import or a test runs to completion in one
+    process. Workers run each group's ``GroupRunner.run_forever`` on its own instead."""
+
+    def __init__(
+        self, database: Database, groups: Sequence[ProcessorGroup], batch_size: int = 1000
+    ):
+        self.database = database
+        self.runners = [GroupRunner(database, g, batch_size) for g in groups]
+
+    def run_until_idle(self) -> int:
+        """Run every group until none has work. Returns how many events the first group
+        processed (the others follow those same events)."""
+        total = 0
+        while True:
+            moved = [runner.run_until_idle() for runner in self.runners]
+            total += moved[0]
+            if not any(moved):
+                return total
