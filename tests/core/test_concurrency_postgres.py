@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, func, select, text
 from omnicx.core.database import Database
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.jetstream import WORKER_DURABLE, JetStreamEventLog
-from omnicx.core.eventlog.models import DeadLetter, EventRow
+from omnicx.core.eventlog.models import DeadLetter, EventRow, ProcessorOffset
 from omnicx.core.migrate import upgrade
 from omnicx.core.time import utcnow
 from omnicx.customers.models import CustomerProfile, TimelineEntry
@@ -219,6 +219,20 @@ def stop(workers: list[subprocess.Popen[bytes]]) -> list[int]:
     return codes
 
 
+def caught_up(url: str) -> bool:
+    """Every processor group has processed the whole events table."""
+    engine = create_engine(_driver_url(url))
+    try:
+        with engine.connect() as conn:
+            head = conn.scalar(select(func.max(EventRow.seq))) or 0
+            positions = dict(
+                conn.execute(select(ProcessorOffset.processor, ProcessorOffset.position)).all()
+            )
+    finally:
+        engine.dispose()
+    return head > 0 and [positions.get(n) for n in ("customers", "consent")] == [head, head]
+
+
 def recorded(url: str) -> int:
     engine = create_engine(_driver_url(url))
     try:
@@ -242,7 +256,8 @@ async def consumer_settled(stream: str) -> bool:
 def wait_until_processed(
     runs: list[tuple[str, str, Path, list[subprocess.Popen[bytes]]]],
 ) -> None:
-    """Until every event is recorded and every message acked (acked = committed)."""
+    """Until every event is recorded, every message acked (acked = committed) and every
+    group has processed the table."""
     deadline = time.monotonic() + DEADLINE_SECONDS
     waiting = list(runs)
     while waiting:
@@ -250,7 +265,8 @@ def wait_until_processed(
             url, stream, home, workers = run
             dead = [w.pid for w in workers if w.poll() is not None]
             assert not dead, f"worker(s) {dead} exited:\n{logs(home)[-4000:]}"
-            if recorded(url) == EVENTS and asyncio.run(consumer_settled(stream)):
+            settled = recorded(url) == EVENTS and asyncio.run(consumer_settled(stream))
+            if settled and caught_up(url):
                 waiting.remove(run)
         assert time.monotonic() < deadline, "not processed in time:\n" + "\n".join(
             f"{r[1]}: {recorded(r[0])} recorded\n{logs(r[2])[-2000:]}" for r in waiting
