@@ -1,10 +1,13 @@
-"""Several worker processes resolving at once end with the same customers as one worker.
+"""Several worker processes end with the same customers as one worker, even when the one
+leading identity is SIGKILLed in the middle.
 
 ~3,000 events over a pool of identifiers that overlap a lot (each person shows up on
 several devices and channels before being identified; some households share a device),
-published to a JetStream stream, processed by four ``omnicx worker`` processes into one
-fresh PostgreSQL database and by one worker into another. The partitions of identifiers
-into customers must be identical, and nothing may be lost or doubled on the way.
+published to a JetStream stream, moved into the events table by four ``omnicx worker``
+processes at once and processed by the groups they lead, into one fresh PostgreSQL
+database; and by one worker into another. Once identity is under way its leader is killed
+with SIGKILL: a standby takes the lease over. The partitions of identifiers into customers
+must be identical, and nothing may be lost or doubled on the way.
 """
 
 from __future__ import annotations
@@ -253,6 +256,35 @@ async def consumer_settled(stream: str) -> bool:
         await nc.close()
 
 
+def identity_position(url: str) -> int:
+    engine = create_engine(_driver_url(url))
+    try:
+        with engine.connect() as conn:
+            return (
+                conn.scalar(
+                    select(ProcessorOffset.position).where(ProcessorOffset.processor == "customers")
+                )
+                or 0
+            )
+    finally:
+        engine.dispose()
+
+
+def kill_identity_leader(url: str, home: Path, workers: list[subprocess.Popen[bytes]]) -> int:
+    """SIGKILL the worker leading the identity group once it is under way; its index."""
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while identity_position(url) == 0:
+        assert time.monotonic() < deadline, "identity never started"
+        time.sleep(0.05)
+    for index, worker in enumerate(workers):
+        log = (home / f"worker-{index}.log").read_text(errors="replace")
+        if "group identity: this worker leads it now" in log:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+            return index
+    raise AssertionError("no worker says it leads identity")
+
+
 def wait_until_processed(
     runs: list[tuple[str, str, Path, list[subprocess.Popen[bytes]]]],
 ) -> None:
@@ -263,7 +295,7 @@ def wait_until_processed(
     while waiting:
         for run in list(waiting):
             url, stream, home, workers = run
-            dead = [w.pid for w in workers if w.poll() is not None]
+            dead = [w.pid for w in workers if w.poll() not in (None, -signal.SIGKILL)]
             assert not dead, f"worker(s) {dead} exited:\n{logs(home)[-4000:]}"
             settled = recorded(url) == EVENTS and asyncio.run(consumer_settled(stream))
             if settled and caught_up(url):
@@ -332,7 +364,9 @@ def profile_counts(db: Database) -> dict[frozenset[tuple[str, str, str]], int]:
 # -- the test ------------------------------------------------------------------------------------
 
 
-def test_four_worker_processes_build_the_same_customers_as_one(fresh_databases, streams, tmp_path):
+def test_four_workers_one_killed_build_the_same_customers_as_one(
+    fresh_databases, streams, tmp_path
+):
     many_url, one_url = fresh_databases
     many_stream, one_stream = streams
     for url in fresh_databases:
@@ -349,12 +383,22 @@ def test_four_worker_processes_build_the_same_customers_as_one(fresh_databases, 
     many = start_workers(WORKERS, many_url, many_stream, many_home)
     one = start_workers(1, one_url, one_stream, one_home)
     try:
+        killed = kill_identity_leader(many_url, many_home, many)
+        assert identity_position(many_url) < EVENTS, "killed too late: identity had finished"
         wait_until_processed(
             [(many_url, many_stream, many_home, many), (one_url, one_stream, one_home, one)]
         )
     finally:
         codes = stop(many + one)
-    assert codes == [0] * (WORKERS + 1), logs(many_home)[-4000:]
+    expected_codes = [0] * (WORKERS + 1)
+    expected_codes[killed] = -signal.SIGKILL
+    assert codes == expected_codes, logs(many_home)[-4000:]
+    survivors = [i for i in range(WORKERS) if i != killed]
+    assert any(
+        "group identity: this worker leads it now"
+        in (many_home / f"worker-{i}.log").read_text(errors="replace")
+        for i in survivors
+    ), "no standby took identity over"
 
     many_db, one_db = Database(many_url), Database(one_url)
     try:

@@ -28,7 +28,7 @@ from omnicx.core.serialization import loads
 from omnicx.customers import profiles
 from omnicx.customers.models import CustomerProfile, TimelineEntry
 from omnicx.customers.projection import CustomerProcessor
-from omnicx.identity.models import Customer, Identifier
+from omnicx.identity.models import Customer, DormantCustomer, Identifier
 from omnicx.identity.service import find_customer_by_identifier
 from tests.factories import append_calls, call, make_source
 
@@ -119,6 +119,16 @@ def people(db: Database) -> dict[frozenset[tuple[str, str]], tuple[int, dict[str
         }
     assert set(members) <= live, "an identifier points at a merged-away customer"
     return {frozenset(idents): profiles_by_id[c] for c, idents in members.items()}
+
+
+def ids_by_identifiers(db: Database) -> dict[frozenset[tuple[str, str]], int]:
+    with db.read() as session:
+        members: dict[int, set[tuple[str, str]]] = {}
+        for customer_id, kind, value in session.execute(
+            select(Identifier.customer_id, Identifier.type, Identifier.value)
+        ):
+            members.setdefault(customer_id, set()).add((kind, value))
+    return {frozenset(m): c for c, m in members.items()}
 
 
 def event_counts(db: Database) -> dict[frozenset[tuple[str, str]], int]:
@@ -486,9 +496,12 @@ def test_reset_state_and_rerun_rebuild_the_same_profiles(db):
     assert {k: c for k, (c, _) in before.items()} == EXPECTED_PEOPLE
     assert count(db, DeadLetter) == 1
 
+    ids_before = ids_by_identifiers(db)
     with db.write() as session:
         rewind(session, [pipeline.group])
-    assert count(db, Customer) == count(db, Identifier) == 0
+    assert count(db, Identifier) == 0
+    # Customer ids are kept, each waiting for the identifier that founded it.
+    assert count(db, Customer) == count(db, DormantCustomer) > len(ids_before)  # one merged
     assert count(db, CustomerProfile) == count(db, TimelineEntry) == 0
     assert effects_of(db, "test.flaky") == Counter()
     assert set(offsets(db).values()) == {0}
@@ -498,6 +511,8 @@ def test_reset_state_and_rerun_rebuild_the_same_profiles(db):
     flaky.broken = False
     assert pipeline.run_until_idle() == 12
     assert people(db) == before  # same people, same counts, same traits
+    assert ids_by_identifiers(db) == ids_before  # ... under the same customer ids
+    assert count(db, DormantCustomer) == 0
     assert timeline_seqs(db) == Counter(seqs_of(db, events))
     assert effects_of(db, "test.flaky") == Counter(e.message_id for e in events)
     assert count(db, DeadLetter) == 0

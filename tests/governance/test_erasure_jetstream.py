@@ -105,9 +105,7 @@ def test_a_new_stream_keeps_no_copy_of_what_was_recorded(db, nats_url, stream, m
     assert redacted == set(range(len(theirs) + 2, total + 1))
 
 
-def test_erasure_deletes_the_copies_an_older_limits_stream_keeps(
-    db, nats_url, stream, monkeypatch
-):
+def test_erasure_deletes_the_copies_an_older_limits_stream_keeps(db, nats_url, stream, monkeypatch):
     async def older_stream() -> None:
         nc, js = await connect(nats_url)
         try:

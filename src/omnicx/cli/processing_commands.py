@@ -13,7 +13,7 @@ from omnicx.cli.progress import bar
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
 from omnicx.core.processing import GroupRunner, ProcessorGroup
-from omnicx.core.processing.groups import read_positions
+from omnicx.core.processing.offsets import read_positions
 from omnicx.core.processing.replay import refuse_while_workers_run, rewind
 from omnicx.core.processing.status import processing_status
 from omnicx.core.settings import get_settings

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from omnicx.core.database import chunks
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.table import read_events
+from omnicx.core.processing import is_replayed
+from omnicx.core.processing.offsets import lock_offsets
 from omnicx.core.serialization import loads
 from omnicx.core.settings import get_settings
 from omnicx.customers.consent import follow_split
@@ -23,14 +25,8 @@ from omnicx.customers.profiles import ProfileStore
 from omnicx.governance import audit
 from omnicx.governance.service import SYSTEM, Principal
 from omnicx.identity.extract import Candidate, extract_identifiers
-from omnicx.identity.models import (
-    Customer,
-    Identifier,
-    IdentityConflict,
-    IdentityLink,
-    Merge,
-    Unmerge,
-)
+from omnicx.identity.models import Customer, Identifier, Unmerge
+from omnicx.identity.replay import pending_unmerge_positions, redo_unmerges, reset_graph
 from omnicx.identity.resolve import Resolution, Resolver
 from omnicx.identity.service import guardrails, unmerge
 
@@ -54,6 +50,9 @@ def candidates(events: Sequence[LogEvent]) -> list[tuple[LogEvent, list[Candidat
 
 class CustomerProcessor:
     name = "customers"
+    # Which merges happen (and so merge ids and history) depends on what a batch holds
+    # together: a replay cuts its batches where they ended the first time.
+    batch_sensitive = True
 
     def prepare(self, events: Sequence[LogEvent]) -> None:
         for event, found in candidates(events):
@@ -66,20 +65,31 @@ class CustomerProcessor:
         store = ProfileStore(session, get_settings().trait_strategies)
         store.project(events, resolution.attribution)
         store.save()
-        audit_merges(session, resolution.merges)
+        # A replay rebuilds merges; the audit log already holds the ones it redoes.
+        replayed = {e.seq for e in events if is_replayed(e)}
+        everything_replayed = len(replayed) == len(events)
+        audit_merges(
+            session,
+            [
+                pair
+                for pair, seq in zip(resolution.merges, resolution.merge_seqs, strict=True)
+                if not (seq in replayed if seq is not None else everything_replayed)
+            ],
+        )
 
     def reset(self, session: Session) -> None:
-        """Forget every derived customer; link blocks and unmerge history are kept."""
-        for table in (
-            TimelineEntry,
-            CustomerProfile,
-            IdentityConflict,
-            Merge,
-            IdentityLink,
-            Identifier,
-            Customer,
-        ):
-            session.execute(delete(table))
+        """Forget profiles and timelines, and the identity graph (customer ids and the
+        unmerges people made stay, for the replay to give back; see ``identity.replay``)."""
+        session.execute(delete(TimelineEntry))
+        session.execute(delete(CustomerProfile))
+        reset_graph(session)
+
+    def actions_between(self, session: Session, after: int, upto: int) -> list[int]:
+        return pending_unmerge_positions(session, after, upto)
+
+    def redo_actions(self, session: Session, position: int) -> None:
+        for resolution in redo_unmerges(session, position):
+            apply_resolution(session, resolution)
 
 
 def apply_resolution(session: Session, resolution: Resolution) -> None:
@@ -100,7 +110,13 @@ def split_customer(
     reason: str,
     actor: Principal,
 ) -> Unmerge:
-    """Unmerge in the graph, then re-attribute the affected customers' history; audited."""
+    """Unmerge in the graph, then re-attribute the affected customers' history; audited.
+
+    Holds the identity group's offset for the transaction: the unmerge happens between two
+    of its batches, at a position a replay can redo it at.
+    """
+    name = CustomerProcessor.name
+    position = lock_offsets(session, [name])[name].position
     record, resolution = unmerge(
         session,
         customer_id,
@@ -108,6 +124,7 @@ def split_customer(
         merge_id=merge_id,
         reason=reason,
         actor=actor.actor,
+        log_position=position,
     )
     apply_resolution(session, resolution)
     audit.record(

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import RawStatements, table_of
@@ -28,7 +28,12 @@ IDENTIFIERS_BY_ID = IDENTIFIER_COLUMNS + " WHERE id IN ({in})"
 IDENTIFIERS_OF_CUSTOMERS = IDENTIFIER_COLUMNS + " WHERE customer_id IN ({in})"
 CUSTOMER_FLAGS = "SELECT id, conflicted FROM customers WHERE id IN ({in})"
 LINKS_FROM = "SELECT a_id, b_id, observed_at, active FROM identity_links WHERE a_id IN ({in})"
-ANY_BLOCK = "SELECT 1 FROM identity_link_blocks LIMIT 1"
+ANY_BLOCK = "SELECT 1 FROM identity_link_blocks WHERE active = ? LIMIT 1"
+ANY_DORMANT = "SELECT 1 FROM identity_dormant_customers LIMIT 1"
+DORMANT_BY_ANCHOR = (
+    "SELECT customer_id FROM identity_dormant_customers WHERE anchor_hash = ?"
+    " ORDER BY customer_id LIMIT 1"
+)
 # Raw statements (see core.database.RawStatements): written as SQL so that a batch's
 # hundreds of rows skip per-parameter work; ON CONFLICT works on SQLite and PostgreSQL.
 INSERT_IDENTIFIER = (
@@ -51,6 +56,8 @@ class Resolution:
 
     attribution: dict[int, int | None] = field(default_factory=dict)
     merges: list[tuple[int, int]] = field(default_factory=list)
+    # The event that caused each merge (None: a re-partition), in the order of ``merges``.
+    merge_seqs: list[int | None] = field(default_factory=list)
     reshaped: set[int] = field(default_factory=set)
     created: set[int] = field(default_factory=set)
 
@@ -74,8 +81,12 @@ class BatchState:
         self.touched_pairs: set[tuple[int, int]] = set()
         # Identifiers per customer, loaded at most once per batch and kept current.
         self.members: dict[int, dict[int, Node]] = {}
-        # New customers get ids at once and are inserted in bulk before identifiers point at them.
-        self.pending_customers: list[int] = []
+        # New customers get ids at once and are inserted in bulk before identifiers point at
+        # them: (id, anchor). Revived ones (a replay founding them again) are updated.
+        self.pending_customers: list[tuple[int, bytes | None]] = []
+        self.revived: list[int] = []
+        # Whether a replay left customer ids waiting to be founded again (asked once).
+        self.dormant: bool | None = None
         self.next_customer_id: int | None = None
         self.pending_merges: list[dict[str, Any]] = []
         self.pending_pointers: list[dict[str, int]] = []
@@ -93,35 +104,39 @@ class BatchState:
         for row in self.raw.select_in(IDENTIFIERS_BY_ID, missing):
             self._remember(row)
 
-    def _lock_customers(self, customers: set[int]) -> None:
-        if not customers:
-            return
-        rows = self.session.execute(
-            select(Customer.id, Customer.conflicted)
-            .where(Customer.id.in_(sorted(customers)))
-            .order_by(Customer.id)
-            .with_for_update()
-        )
-        for row in rows:
-            self.conflicted[row.id] = row.conflicted
-
-    def _new_customer(self) -> int:
-        customer_id = self._allocate_customer_id()
-        self.pending_customers.append(customer_id)
+    def _new_customer(self, anchor: bytes | None) -> int:
+        """A customer for what ``anchor`` (the strongest identifier) founds: the id it had
+        before a replay, if it is waiting for it, or a new one."""
+        customer_id = self._revive(anchor)
+        if customer_id is None:
+            customer_id = self._allocate_customer_id()
+            self.pending_customers.append((customer_id, anchor))
         self.conflicted[customer_id] = False
         self.members[customer_id] = {}
         self.result.created.add(customer_id)
         return customer_id
 
+    def _revive(self, anchor: bytes | None) -> int | None:
+        if anchor is None:
+            return None
+        if self.dormant is None:
+            self.dormant = bool(self.raw.select(ANY_DORMANT))
+        if not self.dormant:
+            return None  # the usual case: no replay under way
+        rows = self.raw.select(DORMANT_BY_ANCHOR, (anchor,))
+        if not rows:
+            return None
+        customer_id = int(rows[0][0])
+        self.raw.many(
+            "DELETE FROM identity_dormant_customers WHERE customer_id = ?", [(customer_id,)]
+        )
+        self.revived.append(customer_id)
+        return customer_id
+
     def _allocate_customer_id(self) -> int:
-        if self.postgres:
-            # The sequence hands out ids safely across concurrent workers.
-            return int(
-                self.session.execute(
-                    text("SELECT nextval(pg_get_serial_sequence('customers', 'id'))")
-                ).scalar_one()
-            )
-        # SQLite: this transaction holds the only write lock, so max + 1 is ours alone.
+        # The identity group's offset lock makes this transaction the only one creating
+        # customers, so max + 1 is ours alone (PostgreSQL's sequence is moved past it on
+        # flush): no round trip per new customer.
         if self.next_customer_id is None:
             highest = self.session.execute(text("SELECT max(id) FROM customers")).scalar()
             self.next_customer_id = int(highest or 0) + 1
@@ -143,9 +158,24 @@ class BatchState:
             now = utcnow()
             self.session.execute(
                 table_of(Customer).insert(),
-                [{"id": c, "conflicted": False, "created_at": now} for c in self.pending_customers],
+                [
+                    {"id": c, "conflicted": False, "created_at": now, "anchor_hash": anchor}
+                    for c, anchor in self.pending_customers
+                ],
             )
+            if self.postgres:
+                highest = max(c for c, _ in self.pending_customers)
+                self.session.execute(
+                    text("SELECT setval(pg_get_serial_sequence('customers', 'id'), :n)"),
+                    {"n": highest},
+                )
             self.pending_customers.clear()
+        if self.revived:
+            self.raw.many(
+                "UPDATE customers SET merged_into_id = NULL, conflicted = ? WHERE id = ?",
+                [(False, c) for c in self.revived],
+            )
+            self.revived.clear()
         if self.pending_pointers:
             # In order: after a→b then b→c, a must point at c too.
             self.session.execute(MERGE_POINTER, self.pending_pointers)

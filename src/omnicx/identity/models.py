@@ -15,6 +15,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,7 +40,9 @@ class Customer(Base):
 
     ``merged_into_id`` points a merged-away customer at its survivor, so old ids keep
     working. ``conflicted`` marks a customer whose link component was split by a
-    guardrail (it is re-partitioned whenever that component changes).
+    guardrail (it is re-partitioned whenever that component changes). ``anchor_hash`` is
+    the blind index of the strongest identifier of what founded it (an event, a split):
+    a replay gives the same id back to what the same identifier founds again.
     """
 
     __tablename__ = "customers"
@@ -47,8 +51,20 @@ class Customer(Base):
     merged_into_id: Mapped[int | None] = mapped_column(BigId, index=True)
     conflicted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    anchor_hash: Mapped[bytes | None] = mapped_column(LargeBinary(20))
     # Set by an erasure: the row stays (anonymous aggregates) but holds no personal data.
     erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DormantCustomer(Base):
+    """A customer id waiting, during a replay of identity, to be founded again by its
+    anchor identifier (then it is taken out of here and used again)."""
+
+    __tablename__ = "identity_dormant_customers"
+    __table_args__ = (Index("ix_identity_dormant_customers_anchor", "anchor_hash"),)
+
+    customer_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    anchor_hash: Mapped[bytes] = mapped_column(LargeBinary(20))
 
 
 class Identifier(Base):
@@ -97,7 +113,9 @@ class IdentityLink(Base):
 class LinkBlock(Base):
     """A decision that two identifiers must not be linked (made by an unmerge).
 
-    Kept by blind index, not by identifier id, so it survives a replay from the log.
+    Kept by blind index, not by identifier id, so it survives a replay from the log. A
+    replay deactivates the blocks of the unmerges it will redo, until it reaches them:
+    before that point the link held, and the merge it caused happened.
     """
 
     __tablename__ = "identity_link_blocks"
@@ -109,6 +127,8 @@ class LinkBlock(Base):
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    unmerge_id: Mapped[int | None] = mapped_column(BigId)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Merge(Base):
@@ -129,7 +149,11 @@ class Merge(Base):
 
 
 class Unmerge(Base):
-    """History: identifiers split off a customer by a person, with the reason."""
+    """History: identifiers split off a customer by a person, with the reason.
+
+    ``log_position`` is where the identity group stood in the log when it happened: a
+    replay redoes it at exactly that point (``replay_pending`` until it has).
+    """
 
     __tablename__ = "customer_unmerges"
 
@@ -141,6 +165,8 @@ class Unmerge(Base):
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    log_position: Mapped[int | None] = mapped_column(BigId, index=True)
+    replay_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class IdentityConflict(Base):

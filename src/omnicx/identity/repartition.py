@@ -20,6 +20,7 @@ from omnicx.identity.models import (
     IdentityConflict,
     IdentityLink,
 )
+from omnicx.identity.rules import strength
 
 
 class Repartitioning(BatchState):
@@ -62,12 +63,11 @@ class Repartitioning(BatchState):
         result = partition(nodes, edges, self.guardrails)
         chosen = assign_customers(nodes, result.groups, preferred)
         old = {n.customer_id for n in nodes.values() if n.customer_id is not None}
-        if self.postgres:
-            self._lock_customers(old)
         targets: list[int] = []
-        for customer_id in chosen:
+        for group, customer_id in zip(result.groups, chosen, strict=True):
             if customer_id is None:
-                customer_id = self._new_customer()
+                anchor = min((strength(nodes[i].type), nodes[i].key_hash) for i in group)[1]
+                customer_id = self._new_customer(anchor)
             targets.append(customer_id)
         # Where did each old customer's identifiers go?
         destinations: dict[int, set[int]] = {c: set() for c in old}
@@ -102,6 +102,7 @@ class Repartitioning(BatchState):
                 )
                 if not split:
                     self.result.merges.append((customer_id, survivor))
+                    self.result.merge_seqs.append(None)
         # A customer stays "conflicted" while a refused link touches it: any change to its
         # component must go through this canonical path again.
         touching = {e.a for e, _ in result.refused} | {e.b for e, _ in result.refused}

@@ -5,8 +5,9 @@ strongest identifier anchors a star), then decide the customer. The common cases
 cheap (all identifiers already in one customer; a new identifier joining one; two
 customers merging) and give the same answer as the canonical partition of
 ``graph.partition``, which is used whenever a guardrail is in play. The caller owns the
-transaction; on PostgreSQL, advisory locks on the batch's identifiers and row locks on
-the customers involved let several workers resolve at once.
+transaction and holds the identity group's offset row, which serialises everything that
+changes the graph (ADR 0006); on PostgreSQL, advisory locks on the batch's identifiers
+also keep an erasure from running beside it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from omnicx.identity.batch_state import (
 from omnicx.identity.extract import Candidate
 from omnicx.identity.graph import Node
 from omnicx.identity.models import (
-    Identifier,
     LinkBlock,
     seal_value,
 )
@@ -231,12 +231,13 @@ class Resolver(Repartitioning):
 
     def _blocked_pairs(self, hashes: set[bytes]) -> set[tuple[bytes, bytes]]:
         found: set[tuple[bytes, bytes]] = set()
-        if not hashes or self.session.execute(text(ANY_BLOCK)).first() is None:
+        if not hashes or not self.raw.select(ANY_BLOCK, (True,)):
             return found  # the usual case: nobody has ever unmerged anything
         for part in chunks(sorted(hashes)):
             rows = self.session.execute(
                 select(LinkBlock.a_hash, LinkBlock.b_hash).where(
-                    or_(LinkBlock.a_hash.in_(part), LinkBlock.b_hash.in_(part))
+                    LinkBlock.active.is_(True),
+                    or_(LinkBlock.a_hash.in_(part), LinkBlock.b_hash.in_(part)),
                 )
             )
             found.update((row.a_hash, row.b_hash) for row in rows)
@@ -269,7 +270,7 @@ class Resolver(Repartitioning):
         if self.guardrails.violation(members):
             self.repartition([n.id for n in nodes])
             return
-        survivor = min(customers) if customers else self._new_customer()
+        survivor = min(customers) if customers else self._new_customer(nodes[0].key_hash)
         for loser in sorted(customers - {survivor}):
             self._merge(loser, survivor, reason="shared_identifier", event_seq=event.seq)
         for node in unassigned:
@@ -277,25 +278,8 @@ class Resolver(Repartitioning):
 
     def _current_customers(self, nodes: Sequence[Node]) -> set[int]:
         customers = {n.customer_id for n in nodes if n.customer_id is not None}
-        if not self.postgres:
-            self._load_flags(customers)
-            return customers
-        # Another worker may have merged or split these customers since we read them: lock
-        # their rows (in id order), then re-read the identifiers until nothing moves.
-        while True:
-            self._flush()
-            self._lock_customers(customers)
-            refreshed = self.session.execute(
-                select(Identifier.id, Identifier.customer_id).where(
-                    Identifier.id.in_([n.id for n in nodes])
-                )
-            )
-            for row in refreshed:
-                self.by_id[row.id].customer_id = row.customer_id
-            now = {n.customer_id for n in nodes if n.customer_id is not None}
-            if now <= customers:
-                return now
-            customers = now | customers
+        self._load_flags(customers)
+        return customers
 
     def _load_flags(self, customers: set[int]) -> None:
         unknown = sorted(c for c in customers if c not in self.conflicted)
@@ -339,3 +323,4 @@ class Resolver(Repartitioning):
             self._merge_row(survivor, loser, sorted(n.id for n in moved), reason, event_seq)
         )
         self.result.merges.append((loser, survivor))
+        self.result.merge_seqs.append(event_seq)

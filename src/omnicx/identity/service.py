@@ -125,15 +125,17 @@ def unmerge(
     merge_id: int | None = None,
     reason: str,
     actor: str,
+    log_position: int | None = None,
 ) -> tuple[Unmerge, Resolution]:
     """Split identifiers off a customer, block the links between the parts, re-partition.
 
     Either name the identifiers, or a merge to undo (the identifiers that merge brought,
-    which get their old customer id back). The caller rebuilds the affected customers.
+    which get their old customer id back). ``log_position`` is where the identity group
+    stands (its offset locked by the caller), so that a replay redoes the unmerge at the
+    same point. The caller rebuilds the affected customers.
     """
     customer_id = current_customer_id(session, customer_id)
     members = {i.id for i in identifiers_of(session, customer_id)}
-    preferred: dict[int, int] = {}
     split = set(identifier_ids)
     merge: Merge | None = None
     if merge_id is not None:
@@ -145,7 +147,6 @@ def unmerge(
                 f"merge {merge_id} is not part of customer {customer_id}", field="merge_id"
             )
         split |= set(loads(merge.identifier_ids))
-        merge.undone_at = utcnow()
     split &= members
     if not split:
         raise InvalidInput(
@@ -153,29 +154,43 @@ def unmerge(
         )
     if split == members:
         raise InvalidInput("cannot split every identifier off a customer", field="identifier_ids")
-    if merge is not None:
-        preferred = dict.fromkeys(split, merge.merged_id)
-    rest = members - split
-    _cut_links(session, split, rest, reason=reason, actor=actor)
-    resolver = Resolver(session, guardrails(), actor=actor)
-    resolver.repartition(members, preferred=preferred)
-    if merge is not None:
-        _follow_restored(session, restored=merge.merged_id, survivor=customer_id)
-    owners = {c for i in members if (c := resolver.by_id[i].customer_id) is not None}
-    new_ids = sorted(owners - {customer_id})
     record = Unmerge(
         customer_id=customer_id,
-        new_customer_ids=dumps(new_ids),
+        new_customer_ids=dumps([]),
         identifier_ids=dumps(sorted(split)),
         merge_id=merge_id,
         reason=reason,
         actor=actor,
         created_at=utcnow(),
+        log_position=log_position,
+        replay_pending=False,
     )
     session.add(record)
     session.flush()
+    return record, split_identifiers(session, record, members, split, merge)
+
+
+def split_identifiers(
+    session: Session, record: Unmerge, members: set[int], split: set[int], merge: Merge | None
+) -> Resolution:
+    """Carry out an unmerge ``record`` (new, or redone by a replay): cut and block the
+    links between ``split`` and the rest of ``members``, re-partition, and give an undone
+    merge's identifiers their old customer back."""
+    customer_id = record.customer_id
+    if merge is not None:
+        merge.undone_at = record.created_at
+    preferred = dict.fromkeys(split, merge.merged_id) if merge is not None else {}
+    _cut_links(session, record, split, members - split)
+    resolver = Resolver(session, guardrails(), actor=record.actor)
+    resolver.repartition(members, preferred=preferred)
+    if merge is not None:
+        _follow_restored(session, restored=merge.merged_id, survivor=customer_id)
+    owners = {c for i in members if (c := resolver.by_id[i].customer_id) is not None}
+    new_ids = sorted(owners - {customer_id})
+    record.new_customer_ids = dumps(new_ids)
+    session.flush()
     resolver.result.reshaped |= {customer_id, *new_ids}
-    return record, resolver.result
+    return resolver.result
 
 
 def _follow_restored(session: Session, *, restored: int, survivor: int) -> None:
@@ -203,9 +218,9 @@ def _follow_restored(session: Session, *, restored: int, survivor: int) -> None:
             )
 
 
-def _cut_links(
-    session: Session, split: set[int], rest: set[int], *, reason: str, actor: str
-) -> None:
+def _cut_links(session: Session, record: Unmerge, split: set[int], rest: set[int]) -> None:
+    """Deactivate the links between the parts and block them by blind index (a block a
+    replay had set aside is active again from here on)."""
     links = session.scalars(
         select(IdentityLink).where(
             IdentityLink.active.is_(True),
@@ -221,17 +236,28 @@ def _cut_links(
             select(Identifier.id, Identifier.key_hash).where(Identifier.id.in_(split | rest))
         )
     }
-    now = utcnow()
     for link in links:
         link.active = False
-        link.deactivated_at = now
-        link.deactivated_reason = f"unmerge by {actor}: {reason}"
+        link.deactivated_at = record.created_at
+        link.deactivated_reason = f"unmerge by {record.actor}: {record.reason}"
         a, b = sorted((hashes[link.a_id], hashes[link.b_id]))
-        exists = session.scalar(
-            select(LinkBlock.id).where(LinkBlock.a_hash == a, LinkBlock.b_hash == b)
+        block = session.scalar(
+            select(LinkBlock).where(LinkBlock.a_hash == a, LinkBlock.b_hash == b)
         )
-        if exists is None:
-            session.add(LinkBlock(a_hash=a, b_hash=b, reason=reason, actor=actor, created_at=now))
+        if block is None:
+            session.add(
+                LinkBlock(
+                    a_hash=a,
+                    b_hash=b,
+                    reason=record.reason,
+                    actor=record.actor,
+                    created_at=record.created_at,
+                    unmerge_id=record.id,
+                    active=True,
+                )
+            )
+        else:
+            block.active = True
     session.flush()
 
 

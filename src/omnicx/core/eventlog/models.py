@@ -51,6 +51,16 @@ class ProcessorOffset(Base):
     replayed_through: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
 
 
+class ProcessorBatch(Base):
+    """Where a batch of a batch-sensitive processor ended (see ``Processor`` in
+    ``processing.processors``): a replay cuts its batches at the same places."""
+
+    __tablename__ = "processor_batches"
+
+    processor: Mapped[str] = mapped_column(String(64), primary_key=True)
+    end_seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+
+
 class WorkerPresence(Base):
     """A running worker process, seen every few seconds: what ``omnicx status`` lists and
     what a replay checks before it rewinds the groups those workers would race."""

@@ -23,14 +23,15 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database
 from omnicx.core.eventlog.base import LogEvent
-from omnicx.core.eventlog.models import DeadLetter, ProcessorOffset
+from omnicx.core.eventlog.models import DeadLetter, ProcessorBatch, ProcessorOffset
 from omnicx.core.eventlog.table import appended, read_events_after
 from omnicx.core.processing.leases import GroupLease
+from omnicx.core.processing.offsets import lock_offsets, read_positions
 from omnicx.core.processing.processors import REPLAYED, Processor, apply_processor, dead_letter
 from omnicx.core.time import utcnow
 
@@ -53,36 +54,16 @@ class ProcessorGroup:
         return [p.name for p in self.processors]
 
 
-def read_positions(session: Session, names: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """(position, replayed_through) of each named processor; (0, 0) if it never ran."""
-    rows = session.execute(
-        select(
-            ProcessorOffset.processor, ProcessorOffset.position, ProcessorOffset.replayed_through
-        ).where(ProcessorOffset.processor.in_(names))
-    )
-    found = {name: (position, replayed or 0) for name, position, replayed in rows}
-    return {name: found.get(name, (0, 0)) for name in names}
+def is_replaying(positions: dict[str, tuple[int, int]]) -> bool:
+    """Whether a processor is (re)processing events it had processed before a replay."""
+    return any(replayed > 0 and position <= replayed for position, replayed in positions.values())
 
 
-def lock_offsets(session: Session, names: Sequence[str]) -> dict[str, ProcessorOffset]:
-    """The offset rows of these processors, locked for this transaction (created if new)."""
-    rows = {
-        row.processor: row
-        for row in session.scalars(
-            select(ProcessorOffset)
-            .where(ProcessorOffset.processor.in_(names))
-            .order_by(ProcessorOffset.processor)
-            .with_for_update()
-        )
-    }
-    for name in names:
-        if name not in rows:
-            rows[name] = ProcessorOffset(
-                processor=name, position=0, replayed_through=0, updated_at=utcnow()
-            )
-            session.add(rows[name])
-    session.flush()
-    return rows
+def record_boundary(session: Session, processor: str, end: int) -> None:
+    """Remember that a batch of ``processor`` ended at ``end`` (kept once)."""
+    known = session.get(ProcessorBatch, (processor, end))
+    if known is None:
+        session.add(ProcessorBatch(processor=processor, end_seq=end))
 
 
 class GroupRunner:
@@ -109,37 +90,94 @@ class GroupRunner:
     def run_once(self) -> int:
         """Process the group's next batch. Returns how many events it read."""
         names = self.group.processor_names
-        for _ in range(3):
+        attempts = 0
+        while attempts < 3:
             with self.database.read() as session:
-                low = min(p for p, _ in read_positions(session, names).values())
+                positions = read_positions(session, names)
+                low = min(p for p, _ in positions.values())
                 horizon = self._horizon(session)
                 if horizon is not None and horizon <= low:
                     self.position = low
                     return 0
-                events = read_events_after(session, low, self.batch_size, upto=horizon)
-            if not events:
+                limit, upto = self.batch_size, horizon
+                replaying = is_replaying(positions)
+                boundary = self._recorded_boundary(session, low) if replaying else None
+                if boundary is not None:
+                    # The batch this group processed here before: the same events, whatever
+                    # the batch size is now.
+                    limit, upto = max(limit, boundary - low), min(boundary, horizon or boundary)
+                events = read_events_after(session, low, limit, upto=upto)
+                step = self._next_step(session, replaying, low, events)
+            if step is None:
                 self.position = low
                 return 0
+            batch, end, redo = step
             for processor in self.group.processors:
                 prepare = getattr(processor, "prepare", None)
-                if prepare is not None:
-                    prepare(events)
-            done = self._apply(low, events)
-            if done:
-                return done
+                if prepare is not None and batch:
+                    prepare(batch)
+            if not self._apply(low, batch, end, redo):
+                attempts += 1  # another runner moved first: read again
+            elif batch:
+                return len(batch)
         return 0
 
-    def _apply(self, low: int, events: Sequence[LogEvent]) -> int:
-        """Process a batch read at position ``low``; 0 if another runner moved first."""
+    def _recorded_boundary(self, session: Session, low: int) -> int | None:
+        """Where this group's batch starting after ``low`` ended when it first ran."""
+        sensitive = [p.name for p in self.group.processors if getattr(p, "batch_sensitive", False)]
+        if not sensitive:
+            return None
+        return session.scalar(
+            select(func.min(ProcessorBatch.end_seq)).where(
+                ProcessorBatch.processor.in_(sensitive), ProcessorBatch.end_seq > low
+            )
+        )
+
+    def _next_step(
+        self, session: Session, replaying: bool, low: int, events: list[LogEvent]
+    ) -> tuple[list[LogEvent], int, bool] | None:
+        """The next batch: (events, the position after it, redo recorded actions first).
+
+        While the group replays what it had processed before, a processor may have
+        recorded actions at positions in the log (a person's unmerge, ``actions_between``):
+        they are redone there, after the events up to that position and before the next.
+        """
+        end = (events[-1].seq or low) if events else low
+        if not replaying:
+            return (events, end, False) if events else None
+        actions = sorted(
+            {
+                position
+                for processor in self.group.processors
+                if (between := getattr(processor, "actions_between", None)) is not None
+                for position in between(session, low, end)
+            }
+        )
+        redo = bool(actions) and actions[0] == low
+        later = [a for a in actions if a > low]
+        if later:
+            events = [e for e in events if (e.seq or 0) <= later[0]]
+            end = later[0]
+        if not events and not redo and end == low:
+            return None
+        return events, end, redo
+
+    def _apply(self, low: int, events: Sequence[LogEvent], end: int, redo: bool) -> bool:
+        """Process a batch read at position ``low`` and move to ``end``; False if another
+        runner moved first."""
         with self.database.write() as session:
             offsets = lock_offsets(session, self.group.processor_names)
             if min(o.position for o in offsets.values()) != low:
-                return 0
-            parked = self._park_upstream_failures(session, offsets, events)
+                return False
+            if redo:
+                for processor in self.group.processors:
+                    redo_actions = getattr(processor, "redo_actions", None)
+                    if redo_actions is not None:
+                        redo_actions(session, low)
+            parked = self._park_upstream_failures(session, offsets, events) if events else set()
             ready = [e for e in events if (e.seq or 0) not in parked]
             if self.group.enrich is not None and ready:
                 self.group.enrich(session, ready)
-            last = events[-1].seq or 0
             for processor in self.group.processors:
                 offset = offsets[processor.name]
                 mine = [e for e in ready if (e.seq or 0) > offset.position]
@@ -147,10 +185,12 @@ class GroupRunner:
                     event.derived[REPLAYED] = (event.seq or 0) <= offset.replayed_through
                 if mine:
                     apply_processor(session, processor, mine)
-                offset.position = last
+                if mine and getattr(processor, "batch_sensitive", False):
+                    record_boundary(session, processor.name, end)
+                offset.position = max(offset.position, end)
                 offset.updated_at = utcnow()
-            self.position = last
-            return len(events)
+            self.position = end
+            return True
 
     def _park_upstream_failures(
         self, session: Session, offsets: dict[str, ProcessorOffset], events: Sequence[LogEvent]

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.models import DeadLetter
 from omnicx.core.eventlog.table import read_events
+from omnicx.core.processing.offsets import lock_offsets
 from omnicx.core.time import utcnow
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,15 @@ class Processor(Protocol):
 
     def reset(self, session: Session) -> None:
         """Delete the state this processor derives, before a replay from the start."""
+
+    # Optional: ``batch_sensitive = True`` for a processor whose results (beyond the state
+    # they converge to: ids, history) depend on where its batches end. The runner records
+    # each of its batches' ends, and a replay cuts its batches at the same places.
+    #
+    # Optional, for actions people take outside the log that a replay must redo where they
+    # happened (an unmerge): ``actions_between(session, after, upto)`` lists the log
+    # positions in [after, upto] where some still wait to be redone, and
+    # ``redo_actions(session, position)`` redoes those recorded at ``position``.
 
 
 def apply_processor(session: Session, processor: Processor, events: Sequence[LogEvent]) -> int:
@@ -119,7 +129,12 @@ def replay_dead_letter(
     enrich: Callable[[Session, Sequence[LogEvent]], None] | None = None,
 ) -> bool:
     """Run the processor again on a dead-lettered event (given what its group's upstream
-    derived, ``enrich``). True if it now succeeds."""
+    derived, ``enrich``). True if it now succeeds.
+
+    Holds the processor's offset row for the transaction, so the replay never runs beside
+    one of its group's batches.
+    """
+    lock_offsets(session, [processor.name])
     events = read_events(session, [letter.event_seq])
     if enrich is not None:
         enrich(session, events)

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict
 from omnicx.core.eventlog.models import DeadLetter
-from omnicx.core.processing.groups import ProcessorGroup, lock_offsets
+from omnicx.core.processing.groups import ProcessorGroup
 from omnicx.core.processing.leases import running_workers
+from omnicx.core.processing.offsets import lock_offsets
 
 
 class WorkersRunning(Conflict):

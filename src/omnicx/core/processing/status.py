@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.eventlog.models import DeadLetter, EventRow, WorkerPresence
 from omnicx.core.outbox import OutboxMessage
-from omnicx.core.processing.groups import ProcessorGroup, read_positions
+from omnicx.core.processing.groups import ProcessorGroup
 from omnicx.core.processing.leases import running_workers
+from omnicx.core.processing.offsets import read_positions
 from omnicx.core.time import as_datetime, utcnow
 
 

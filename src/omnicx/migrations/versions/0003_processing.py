@@ -18,6 +18,12 @@ depends_on = None
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 # The processors of the two groups a 0002 database knows.
 PROCESSORS = ("customers", "consent")
+# identity.rules.STRENGTH, as SQL (a migration does not import the application's rules).
+STRENGTH_ORDER = (
+    "CASE i.type WHEN 'user_id' THEN 0 WHEN 'wechat_unionid' THEN 1 WHEN 'email' THEN 2"
+    " WHEN 'phone' THEN 3 WHEN 'wechat_openid' THEN 4 WHEN 'device_id' THEN 6"
+    " WHEN 'anonymous_id' THEN 7 ELSE 5 END"
+)
 
 
 def upgrade() -> None:
@@ -25,6 +31,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("replayed_through", BIG_ID, nullable=False, server_default="0")
         )
+    op.create_table(
+        "processor_batches",
+        sa.Column("processor", sa.String(length=64), nullable=False),
+        sa.Column("end_seq", BIG_ID, autoincrement=False, nullable=False),
+        sa.PrimaryKeyConstraint("processor", "end_seq", name=op.f("pk_processor_batches")),
+    )
     op.create_table(
         "worker_presence",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -38,6 +50,40 @@ def upgrade() -> None:
     with op.batch_alter_table("worker_presence", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_worker_presence_seen_at"), ["seen_at"], unique=False)
     _adopt_jetstream_progress()
+    _stable_customer_ids()
+
+
+def _stable_customer_ids() -> None:
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("anchor_hash", sa.LargeBinary(length=20), nullable=True))
+    op.create_table(
+        "identity_dormant_customers",
+        sa.Column("customer_id", BIG_ID, autoincrement=False, nullable=False),
+        sa.Column("anchor_hash", sa.LargeBinary(length=20), nullable=False),
+        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_identity_dormant_customers")),
+    )
+    with op.batch_alter_table("identity_dormant_customers", schema=None) as batch_op:
+        batch_op.create_index("ix_identity_dormant_customers_anchor", ["anchor_hash"])
+    with op.batch_alter_table("identity_link_blocks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("unmerge_id", BIG_ID, nullable=True))
+        batch_op.add_column(
+            sa.Column("active", sa.Boolean(), nullable=False, server_default=sa.true())
+        )
+    with op.batch_alter_table("customer_unmerges", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("log_position", BIG_ID, nullable=True))
+        batch_op.add_column(
+            sa.Column("replay_pending", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch_op.create_index(
+            batch_op.f("ix_customer_unmerges_log_position"), ["log_position"], unique=False
+        )
+    # Customers founded before 0003: their anchor is the strongest identifier among the
+    # first they were seen with (what founded them, as far as the graph still says).
+    op.execute(
+        "UPDATE customers SET anchor_hash = (SELECT i.key_hash FROM identifiers i"
+        " WHERE i.customer_id = customers.id ORDER BY i.source_event_seq,"
+        f" {STRENGTH_ORDER}, i.key_hash LIMIT 1)"
+    )
 
 
 def _adopt_jetstream_progress() -> None:
@@ -62,8 +108,21 @@ def _adopt_jetstream_progress() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("customer_unmerges", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customer_unmerges_log_position"))
+        batch_op.drop_column("replay_pending")
+        batch_op.drop_column("log_position")
+    with op.batch_alter_table("identity_link_blocks", schema=None) as batch_op:
+        batch_op.drop_column("active")
+        batch_op.drop_column("unmerge_id")
+    with op.batch_alter_table("identity_dormant_customers", schema=None) as batch_op:
+        batch_op.drop_index("ix_identity_dormant_customers_anchor")
+    op.drop_table("identity_dormant_customers")
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.drop_column("anchor_hash")
     with op.batch_alter_table("worker_presence", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_worker_presence_seen_at"))
     op.drop_table("worker_presence")
+    op.drop_table("processor_batches")
     with op.batch_alter_table("processor_offsets", schema=None) as batch_op:
         batch_op.drop_column("replayed_through")
