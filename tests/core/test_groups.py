@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from omnicx.cli.main import app
 from omnicx.core.database import Database
 from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.eventlog.facts import is_fact
 from omnicx.core.eventlog.models import DeadLetter, EventRow
 from omnicx.core.eventlog.table import append_rows, read_events_after, stored_rows
 from omnicx.core.processing import GroupRunner, ProcessorGroup, replay_dead_letter
@@ -41,12 +42,15 @@ class Seen:
 
     def __init__(self) -> None:
         self.events: list[tuple[int, int | None]] = []
+        self.facts: list[tuple[str, int]] = []
 
     def process(self, session: Session, events: Sequence[LogEvent]) -> None:
-        self.events.extend((e.seq or 0, e.customer_id) for e in events)
+        self.events.extend((e.seq or 0, e.customer_id) for e in events if not is_fact(e))
+        self.facts.extend((e.name or "", e.payload["customer_id"]) for e in events if is_fact(e))
 
     def reset(self, session: Session) -> None:
         self.events.clear()
+        self.facts.clear()
 
 
 def groups(seen: Seen) -> tuple[ProcessorGroup, ProcessorGroup]:
@@ -77,15 +81,19 @@ def test_a_group_after_identity_never_reads_past_it_and_gets_each_customer(db):
 
     assert follower.run_until_idle() == 0  # identity has not run: nothing to read
     GroupRunner(db, identity, batch_size=2).run_once()
-    assert follower.run_until_idle() == 2
+    follower.run_until_idle()
+    assert len(seen.events) == 2
     GroupRunner(db, identity).run_until_idle()
-    assert follower.run_until_idle() == 2
+    follower.run_until_idle()
 
     with db.read() as session:
         zhou = find_customer_by_identifier(session, "user_id", "crm-zhou")
         wu = find_customer_by_identifier(session, "anonymous_id", "wu-web")
     all_seqs = seqs(db)
     assert seen.events == [(s, c) for s, c in zip(all_seqs, [zhou, zhou, zhou, wu], strict=True)]
+    # ... and, after the events that caused them, identity's facts.
+    assert ("customer.created", zhou) in seen.facts and ("customer.created", wu) in seen.facts
+    assert ("customer.traits_changed", zhou) in seen.facts
 
 
 def test_an_event_identity_failed_on_is_parked_downstream_then_replayed_after_it(db, monkeypatch):
@@ -136,15 +144,17 @@ def test_a_group_added_after_10000_events_backfills_then_follows(db):
 
     seen = Seen()
     late = ProcessorGroup("late", (seen,), after=identity, enrich=attribute_events)
-    assert GroupRunner(db, late).run_until_idle() == 10_000
+    GroupRunner(db, late).run_until_idle()
     assert [s for s, _ in seen.events] == seqs(db)
+    assert len({c for name, c in seen.facts if name == "customer.created"}) == 800
     assert all(customer is not None for _, customer in seen.events)
 
     append_calls(db, source_id, [call("track", 700, anonymousId="visitor-new")])
     assert GroupRunner(db, late).run_until_idle() == 0  # follows identity, not the log's end
     GroupRunner(db, identity).run_until_idle()
-    assert GroupRunner(db, late).run_until_idle() == 1
+    GroupRunner(db, late).run_until_idle()
     assert [s for s, _ in seen.events] == seqs(db)
+    assert seen.facts[-1][0] == "customer.created"  # visitor-new
 
 
 @pytest.mark.parametrize("backend", ["postgres"])

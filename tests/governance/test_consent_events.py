@@ -221,6 +221,8 @@ def test_after_an_unmerge_event_consent_goes_with_its_events(client, db):
     assert undone.status_code == 200, undone.text
     restored = customer_of(db, "anonymous_id", "tablet-d")
     assert restored != survivor and restored in (tablet, merge["merged_id"])
+    # The consent group follows the split from identity's ``customer.unmerged`` fact.
+    process(db)
     # The consent came from the tablet's event: it leaves with the tablet's history.
     assert granted(db, restored, "marketing", "email") is True
     assert granted(db, survivor, "marketing", "email") is False

@@ -51,7 +51,10 @@ def drain(label: str, groups: list[ProcessorGroup] | None = None) -> int:
 def replay_command(
     group: Annotated[
         list[str] | None,
-        typer.Option("--group", help="Only this group (repeatable); default: every group"),
+        typer.Option(
+            "--group",
+            help="Only this group and those after it (repeatable); default: every group",
+        ),
     ] = None,
     start: Annotated[
         int, typer.Option("--from", min=1, help="Start at this event seq (a group added later)")

@@ -23,7 +23,7 @@ meanwhile.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.database import chunks
 from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.eventlog.facts import is_fact
 from omnicx.core.time import as_utc
 from omnicx.customers.models import TimelineEntry
 from omnicx.customers.privacy.person import merged_family
@@ -158,8 +159,15 @@ class ConsentProcessor:
             event.derived[DECISIONS] = decisions_in(event)
 
     def process(self, session: Session, events: Sequence[LogEvent]) -> None:
+        for fact in events:
+            if is_fact(fact) and fact.name == "customer.unmerged":
+                follow_split(
+                    session, [fact.payload["customer_id"], *fact.payload["new_customer_ids"]]
+                )
         found = [
-            (e, e.derived[DECISIONS] if DECISIONS in e.derived else decisions_in(e)) for e in events
+            (e, e.derived[DECISIONS] if DECISIONS in e.derived else decisions_in(e))
+            for e in events
+            if not is_fact(e)
         ]
         carrying = [(e, d) for e, d in found if d and e.customer_id is not None]
         if carrying:
@@ -225,14 +233,14 @@ def reattach_decisions(session: Session) -> None:
     attach_decisions(session, moves)
 
 
-def follow_split(session: Session, event_seqs: Iterable[int]) -> None:
-    """After an unmerge re-attributed these events, move the consent they carried to the
-    customer whose timeline now holds each of them."""
+def follow_split(session: Session, customer_ids: Sequence[int]) -> None:
+    """After an unmerge re-attributed these customers' events (the ``customer.unmerged``
+    fact), move the consent each event carried to the customer whose timeline holds it."""
     owners: dict[int, int] = {}
-    for part in chunks(sorted(set(event_seqs))):
+    for part in chunks(sorted(set(customer_ids))):
         rows = session.execute(
             select(TimelineEntry.event_seq, TimelineEntry.customer_id).where(
-                TimelineEntry.event_seq.in_(part)
+                TimelineEntry.customer_id.in_(part)
             )
         )
         owners.update({seq: customer_id for seq, customer_id in rows})

@@ -129,6 +129,8 @@ class ProfileStore:
         self.strategies = strategies
         self.profiles: dict[int, Profile] = {}
         self.timeline: list[dict[str, Any]] = []
+        # The traits each customer's events changed in this batch (for the fact).
+        self.changed_traits: dict[int, set[str]] = {}
 
     def load(self, customer_ids: Iterable[int]) -> None:
         wanted = sorted({c for c in customer_ids if c not in self.profiles})
@@ -160,6 +162,7 @@ class ProfileStore:
             profile.see(event.occurred_at, channel)
             incoming = traits_of(event)
             if incoming:
+                before = {key: profile.traits.get(key) for key in incoming}
                 apply_traits(
                     profile.traits,
                     profile.times,
@@ -167,6 +170,9 @@ class ProfileStore:
                     micros(event.occurred_at),
                     self.strategies,
                 )
+                changed = {k for k, v in before.items() if profile.traits.get(k) != v}
+                if changed:
+                    self.changed_traits.setdefault(customer_id, set()).update(changed)
             self.timeline.append(
                 {
                     "event_seq": event.seq,

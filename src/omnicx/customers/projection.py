@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.database import chunks
 from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.eventlog.facts import record_fact
 from omnicx.core.eventlog.table import read_events
 from omnicx.core.processing import is_replayed
 from omnicx.core.processing.offsets import lock_offsets
 from omnicx.core.serialization import loads
 from omnicx.core.settings import get_settings
-from omnicx.customers.consent import follow_split
 from omnicx.customers.models import CustomerProfile, TimelineEntry
 from omnicx.customers.profiles import ProfileStore
 from omnicx.governance import audit
@@ -65,6 +65,7 @@ class CustomerProcessor:
         store = ProfileStore(session, get_settings().trait_strategies)
         store.project(events, resolution.attribution)
         store.save()
+        record_customer_facts(session, resolution, store.changed_traits, events[-1].seq or 0)
         # A replay rebuilds merges; the audit log already holds the ones it redoes.
         replayed = {e.seq for e in events if is_replayed(e)}
         everything_replayed = len(replayed) == len(events)
@@ -88,8 +89,9 @@ class CustomerProcessor:
         return pending_unmerge_positions(session, after, upto)
 
     def redo_actions(self, session: Session, position: int) -> None:
-        for resolution in redo_unmerges(session, position):
+        for record, resolution in redo_unmerges(session, position):
             apply_resolution(session, resolution)
+            record_unmerge_fact(session, record)
 
 
 def apply_resolution(session: Session, resolution: Resolution) -> None:
@@ -127,6 +129,7 @@ def split_customer(
         log_position=position,
     )
     apply_resolution(session, resolution)
+    record_unmerge_fact(session, record)
     audit.record(
         session,
         actor,
@@ -141,6 +144,45 @@ def split_customer(
         },
     )
     return record
+
+
+def record_customer_facts(
+    session: Session, resolution: Resolution, changed_traits: dict[int, set[str]], last: int
+) -> None:
+    """What a batch ending at ``last`` did to customers, for the groups after identity:
+    each new customer, each merge, and per customer the traits it changed (keys only)."""
+    for customer_id in sorted(resolution.created):
+        record_fact(
+            session, "customer.created", str(customer_id), last, {"customer_id": customer_id}
+        )
+    for (merged, survivor), seq in zip(resolution.merges, resolution.merge_seqs, strict=True):
+        record_fact(
+            session,
+            "customer.merged",
+            f"{merged}>{survivor}@{seq if seq is not None else last}",
+            last,
+            {"customer_id": survivor, "merged_id": merged, "event_seq": seq},
+        )
+    for customer_id, keys in sorted(changed_traits.items()):
+        record_fact(
+            session,
+            "customer.traits_changed",
+            f"{customer_id}@{last}",
+            last,
+            {"customer_id": customer_id, "traits": sorted(keys)},
+        )
+
+
+def record_unmerge_fact(session: Session, record: Unmerge) -> None:
+    """``customer.unmerged``, following where identity stood when it happened."""
+    new_ids = loads(record.new_customer_ids)
+    record_fact(
+        session,
+        "customer.unmerged",
+        str(record.id),
+        record.log_position or 0,
+        {"customer_id": record.customer_id, "new_customer_ids": new_ids, "unmerge_id": record.id},
+    )
 
 
 def audit_merges(session: Session, merges: Sequence[tuple[int, int]]) -> None:
@@ -197,7 +239,6 @@ def rebuild_customers(session: Session, customer_ids: Iterable[int]) -> None:
     store.load(live)
     store.project(events, attribution)
     store.save()
-    follow_split(session, seqs)  # consent these events carried goes where they went
 
 
 def attribute_events(session: Session, events: Sequence[LogEvent]) -> None:

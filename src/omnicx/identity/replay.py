@@ -77,7 +77,7 @@ def pending_unmerge_positions(session: Session, after: int, upto: int) -> list[i
     )
 
 
-def redo_unmerges(session: Session, position: int) -> list[Resolution]:
+def redo_unmerges(session: Session, position: int) -> list[tuple[Unmerge, Resolution]]:
     """Redo, in their order, the unmerges made when identity stood at ``position``.
 
     One that no longer applies (the log or the rules changed what it split) is dropped
@@ -97,7 +97,7 @@ def redo_unmerges(session: Session, position: int) -> list[Resolution]:
                 update(LinkBlock).where(LinkBlock.unmerge_id == record.id).values(active=True)
             )
         else:
-            done.append(resolution)
+            done.append((record, resolution))
     return done
 
 

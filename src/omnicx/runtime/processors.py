@@ -23,7 +23,9 @@ def all_groups() -> list[ProcessorGroup]:
 
 
 def groups_named(names: list[str] | None) -> list[ProcessorGroup]:
-    """The named groups in pipeline order (all of them for None). Raises KeyError."""
+    """The named groups and the groups that run after them, in pipeline order (all of
+    them for None): replaying identity changes what its followers were told. Raises
+    KeyError."""
     groups = all_groups()
     if not names:
         return groups
@@ -31,7 +33,11 @@ def groups_named(names: list[str] | None) -> list[ProcessorGroup]:
     unknown = [n for n in names if n not in known]
     if unknown:
         raise KeyError(", ".join(unknown))
-    return [g for g in groups if g.name in names]
+    chosen = set(names)
+    for group in groups:  # in order: a group comes after the one it follows
+        if group.after is not None and group.after.name in chosen:
+            chosen.add(group.name)
+    return [g for g in groups if g.name in chosen]
 
 
 def processor_named(name: str) -> tuple[ProcessorGroup, Processor]:

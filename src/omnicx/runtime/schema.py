@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def load_all_models() -> None:
+    import omnicx.core.eventlog.facts
     import omnicx.core.eventlog.models
     import omnicx.core.outbox
     import omnicx.customers.models

@@ -49,6 +49,8 @@ class ProcessorOffset(Base):
     position: Mapped[int] = mapped_column(BigId, default=0)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     replayed_through: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
+    # The last fact (``eventlog.facts``) a processor after identity has read.
+    fact_position: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
 
 
 class ProcessorBatch(Base):

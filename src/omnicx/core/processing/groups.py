@@ -28,10 +28,11 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database
 from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.eventlog.facts import FACT_ID, in_log_order, is_fact, read_facts
 from omnicx.core.eventlog.models import DeadLetter, ProcessorBatch, ProcessorOffset
 from omnicx.core.eventlog.table import appended, read_events_after
 from omnicx.core.processing.leases import GroupLease
-from omnicx.core.processing.offsets import lock_offsets, read_positions
+from omnicx.core.processing.offsets import lock_offsets, read_fact_position, read_positions
 from omnicx.core.processing.processors import REPLAYED, Processor, apply_processor, dead_letter
 from omnicx.core.time import utcnow
 
@@ -57,6 +58,13 @@ class ProcessorGroup:
 def is_replaying(positions: dict[str, tuple[int, int]]) -> bool:
     """Whether a processor is (re)processing events it had processed before a replay."""
     return any(replayed > 0 and position <= replayed for position, replayed in positions.values())
+
+
+def _unseen(event: LogEvent, offset: ProcessorOffset) -> bool:
+    """Whether this processor has still to see an event or fact of the batch."""
+    if is_fact(event):
+        return int(event.derived[FACT_ID]) > offset.fact_position
+    return (event.seq or 0) > offset.position
 
 
 def record_boundary(session: Session, processor: str, end: int) -> None:
@@ -88,7 +96,7 @@ class GroupRunner:
         return min(position for position, _ in upstream.values())
 
     def run_once(self) -> int:
-        """Process the group's next batch. Returns how many events it read."""
+        """Process the group's next batch. Returns how many events (and facts) it read."""
         names = self.group.processor_names
         attempts = 0
         while attempts < 3:
@@ -96,27 +104,34 @@ class GroupRunner:
                 positions = read_positions(session, names)
                 low = min(p for p, _ in positions.values())
                 horizon = self._horizon(session)
-                if horizon is not None and horizon <= low:
-                    self.position = low
-                    return 0
-                limit, upto = self.batch_size, horizon
-                replaying = is_replaying(positions)
-                boundary = self._recorded_boundary(session, low) if replaying else None
-                if boundary is not None:
-                    # The batch this group processed here before: the same events, whatever
-                    # the batch size is now.
-                    limit, upto = max(limit, boundary - low), min(boundary, horizon or boundary)
-                events = read_events_after(session, low, limit, upto=upto)
-                step = self._next_step(session, replaying, low, events)
-            if step is None:
+                events: list[LogEvent] = []
+                step = None
+                if horizon is None or horizon > low:
+                    limit, upto = self.batch_size, horizon
+                    replaying = is_replaying(positions)
+                    boundary = self._recorded_boundary(session, low) if replaying else None
+                    if boundary is not None:
+                        # The batch this group processed here before: the same events,
+                        # whatever the batch size is now.
+                        limit, upto = max(limit, boundary - low), min(boundary, horizon or boundary)
+                    events = read_events_after(session, low, limit, upto=upto)
+                    step = self._next_step(session, replaying, low, events)
+                facts_low = read_fact_position(session, names)
+                facts = (
+                    read_facts(session, facts_low, step[1] if step else low, self.batch_size)
+                    if self.group.after is not None
+                    else []
+                )
+            if step is None and not facts:
                 self.position = low
                 return 0
-            batch, end, redo = step
+            batch, end, redo = step if step is not None else ([], low, False)
             for processor in self.group.processors:
                 prepare = getattr(processor, "prepare", None)
                 if prepare is not None and batch:
                     prepare(batch)
-            if not self._apply(low, batch, end, redo):
+            batch = in_log_order(batch, facts)
+            if not self._apply(low, facts_low, batch, end, redo):
                 attempts += 1  # another runner moved first: read again
             elif batch:
                 return len(batch)
@@ -162,25 +177,30 @@ class GroupRunner:
             return None
         return events, end, redo
 
-    def _apply(self, low: int, events: Sequence[LogEvent], end: int, redo: bool) -> bool:
-        """Process a batch read at position ``low`` and move to ``end``; False if another
-        runner moved first."""
+    def _apply(
+        self, low: int, facts_low: int, batch: Sequence[LogEvent], end: int, redo: bool
+    ) -> bool:
+        """Process a batch read at position ``low`` (and fact ``facts_low``) and move to
+        ``end``; False if another runner moved first."""
         with self.database.write() as session:
             offsets = lock_offsets(session, self.group.processor_names)
-            if min(o.position for o in offsets.values()) != low:
+            if min(o.position for o in offsets.values()) != low or (
+                min(o.fact_position for o in offsets.values()) != facts_low
+            ):
                 return False
             if redo:
                 for processor in self.group.processors:
                     redo_actions = getattr(processor, "redo_actions", None)
                     if redo_actions is not None:
                         redo_actions(session, low)
+            events = [e for e in batch if not is_fact(e)]
             parked = self._park_upstream_failures(session, offsets, events) if events else set()
-            ready = [e for e in events if (e.seq or 0) not in parked]
-            if self.group.enrich is not None and ready:
-                self.group.enrich(session, ready)
+            ready = [e for e in batch if is_fact(e) or (e.seq or 0) not in parked]
+            if self.group.enrich is not None and events:
+                self.group.enrich(session, [e for e in ready if not is_fact(e)])
             for processor in self.group.processors:
                 offset = offsets[processor.name]
-                mine = [e for e in ready if (e.seq or 0) > offset.position]
+                mine = [e for e in ready if _unseen(e, offset)]
                 for event in mine:
                     event.derived[REPLAYED] = (event.seq or 0) <= offset.replayed_through
                 if mine:
@@ -188,6 +208,9 @@ class GroupRunner:
                 if mine and getattr(processor, "batch_sensitive", False):
                     record_boundary(session, processor.name, end)
                 offset.position = max(offset.position, end)
+                offset.fact_position = max(
+                    [offset.fact_position, *(e.derived[FACT_ID] for e in batch if is_fact(e))]
+                )
                 offset.updated_at = utcnow()
             self.position = end
             return True
@@ -241,7 +264,12 @@ class GroupRunner:
             horizon = self._horizon(session)
             if horizon is None:
                 horizon = session.execute(text("SELECT max(seq) FROM events")).scalar() or 0
-        return horizon > self.position
+            if horizon > self.position:
+                return True
+            if self.group.after is None:
+                return False
+            newest = session.execute(text("SELECT max(id) FROM facts")).scalar() or 0
+            return bool(newest > read_fact_position(session, self.group.processor_names))
 
     def run_forever(self, stop: threading.Event, idle_wait: float = 0.05) -> None:
         """Follow the log while this process holds the group's lease; when idle, wait for

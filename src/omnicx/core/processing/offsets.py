@@ -42,8 +42,20 @@ def lock_offsets(session: Session, names: Sequence[str]) -> dict[str, ProcessorO
     for name in names:
         if name not in rows:
             rows[name] = ProcessorOffset(
-                processor=name, position=0, replayed_through=0, updated_at=utcnow()
+                processor=name, position=0, replayed_through=0, fact_position=0, updated_at=utcnow()
             )
             session.add(rows[name])
     session.flush()
     return rows
+
+
+def read_fact_position(session: Session, names: Sequence[str]) -> int:
+    """The last fact every one of these processors has read (0 if one never ran)."""
+    rows = dict(
+        session.execute(
+            select(ProcessorOffset.processor, ProcessorOffset.fact_position).where(
+                ProcessorOffset.processor.in_(names)
+            )
+        ).all()
+    )
+    return min(rows.get(name, 0) or 0 for name in names)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict
+from omnicx.core.eventlog.facts import Fact
 from omnicx.core.eventlog.models import DeadLetter
 from omnicx.core.processing.groups import ProcessorGroup
 from omnicx.core.processing.leases import running_workers
@@ -48,9 +49,13 @@ def rewind(session: Session, groups: Sequence[ProcessorGroup], start: int = 0) -
     for group in groups:
         for processor in group.processors:
             processor.reset(session)
+        facts_before = session.scalar(select(func.max(Fact.id)).where(Fact.after_seq <= start))
         for offset in lock_offsets(session, group.processor_names).values():
             offset.replayed_through = max(offset.replayed_through or 0, offset.position)
             offset.position = start
+            # Facts are read again too (from where the events start, for a group after
+            # identity): each follows the position it was recorded at.
+            offset.fact_position = (facts_before or 0) if start else 0
         session.execute(
             delete(DeadLetter).where(
                 DeadLetter.processor.in_(group.processor_names), DeadLetter.status == "open"

@@ -31,6 +31,20 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("replayed_through", BIG_ID, nullable=False, server_default="0")
         )
+        batch_op.add_column(sa.Column("fact_position", BIG_ID, nullable=False, server_default="0"))
+    op.create_table(
+        "facts",
+        sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("after_seq", BIG_ID, nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_facts")),
+        sa.UniqueConstraint("key", name=op.f("uq_facts_key")),
+    )
+    with op.batch_alter_table("facts", schema=None) as batch_op:
+        batch_op.create_index("ix_facts_after_seq", ["after_seq"], unique=False)
     op.create_table(
         "processor_batches",
         sa.Column("processor", sa.String(length=64), nullable=False),
@@ -108,21 +122,27 @@ def _adopt_jetstream_progress() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("customer_unmerges", schema=None) as batch_op:
+    # Columns are dropped in place (SQLite >= 3.35): recreating a table that other rows
+    # reference would trip the foreign keys of a database that holds data.
+    with op.batch_alter_table("customer_unmerges", recreate="never") as batch_op:
         batch_op.drop_index(batch_op.f("ix_customer_unmerges_log_position"))
         batch_op.drop_column("replay_pending")
         batch_op.drop_column("log_position")
-    with op.batch_alter_table("identity_link_blocks", schema=None) as batch_op:
+    with op.batch_alter_table("identity_link_blocks", recreate="never") as batch_op:
         batch_op.drop_column("active")
         batch_op.drop_column("unmerge_id")
-    with op.batch_alter_table("identity_dormant_customers", schema=None) as batch_op:
+    with op.batch_alter_table("identity_dormant_customers", recreate="never") as batch_op:
         batch_op.drop_index("ix_identity_dormant_customers_anchor")
     op.drop_table("identity_dormant_customers")
-    with op.batch_alter_table("customers", schema=None) as batch_op:
+    with op.batch_alter_table("customers", recreate="never") as batch_op:
         batch_op.drop_column("anchor_hash")
-    with op.batch_alter_table("worker_presence", schema=None) as batch_op:
+    with op.batch_alter_table("worker_presence", recreate="never") as batch_op:
         batch_op.drop_index(batch_op.f("ix_worker_presence_seen_at"))
     op.drop_table("worker_presence")
     op.drop_table("processor_batches")
-    with op.batch_alter_table("processor_offsets", schema=None) as batch_op:
+    with op.batch_alter_table("facts", recreate="never") as batch_op:
+        batch_op.drop_index("ix_facts_after_seq")
+    op.drop_table("facts")
+    with op.batch_alter_table("processor_offsets", recreate="never") as batch_op:
+        batch_op.drop_column("fact_position")
         batch_op.drop_column("replayed_through")
