@@ -67,6 +67,8 @@ def test_user_mistakes_in_the_sources_group_are_one_line_errors(settings, db):
     new_source("website")
     mistakes = [
         (["sources", "create", "bad/name"], "source name"),
+        (["sources", "create", "site", "--kind", "x" * 40], "source kind"),
+        (["sources", "create", "site", "--origin", "https://例子.cn"], "punycode"),
         (["sources", "create", "site", "--origin", "shop.example.cn"], "not an origin"),
         (["sources", "create", "site", "--origin", "https://shop.example.cn/path"], "no path"),
         (["sources", "rotate-key", "nope"], "no source named 'nope'"),

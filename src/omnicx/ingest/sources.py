@@ -24,6 +24,8 @@ from omnicx.governance.service import SYSTEM, Principal
 from omnicx.ingest.models import Source
 
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
+SOURCE_KIND = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+HOST = re.compile(r"^([a-z0-9-]+\.)*[a-z0-9-]+$|^[0-9a-f:.]+$")
 CACHE_SECONDS = 30.0
 DEFAULT_GRACE = timedelta(hours=24)
 MAX_GRACE = timedelta(days=90)
@@ -55,6 +57,12 @@ def normalize_origin(raw: str) -> str:
             field="origins",
         )
     host = parts.hostname.lower()
+    if not HOST.match(host):
+        raise InvalidInput(
+            f"{raw!r} is not an origin: the host must be ASCII (punycode, xn--, for"
+            " international names)",
+            field="origins",
+        )
     if ":" in host:  # an IPv6 literal keeps its brackets in an origin
         host = f"[{host}]"
     if port is None or port == _DEFAULT_PORTS[parts.scheme]:
@@ -109,6 +117,8 @@ def create_source(
     """Create a source (audited); returns it and its write key (shown once, stored hashed)."""
     if not SOURCE_NAME.match(name):
         raise InvalidInput("a source name is 1-100 letters, digits, space, _ . -", field="name")
+    if not SOURCE_KIND.match(kind):
+        raise InvalidInput("a source kind is 1-32 lower-case letters, digits, _ -", field="kind")
     allowed = normalize_origins(origins)
     if session.scalar(select(Source.id).where(Source.name == name)) is not None:
         raise Conflict(
