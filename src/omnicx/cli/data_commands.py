@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -11,9 +12,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from omnicx.cli.errors import fail
 from omnicx.cli.processing_commands import drain
 from omnicx.cli.progress import bar
 from omnicx.core.database import get_database
+from omnicx.core.errors import OmniError
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.models import DeadLetter, EventRow
 from omnicx.core.eventlog.table import TableEventLog
@@ -21,7 +24,16 @@ from omnicx.core.migrate import upgrade
 from omnicx.core.processing import replay_dead_letter
 from omnicx.core.settings import get_settings
 from omnicx.core.time import utcnow
-from omnicx.ingest.imports import count_rows, import_file, parse_mapping, write_rejects
+from omnicx.ingest.imports import (
+    ImportReport,
+    check_encoding,
+    check_mapping,
+    count_rows,
+    import_file,
+    parse_mapping,
+    write_jsonl,
+    write_rejects,
+)
 from omnicx.ingest.sources import ensure_source
 from omnicx.ingest.tracking import to_log_event
 from omnicx.runtime.processors import processor_named
@@ -53,48 +65,111 @@ def _append_sync() -> tuple[Callable[[list[LogEvent]], None], Callable[[], objec
 
 
 def import_command(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    path: Annotated[Path, typer.Argument(help="A .jsonl file of Segment calls or a .csv file")],
     source: Annotated[str, typer.Option(help="Source name the rows are recorded under")] = "import",
     kind: Annotated[str | None, typer.Option(help="events (JSONL) or customers (CSV)")] = None,
     map: Annotated[
-        list[str] | None, typer.Option("--map", help="CSV COLUMN=field, e.g. Mobile=phone")
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="CSV COLUMN=field, e.g. Mobile=phone (COLUMN=- skips it); Email, Phone, "
+            "Mobile, Name, 邮箱, 手机, 手机号, 姓名 map themselves",
+        ),
     ] = None,
     rejects: Annotated[
         Path | None, typer.Option(help="Where to write rejected rows (JSONL)")
     ] = None,
+    warnings: Annotated[
+        Path | None,
+        typer.Option(help="Where to write warnings about imported rows (JSONL)"),
+    ] = None,
+    encoding: Annotated[
+        str, typer.Option(help="The file's text encoding, e.g. gb18030")
+    ] = "utf-8-sig",
 ) -> None:
     """Import a JSONL file of Segment calls or a CSV file of customers."""
-    ensure_schema()
+    if not path.is_file():
+        raise fail(f"{path} is a directory" if path.is_dir() else f"no file at {path}")
     kind = kind or ("customers" if path.suffix.lower() == ".csv" else "events")
     if kind not in ("events", "customers"):
-        raise typer.BadParameter("kind is events or customers", param_hint="--kind")
+        raise fail("--kind is events or customers")
     try:
         mapping = parse_mapping(map or [])
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--map") from exc
-    with get_database().write() as session:
-        source_id = ensure_source(session, source, kind="import").id
+        check_encoding(path, encoding)
+        if kind == "customers":
+            check_mapping(path, mapping, encoding)
+    except (ValueError, csv.Error) as exc:
+        raise fail(str(exc)) from exc
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror}") from exc
+    ensure_schema()
+    try:
+        with get_database().write() as session:
+            source_id = ensure_source(session, source, kind="import").id
+    except OmniError as exc:
+        raise fail(f"--source: {exc.message}") from exc
     append, close = _append_sync()
+    region = get_settings().default_phone_region
     try:
         with bar(f"importing {path.name}", count_rows(path)) as advance:
             report = import_file(
-                path, source_id, append, kind=kind, mapping=mapping, progress=advance
+                path,
+                source_id,
+                append,
+                kind=kind,
+                mapping=mapping,
+                progress=advance,
+                region=region,
+                encoding=encoding,
             )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    except (ValueError, csv.Error) as exc:
+        raise fail(f"{path.name}: {exc}") from exc
     finally:
         if close:
             close()
     processed = drain("resolving identities")
-    rejects_path = rejects or path.with_name(path.name + ".rejects.jsonl")
+    _print_summary(path, report, processed, rejects, warnings)
     if report.rejected:
-        write_rejects(report, rejects_path)
-    table = Table("read", "accepted", "rejected", "processed")
-    table.add_row(str(report.read), str(report.accepted), str(report.rejected), str(processed))
-    console.print(table)
-    if report.rejected:
-        console.print(f"[yellow]rejected rows with reasons:[/] {rejects_path}")
         raise typer.Exit(code=1 if report.accepted == 0 else 0)
+
+
+def _print_summary(
+    path: Path,
+    report: ImportReport,
+    processed: int,
+    rejects: Path | None,
+    warnings: Path | None,
+) -> None:
+    if report.columns:
+        console.print(
+            "columns: "
+            + ", ".join(
+                f"{c.column} → {'skipped' if c.target == '-' else c.target} ({c.how})"
+                for c in report.columns
+            ),
+            soft_wrap=True,
+        )
+    table = Table("read", "accepted", "rejected", "processed", "warnings")
+    table.add_row(
+        str(report.read),
+        str(report.accepted),
+        str(report.rejected),
+        str(processed),
+        str(report.warned_rows),
+    )
+    console.print(table)
+    if report.warnings:
+        warnings_path = warnings or path.with_name(path.name + ".warnings.jsonl")
+        write_jsonl(report.warnings, warnings_path)
+        console.print(
+            f"[yellow]{report.warned_rows} rows imported with warnings "
+            f"(a value kept as a trait only):[/] {warnings_path}",
+            soft_wrap=True,
+        )
+    if report.rejected:
+        rejects_path = rejects or path.with_name(path.name + ".rejects.jsonl")
+        write_rejects(report, rejects_path)
+        console.print(f"[yellow]rejected rows with reasons:[/] {rejects_path}", soft_wrap=True)
 
 
 def demo_command(

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from omnicx.cli import (
     data_commands,
@@ -26,18 +25,17 @@ from omnicx.cli.admin_commands import audit_app, tokens_app, users_app
 from omnicx.cli.consent_commands import consent as consent_commands
 from omnicx.cli.customer_commands import customers as customer_commands
 from omnicx.cli.privacy_commands import privacy_app, retention_app
+from omnicx.cli.source_commands import sources
 from omnicx.core.database import get_database
 from omnicx.core.migrate import upgrade
 from omnicx.core.settings import InsecureSettings, get_settings
 from omnicx.governance.service import bootstrap_admin
-from omnicx.ingest.sources import create_source
 
 app = typer.Typer(
     help="OmniCX: customer data platform and omnichannel service desk.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-sources = typer.Typer(help="Event sources and their write keys.", no_args_is_help=True)
 app.add_typer(sources, name="sources")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
@@ -208,31 +206,3 @@ async def _exit_with_parent(parent_pid: int, done: asyncio.Event) -> None:
         if os.getppid() != parent_pid:
             done.set()
         await asyncio.sleep(0.5)
-
-
-@sources.command("create")
-def sources_create(
-    name: str, kind: Annotated[str, typer.Option(help="segment, wechat, sms, ...")] = "segment"
-) -> None:
-    """Create a source and print its write key (shown once)."""
-    with get_database().write() as session:
-        source, key = create_source(session, name, kind)
-        source_id = source.id
-    console.print(f"source [bold]{name}[/] (id {source_id}) write key:")
-    typer.echo(key)
-
-
-@sources.command("list")
-def sources_list() -> None:
-    """List sources."""
-    from sqlalchemy import select
-
-    from omnicx.ingest.models import Source
-
-    table = Table("id", "name", "kind", "write key", "created")
-    with get_database().read() as session:
-        for s in session.scalars(select(Source).order_by(Source.id)):
-            table.add_row(
-                str(s.id), s.name, s.kind, s.write_key_prefix + "…", str(s.created_at)[:19]
-            )
-    console.print(table)

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from omnicx.core.errors import (
+    Forbidden,
     InvalidInput,
     PayloadTooLarge,
     Unauthenticated,
@@ -26,7 +27,7 @@ from omnicx.core.errors import (
 )
 from omnicx.core.eventlog.base import EventLog
 from omnicx.core.time import parse_timestamp, utcnow
-from omnicx.ingest.sources import WriteKeys
+from omnicx.ingest.sources import WriteKeys, normalize_origin, origin_allowed
 from omnicx.ingest.tracking import (
     MAX_BATCH_EVENTS,
     MAX_EVENT_BYTES,
@@ -37,6 +38,15 @@ from omnicx.ingest.tracking import (
 )
 
 router = APIRouter(prefix="/v1", tags=["tracking"])
+
+CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+# analytics.js (@segment/analytics-next) posts to one-letter paths; same handlers, kept
+# out of the OpenAPI schema (docs/api.md lists them).
+SHORT_PATHS = {"i": "identify", "t": "track", "p": "page", "s": "screen", "g": "group"}
+SHORT_PATHS |= {"a": "alias", "b": "batch"}
+TRACKING_PATHS = frozenset(
+    [f"/v1/{name}" for name in (*CALL_TYPES, "batch")] + [f"/v1/{short}" for short in SHORT_PATHS]
+)
 
 
 class SegmentCall(BaseModel):
@@ -92,6 +102,7 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
 RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed JSON or an invalid event"},
     401: {"description": "Missing or invalid write key"},
+    403: {"description": "Sent from a browser origin the source does not allow"},
     413: {"description": "Event over 32 KB, request over 500 KB or over 2,500 events"},
     503: {"description": "The event log could not confirm storage; retry"},
 }
@@ -161,9 +172,33 @@ def _sent_at(body: dict[str, Any], field: str = "sentAt") -> Any:
         raise InvalidInput("sentAt is not an ISO-8601 timestamp", field=field) from exc
 
 
+def _same_origin(request: Request, origin: str) -> bool:
+    try:
+        return normalize_origin(origin) == normalize_origin(
+            f"{request.url.scheme}://{request.headers.get('host', '')}"
+        )
+    except InvalidInput:
+        return False
+
+
 def _source_id(request: Request, body: Any) -> int:
     keys: WriteKeys = request.app.state.write_keys
-    return keys.source_id(_write_key(request, body))
+    source = keys.source(_write_key(request, body))
+    origin = request.headers.get("origin")
+    # A browser sends text/plain posts without a preflight, so CORS alone would let any
+    # site write with a leaked key: the source itself must allow the page's origin.
+    if (
+        origin is not None
+        and not origin_allowed(origin, source.origins)
+        and not _same_origin(request, origin)
+    ):
+        raise Forbidden(
+            f"this source does not accept events from {origin}; allow it with "
+            f"`omnicx sources set-origins NAME --origin {origin}`",
+            code="origin_not_allowed",
+            field="Origin",
+        )
+    return source.source_id
 
 
 def _log(request: Request) -> EventLog:
@@ -206,7 +241,7 @@ def _single_route(event_type: str) -> Any:
     return endpoint
 
 
-for _type in ("identify", "track", "page", "screen", "group", "alias"):
+for _type in CALL_TYPES:
     router.add_api_route(
         f"/{_type}",
         _single_route(_type),
@@ -218,13 +253,6 @@ for _type in ("identify", "track", "page", "screen", "group", "alias"):
     )
 
 
-@router.post(
-    "/batch",
-    response_model=IngestResult,
-    openapi_extra=_body_schema(BatchBody),
-    summary="Segment batch",
-    responses={**RESPONSES, 207: {"description": "Some calls rejected; see rejected[]"}},
-)
 async def segment_batch(
     request: Request, content_encoding: Annotated[str | None, Header()] = None
 ) -> JSONResponse:
@@ -264,6 +292,24 @@ async def segment_batch(
         result["error"] = {"code": first.code, "message": first.message, "field": first.field}
         return JSONResponse(result, status_code=400)
     return JSONResponse(result, status_code=207 if rejected else 200)
+
+
+router.add_api_route(
+    "/batch",
+    segment_batch,
+    methods=["POST"],
+    response_model=IngestResult,
+    openapi_extra=_body_schema(BatchBody),
+    summary="Segment batch",
+    responses={**RESPONSES, 207: {"description": "Some calls rejected; see rejected[]"}},
+)
+for _short, _type in SHORT_PATHS.items():
+    router.add_api_route(
+        f"/{_short}",
+        segment_batch if _type == "batch" else _single_route(_type),
+        methods=["POST"],
+        include_in_schema=False,
+    )
 
 
 # Kept in one place so that tests and docs agree with the code.

@@ -23,8 +23,10 @@ from omnicx.governance.consent_api import consent_router
 from omnicx.governance.policy_api import router as policy_router
 from omnicx.governance.privacy_api import router as privacy_router
 from omnicx.identity.api import router as identity_router
+from omnicx.ingest.api import TRACKING_PATHS
 from omnicx.ingest.api import router as tracking_router
-from omnicx.ingest.sources import WriteKeys
+from omnicx.ingest.cors import TrackingCors
+from omnicx.ingest.sources import BrowserOrigins, WriteKeys
 from omnicx.runtime.privacy import wire as wire_privacy
 from omnicx.runtime.workers import Workers
 from omnicx.web.admin_pages import router as admin_pages_router
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         app.state.settings = settings
         app.state.event_log = make_event_log(settings)
         app.state.write_keys = WriteKeys(database)
+        app.state.browser_origins = BrowserOrigins(database)
         workers = Workers(database, settings)
         if background:
             workers.start()
@@ -70,6 +73,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         https_only=settings.env == "production",
         max_age=12 * 3600,
     )
+    app.add_middleware(TrackingCors, paths=TRACKING_PATHS)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
