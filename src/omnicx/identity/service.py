@@ -78,6 +78,21 @@ def find_customer_by_identifier(session: Session, kind: str, value: str, scope: 
     return current_customer_id(session, customer_id)
 
 
+def was_erased(session: Session, customer_id: int) -> bool:
+    """Whether an erasure emptied this customer."""
+    return session.scalar(select(Customer.erased_at).where(Customer.id == customer_id)) is not None
+
+
+def identifier_hashes_of(session: Session, customer_ids: Sequence[int]) -> list[bytes]:
+    """The blind indexes of these customers' identifiers."""
+    return [
+        bytes(h)
+        for h in session.scalars(
+            select(Identifier.key_hash).where(Identifier.customer_id.in_(customer_ids))
+        )
+    ]
+
+
 @dataclass(frozen=True)
 class IdentifierView:
     id: int

@@ -18,7 +18,6 @@ entry ``outbox.refused`` by the system, in the same transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database
@@ -30,7 +29,7 @@ from omnicx.governance import audit
 from omnicx.governance.consent import EVERY_CHANNEL, PURPOSES, consent_status
 from omnicx.governance.service import SYSTEM
 from omnicx.governance.suppression import suppressed_hashes
-from omnicx.identity.models import Customer, Identifier
+from omnicx.identity.service import identifier_hashes_of, was_erased
 
 
 def refusal_reason(session: Session, message: OutboxMessage) -> str | None:
@@ -45,11 +44,9 @@ def refusal_reason(session: Session, message: OutboxMessage) -> str | None:
     except NotFound:
         return f"customer {message.customer_id} does not exist"
     ids = sorted(subject.customer_ids)
-    if session.scalar(select(Customer.erased_at).where(Customer.id == subject.customer_id)):
+    if was_erased(session, subject.customer_id):
         return f"customer {subject.customer_id} was erased"
-    hashes = list(
-        session.scalars(select(Identifier.key_hash).where(Identifier.customer_id.in_(ids)))
-    )
+    hashes = identifier_hashes_of(session, ids)
     marketing = purpose == "marketing"
     # One query on the path every sent message takes; telling "all" from "marketing"
     # apart costs a second one only when the message is refused anyway.

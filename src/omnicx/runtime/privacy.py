@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, cast
-
-from sqlalchemy import CursorResult, delete
-from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database
 from omnicx.core.settings import Settings
 from omnicx.core.time import utcnow
-from omnicx.customers.models import TimelineEntry
 from omnicx.customers.privacy import IdentityGraphLocator, handlers
+from omnicx.customers.privacy.events import forget_timeline_entries
 from omnicx.governance import privacy, retention
 from omnicx.governance.service import SYSTEM
 
@@ -32,18 +28,12 @@ FIRST_RUN_DELAY_SECONDS = 60.0
 MAX_SLEEP_SECONDS = 3600.0
 
 
-def delete_timeline_rows(session: Session, seqs: Sequence[int]) -> int:
-    """Timeline rows of events the retention job deletes (counters stay as they are)."""
-    result = session.execute(delete(TimelineEntry).where(TimelineEntry.event_seq.in_(seqs)))
-    return cast(CursorResult[Any], result).rowcount
-
-
 def wire() -> None:
     """Register the domains' privacy handlers and retention dependents (idempotent)."""
     privacy.registry.locator = IdentityGraphLocator()
     for handler in handlers():
         privacy.registry.register(handler)
-    retention.event_dependents["customer_timeline"] = delete_timeline_rows
+    retention.event_dependents["customer_timeline"] = forget_timeline_entries
 
 
 def retention_timer(

@@ -7,9 +7,10 @@ it failed processing and waits as a dead letter).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from omnicx.core.eventlog.base import LogEvent
@@ -122,3 +123,9 @@ def _carries(event: LogEvent, hashes: frozenset[bytes], guard: Any, region: str)
     return any(
         c.key_hash in hashes for c in extract_identifiers(event.type, event.payload, guard, region)
     )
+
+
+def forget_timeline_entries(session: Session, seqs: Sequence[int]) -> int:
+    """Timeline rows of events the retention job deletes (counters stay as they are)."""
+    result = session.execute(delete(TimelineEntry).where(TimelineEntry.event_seq.in_(seqs)))
+    return cast(CursorResult[Any], result).rowcount
