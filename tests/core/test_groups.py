@@ -6,7 +6,9 @@ works the same with the JetStream log."""
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -252,3 +254,39 @@ def test_processor_named_gives_its_group():
     group, processor = processor_named("consent")
     assert group.name == "consent" and group.after is not None
     assert processor.name == "consent"
+
+
+def table_rows(output: str) -> dict[str, str]:
+    """The rows of a Rich table, by their first cell."""
+    return {line.split("│")[1].strip(): line for line in output.splitlines() if "│" in line}
+
+
+def test_status_shows_each_groups_position_lag_dead_letters_and_workers(db):
+    source_id, _ = make_source(db)
+    append_calls(db, source_id, zhou_calls())
+    runner = CliRunner()
+    behind = runner.invoke(app, ["status"], env={"COLUMNS": "160"})
+    assert behind.exit_code == 0, behind.output
+    assert "event log: 4 events" in behind.output
+    rows = table_rows(behind.output)
+    assert " 4 " in rows["identity"] and " 4 " in rows["consent"]  # lag of 4 events
+    assert "workers: none running" in behind.output
+
+    presence = Presence(db, ["identity", "consent"])
+    presence.beat()
+    CliRunner().invoke(app, ["replay", "--yes"])  # refused: a worker runs
+    presence.leave()
+    GroupRunner(db, ProcessorGroup("identity", (CustomerProcessor(),))).run_until_idle()
+    presence.beat()
+    caught_up = runner.invoke(app, ["status"], env={"COLUMNS": "160"})
+    rows = {
+        line.split("│")[1].strip(): line for line in caught_up.output.splitlines() if "│" in line
+    }
+    identity_cells = [c.strip() for c in rows["identity"].split("│")[1:-1]]
+    assert identity_cells[2:5] == ["0", "0.0", "0"], identity_cells  # no lag, no dead letters
+    consent_cells = [c.strip() for c in rows["consent"].split("│")[1:-1]]
+    assert consent_cells[2] == "4" and consent_cells[5] == "identity"
+    assert f"worker {socket.gethostname()}:{os.getpid()} (groups identity,consent)" in (
+        caught_up.output
+    )
+    presence.leave()

@@ -21,14 +21,15 @@ import socket
 import threading
 import time
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database
 from omnicx.core.eventlog.models import WorkerPresence
-from omnicx.core.time import utcnow
+from omnicx.core.time import as_datetime, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -141,12 +142,23 @@ class Presence:
             log.exception("removing this worker's presence failed")
 
 
-def running_workers(session: Session) -> list[WorkerPresence]:
+@dataclass(frozen=True)
+class RunningWorker:
+    host: str
+    pid: int
+    groups: str
+    started_at: datetime
+    seen_at: datetime
+
+
+def running_workers(session: Session) -> list[RunningWorker]:
     """Workers seen within PRESENCE_TIMEOUT, oldest first."""
-    return list(
-        session.scalars(
-            select(WorkerPresence)
-            .where(WorkerPresence.seen_at > utcnow() - PRESENCE_TIMEOUT)
-            .order_by(WorkerPresence.started_at)
-        )
+    rows = session.scalars(
+        select(WorkerPresence)
+        .where(WorkerPresence.seen_at > utcnow() - PRESENCE_TIMEOUT)
+        .order_by(WorkerPresence.started_at)
     )
+    return [
+        RunningWorker(w.host, w.pid, w.groups, as_datetime(w.started_at), as_datetime(w.seen_at))
+        for w in rows
+    ]

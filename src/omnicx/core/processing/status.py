@@ -10,10 +10,10 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from omnicx.core.eventlog.models import DeadLetter, EventRow, WorkerPresence
+from omnicx.core.eventlog.models import DeadLetter, EventRow
 from omnicx.core.outbox import OutboxMessage
 from omnicx.core.processing.groups import ProcessorGroup
-from omnicx.core.processing.leases import running_workers
+from omnicx.core.processing.leases import RunningWorker, running_workers
 from omnicx.core.processing.offsets import read_positions
 from omnicx.core.time import as_datetime, utcnow
 
@@ -35,7 +35,7 @@ class ProcessingStatus:
     outbox_pending: int
     outbox_oldest_due: datetime | None
     outbox_dead: int
-    workers: list[WorkerPresence]
+    workers: list[RunningWorker]
 
 
 def processing_status(session: Session, groups: Sequence[ProcessorGroup]) -> ProcessingStatus:

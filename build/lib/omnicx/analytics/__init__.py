@@ -1,0 +1,1 @@
+"""Analytics: aggregates and pseudonymous views of customers (what analysts see)."""

@@ -1,0 +1,1 @@
+"""The ``omnicx`` command line (Typer + Rich)."""

@@ -1,0 +1,208 @@
+"""The ``omnicx`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from omnicx.cli import (
+    data_commands,
+    identity_commands,
+    keys_commands,
+    outbox_commands,
+    processing_commands,
+)
+from omnicx.cli.admin_commands import audit_app, tokens_app, users_app
+from omnicx.cli.consent_commands import consent as consent_commands
+from omnicx.cli.customer_commands import customers as customer_commands
+from omnicx.cli.privacy_commands import privacy_app, retention_app
+from omnicx.cli.source_commands import sources
+from omnicx.core.database import get_database
+from omnicx.core.migrate import upgrade
+from omnicx.core.settings import InsecureSettings, get_settings
+from omnicx.governance.service import bootstrap_admin
+
+app = typer.Typer(
+    help="OmniCX: customer data platform and omnichannel service desk.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(sources, name="sources")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.add_typer(data_commands.deadletter, name="deadletter")
+app.add_typer(identity_commands.identity, name="identity")
+app.add_typer(outbox_commands.outbox, name="outbox")
+app.add_typer(consent_commands, name="consent")
+app.add_typer(customer_commands, name="customers")
+app.add_typer(keys_commands.keys, name="keys")
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(retention_app, name="retention")
+app.command("import")(data_commands.import_command)
+app.command("replay")(processing_commands.replay_command)
+app.command("status")(processing_commands.status_command)
+app.command("demo")(data_commands.demo_command)
+
+console = Console()
+
+
+@app.callback()
+def check_settings() -> None:
+    """Refuse to start on unusable settings, with the reason on one line."""
+    try:
+        get_settings()
+    except (InsecureSettings, ValidationError) as exc:
+        console.print(f"[red]settings refused:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+
+
+def _migrate_quietly() -> None:
+    upgrade(get_settings().resolved_database_url)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    _migrate_quietly()
+    console.print(f"[green]database is up to date[/] ({_where()})")
+
+
+def _where() -> str:
+    url = get_settings().resolved_database_url
+    return url.split("@")[-1] if "@" in url else url
+
+
+def _admin_login() -> None:
+    settings = get_settings()
+    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    with get_database().write() as session:
+        admin, new_password = bootstrap_admin(session, settings.admin_email, password)
+        email = admin.email
+    credentials = settings.home / "initial-admin.txt"
+    if new_password:
+        if settings.env == "development":
+            settings.home.mkdir(parents=True, exist_ok=True)
+            credentials.write_text(f"{email}\n{new_password}\n")
+            credentials.chmod(0o600)
+        console.print(f"[bold]admin created:[/] {email} / {new_password}")
+    elif settings.env == "development" and credentials.exists():
+        lines = credentials.read_text().split()
+        console.print(f"admin login: {lines[0]} / {lines[1]}  (from {credentials})")
+    else:
+        console.print(f"admin login: {email} (password set when it was created)")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+    worker: Annotated[
+        bool, typer.Option(help="Also run the pipeline and the outbox dispatcher")
+    ] = True,
+) -> None:
+    """Serve the UI and API (embedded default: SQLite, no other servers).
+
+    With the table log, the pipeline and dispatcher run in a child ``omnicx worker``
+    process so that the API and identity resolution each get a core; with JetStream they
+    run as a task in this process (``--no-worker`` leaves them to ``omnicx worker``).
+    """
+    import uvicorn
+
+    from omnicx.web.app import create_app
+
+    settings = get_settings()
+    _migrate_quietly()
+    _admin_login()
+    host, port = host or settings.host, port or settings.port
+    console.print(
+        f"OmniCX on [bold]http://{host}:{port}/[/]  API docs: http://{host}:{port}/docs  "
+        f"({_where()}, event log: {settings.event_log})"
+    )
+    child = _start_pipeline_child() if worker and not settings.uses_nats else None
+    try:
+        _run_api(
+            uvicorn, create_app(settings, background=worker and settings.uses_nats), host, port
+        )
+    finally:
+        if child is not None:
+            child.terminate()
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _start_pipeline_child() -> subprocess.Popen[bytes]:
+    """``omnicx worker`` for this server's data, ending when this process ends."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "omnicx", "worker", "--parent-pid", str(os.getpid())],
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _run_api(uvicorn: Any, application: Any, host: str, port: int) -> None:
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def worker(
+    parent_pid: Annotated[
+        int | None, typer.Option(help="Exit when this process is gone (used by serve)")
+    ] = None,
+) -> None:
+    """Run the processors and the outbox dispatcher without the API (until SIGTERM)."""
+    from omnicx.runtime.workers import Workers
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO)
+
+    async def main() -> None:
+        workers = Workers(get_database(), settings)
+        workers.start()
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, done.set)
+        watchdog = None
+        if parent_pid is not None:
+            watchdog = loop.create_task(_exit_with_parent(parent_pid, done))
+        else:
+            console.print(f"worker running ({settings.event_log}); Ctrl-C to stop")
+        waiters: list[asyncio.Task[Any]] = [asyncio.create_task(done.wait())]
+        if workers.nats_task is not None:
+            waiters.append(workers.nats_task)
+        finished, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        consumer_died = workers.nats_task in finished and not done.is_set()
+        if watchdog is not None:
+            watchdog.cancel()
+        await workers.aclose()
+        if consumer_died:
+            # A worker that no longer consumes must not look healthy to its supervisor.
+            console.print("[red]the event consumer stopped; exiting[/]")
+            raise SystemExit(1)
+
+    asyncio.run(main())
+
+
+async def _exit_with_parent(parent_pid: int, done: asyncio.Event) -> None:
+    # A server killed with SIGKILL cannot stop its child: the child notices it was orphaned.
+    while not done.is_set():
+        if os.getppid() != parent_pid:
+            done.set()
+        await asyncio.sleep(0.5)

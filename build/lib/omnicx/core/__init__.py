@@ -1,0 +1,1 @@
+"""Settings, database, the event log, processors, outbox, errors and time."""

@@ -1,0 +1,1 @@
+"""The unified customer: traits, timeline, counters, and the 360 view."""

@@ -1,0 +1,172 @@
+"""``/api/v1/customers``: the 360 read, lookup by any identifier, timeline, reveal, CSV
+export, unmerge. Every read is masked for the caller's role and audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+
+from omnicx.core.database import get_database
+from omnicx.core.errors import InvalidInput
+from omnicx.core.serialization import loads
+from omnicx.customers.export import MAX_ROWS, csv_stream, open_export
+from omnicx.customers.projection import split_customer
+from omnicx.customers.schemas import (
+    Customer360,
+    RevealOut,
+    RevealRequest,
+    TimelinePage,
+    UnmergeRequest,
+    UnmergeResult,
+)
+from omnicx.customers.service import customer_360, record_customer_view, reveal, timeline_page
+from omnicx.governance.access import record_view, view_for
+from omnicx.governance.api import client_ip, require
+from omnicx.governance.permissions import Permission
+from omnicx.governance.service import Principal
+from omnicx.identity.models import Identifier
+from omnicx.identity.service import find_customer_by_identifier, identifier_hash
+
+router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+
+Reader = Annotated[Principal, Depends(require(Permission.CUSTOMERS_READ))]
+Revealer = Annotated[Principal, Depends(require(Permission.CUSTOMERS_REVEAL))]
+Unmerger = Annotated[Principal, Depends(require(Permission.CUSTOMERS_UNMERGE))]
+CustomerId = Annotated[
+    int, Path(ge=1, le=2**62, description="Customer id (merged ids are followed)")
+]
+
+
+def _audited_360(
+    principal: Principal, request: Request, via: str, view: Customer360
+) -> Customer360:
+    # The audit row commits before the data leaves: no record, no response.
+    with get_database().write() as session:
+        record_customer_view(session, principal, view, via=via, ip=client_ip(request))
+    return view
+
+
+@router.get("/lookup", response_model=Customer360, summary="Find a customer by any identifier")
+def lookup_customer(
+    principal: Reader,
+    request: Request,
+    type: Annotated[
+        str, Query(min_length=1, max_length=40, description="e.g. phone, email, user_id")
+    ],
+    value: Annotated[str, Query(min_length=1, max_length=500)],
+    scope: Annotated[str, Query(max_length=100, description="WeChat app id for openids")] = "",
+) -> Customer360:
+    with get_database().read() as session:
+        customer_id = find_customer_by_identifier(session, type, value, scope)
+        view = customer_360(session, principal, customer_id)
+    return _audited_360(principal, request, "api.lookup", view)
+
+
+@router.get(
+    "/export.csv",
+    summary="Customers as CSV, masked for your role",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def export_customers(
+    principal: Reader,
+    request: Request,
+    ids: Annotated[
+        str | None, Query(max_length=20_000, description="Comma-separated customer ids")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="Seen at or after (ISO-8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 1000,
+) -> StreamingResponse:
+    database = get_database()
+    view, chosen = open_export(
+        database, principal, ids=ids, since=since, limit=limit, via="api", ip=client_ip(request)
+    )
+    return StreamingResponse(
+        csv_stream(database, view, chosen),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="customers.csv"'},
+    )
+
+
+@router.get("/{customer_id}", response_model=Customer360, summary="The customer 360 view")
+def get_customer(principal: Reader, request: Request, customer_id: CustomerId) -> Customer360:
+    with get_database().read() as session:
+        view = customer_360(session, principal, customer_id)
+    return _audited_360(principal, request, "api.360", view)
+
+
+@router.get(
+    "/{customer_id}/timeline", response_model=TimelinePage, summary="Cross-channel timeline"
+)
+def get_timeline(
+    principal: Reader,
+    request: Request,
+    customer_id: CustomerId,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> TimelinePage:
+    database = get_database()
+    with database.read() as session:
+        page = timeline_page(session, principal, customer_id, limit, cursor)
+        # timeline_page masked with this same (cached) view; the audit says whether it did.
+        plain = not view_for(session, principal).masks_text
+    with database.write() as session:
+        record_view(
+            session,
+            principal,
+            page.customer_id,
+            via="api.timeline",
+            personal_in_plain=plain,
+            ip=client_ip(request),
+        )
+    return page
+
+
+@router.post(
+    "/{customer_id}/reveal",
+    response_model=RevealOut,
+    summary="Show one masked field in plain, with a reason (audited)",
+)
+def reveal_field(
+    principal: Revealer, request: Request, customer_id: CustomerId, body: RevealRequest
+) -> RevealOut:
+    with get_database().write() as session:
+        found, value = reveal(
+            session, principal, customer_id, body.field, body.reason, ip=client_ip(request)
+        )
+    return RevealOut(customer_id=found, field=body.field, value=value)
+
+
+@router.post(
+    "/{customer_id}/unmerge",
+    response_model=UnmergeResult,
+    summary="Split identifiers (or an earlier merge) off a customer",
+)
+def unmerge_customer(
+    principal: Unmerger, customer_id: CustomerId, body: UnmergeRequest
+) -> UnmergeResult:
+    with get_database().write() as session:
+        ids = list(body.identifier_ids)
+        for ref in body.identifiers:
+            _, _, key = identifier_hash(ref.type, ref.value, ref.scope)
+            found = session.scalar(select(Identifier.id).where(Identifier.key_hash == key))
+            if found is None:
+                raise InvalidInput(f"no identifier {ref.type} {ref.value!r}", field="identifiers")
+            ids.append(found)
+        record = split_customer(
+            session,
+            customer_id,
+            identifier_ids=ids,
+            merge_id=body.merge_id,
+            reason=body.reason,
+            actor=principal,
+        )
+        return UnmergeResult(
+            customer_id=record.customer_id,
+            new_customer_ids=loads(record.new_customer_ids),
+            split_identifier_ids=loads(record.identifier_ids),
+        )

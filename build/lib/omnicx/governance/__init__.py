@@ -1,0 +1,1 @@
+"""Users, roles, API tokens, the blind index; later masking, audit, consent and privacy."""

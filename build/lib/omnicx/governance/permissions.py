@@ -1,0 +1,47 @@
+"""What each role may do. The matrix is the one written in ``docs/security.md``.
+
+Routes name the permission they need (``governance.api.require``); roles never appear in
+route code, so changing who may do what is a change here, not a hunt through routers.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    CUSTOMERS_READ = "customers:read"  # the 360 view, lookup, timeline (masked by role)
+    CUSTOMERS_REVEAL = "customers:reveal"  # unmask a field, with a reason (audited)
+    CUSTOMERS_UNMERGE = "customers:unmerge"  # split a customer
+    # Record a customer's consent decision (agents take spoken opt-outs on the phone).
+    CONSENT_MANAGE = "consent:manage"
+    IDENTITY_REVIEW = "identity:review"  # the review queue of refused links
+    ANALYTICS_READ = "analytics:read"  # aggregates and pseudonymous ids only
+    AUDIT_READ = "audit:read"
+    PRIVACY_MANAGE = "privacy:manage"  # export and erasure requests
+    ADMIN = "admin:manage"  # users, roles, tokens, sources, keys, policies
+
+
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "admin": frozenset(Permission),
+    "supervisor": frozenset(
+        {
+            Permission.CUSTOMERS_READ,
+            Permission.CUSTOMERS_REVEAL,
+            Permission.CUSTOMERS_UNMERGE,
+            Permission.CONSENT_MANAGE,
+            Permission.IDENTITY_REVIEW,
+            Permission.ANALYTICS_READ,
+            Permission.AUDIT_READ,
+        }
+    ),
+    "senior_agent": frozenset(
+        {Permission.CUSTOMERS_READ, Permission.CUSTOMERS_REVEAL, Permission.CONSENT_MANAGE}
+    ),
+    "agent": frozenset({Permission.CUSTOMERS_READ, Permission.CONSENT_MANAGE}),
+    "analyst": frozenset({Permission.ANALYTICS_READ}),
+}
+
+
+def allows(role: str, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS.get(role, frozenset())

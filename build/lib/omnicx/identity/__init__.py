@@ -1,0 +1,1 @@
+"""Identifiers, normalisation, the identity graph, merge/unmerge and the review queue."""

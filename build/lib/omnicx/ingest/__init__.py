@@ -1,0 +1,1 @@
+"""The tracking API, sources and write keys, imports, dead letters and replay."""

@@ -1,0 +1,1 @@
+"""Wiring: which processors run, and the background workers of one process."""

@@ -1,0 +1,13 @@
+"""Import every domain's tables so that ``Base.metadata`` knows them all (Alembic, tests)."""
+
+from __future__ import annotations
+
+
+def load_all_models() -> None:
+    import omnicx.core.eventlog.facts
+    import omnicx.core.eventlog.models
+    import omnicx.core.outbox
+    import omnicx.customers.models
+    import omnicx.governance.models
+    import omnicx.identity.models
+    import omnicx.ingest.models  # noqa: F401

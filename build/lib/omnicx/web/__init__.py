@@ -1,0 +1,1 @@
+"""The HTTP application: API routers, error rendering, and the server-rendered UI."""

@@ -1,0 +1,103 @@
+"""The FastAPI application for ``omnicx serve``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from omnicx import __version__
+from omnicx.analytics.api import router as analytics_router
+from omnicx.core.database import get_database
+from omnicx.core.eventlog import make_event_log
+from omnicx.core.settings import Settings, get_settings
+from omnicx.customers.api import router as customers_router
+from omnicx.customers.consent import consent_subject
+from omnicx.governance.admin_api import router as admin_router
+from omnicx.governance.audit_api import router as audit_router
+from omnicx.governance.consent_api import consent_router
+from omnicx.governance.policy_api import router as policy_router
+from omnicx.governance.privacy_api import router as privacy_router
+from omnicx.identity.api import router as identity_router
+from omnicx.ingest.api import TRACKING_PATHS
+from omnicx.ingest.api import router as tracking_router
+from omnicx.ingest.cors import TrackingCors
+from omnicx.ingest.sources import BrowserOrigins, WriteKeys
+from omnicx.runtime.privacy import wire as wire_privacy
+from omnicx.runtime.workers import Workers
+from omnicx.web.admin_pages import router as admin_pages_router
+from omnicx.web.auth_pages import router as auth_router
+from omnicx.web.consent_pages import router as consent_pages_router
+from omnicx.web.errors import install_error_handlers
+from omnicx.web.pages import router as pages_router
+from omnicx.web.privacy_pages import router as privacy_pages_router
+
+
+def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
+    """The application; ``background`` runs the pipeline and dispatcher in this process."""
+    settings = settings or get_settings()
+    wire_privacy()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = get_database(settings)
+        app.state.settings = settings
+        app.state.event_log = make_event_log(settings)
+        app.state.write_keys = WriteKeys(database)
+        app.state.browser_origins = BrowserOrigins(database)
+        workers = Workers(database, settings)
+        if background:
+            workers.start()
+        try:
+            yield
+        finally:
+            await workers.aclose()
+            await app.state.event_log.close()
+
+    app = FastAPI(
+        title="OmniCX",
+        version=__version__,
+        description="Customer data platform with a built-in omnichannel service desk.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key.get_secret_value(),
+        session_cookie="omnicx_session",
+        same_site="lax",
+        https_only=settings.env == "production",
+        max_age=12 * 3600,
+    )
+    app.add_middleware(TrackingCors, paths=TRACKING_PATHS)
+    app.mount(
+        "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
+    )
+    app.include_router(tracking_router)
+    app.include_router(customers_router)
+    app.include_router(identity_router)
+    app.include_router(policy_router)
+    app.include_router(privacy_router)
+    app.include_router(analytics_router)
+    app.include_router(consent_router(consent_subject))
+    app.include_router(consent_pages_router)
+    app.include_router(auth_router)
+    app.include_router(admin_pages_router)
+    app.include_router(privacy_pages_router)
+    app.include_router(audit_router)
+    app.include_router(admin_router)
+    app.include_router(pages_router)
+
+    @app.get("/healthz", tags=["platform"], summary="Liveness and database check")
+    def health() -> dict[str, str]:
+        from sqlalchemy import text
+
+        with get_database(settings).read() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    return app

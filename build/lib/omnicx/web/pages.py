@@ -1,0 +1,211 @@
+"""Server-rendered pages: home, find a customer, the customer 360 view with reveal, and
+the analytics overview.
+
+Customer data is read through the same services as the API (``customers.service``),
+for the signed-in user's role: masked values are computed on the server, so the page
+never carries what the role may not see. Every 360 page view is audited.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from markupsafe import escape
+from sqlalchemy import func, select
+
+from omnicx import __version__
+from omnicx.analytics.service import default_window, overview, pseudonymous_customers
+from omnicx.core.database import get_database
+from omnicx.core.errors import NotFound, OmniError
+from omnicx.core.eventlog.models import EventRow
+from omnicx.core.serialization import dumps
+from omnicx.customers.schemas import Customer360, RevealRequest
+from omnicx.customers.service import customer_360, record_customer_view, reveal
+from omnicx.governance.api import client_ip
+from omnicx.governance.permissions import Permission
+from omnicx.governance.service import Principal
+from omnicx.identity.models import Customer
+from omnicx.identity.service import find_customer_by_identifier
+from omnicx.web.session import check_csrf, csrf_token, signed_in_principal, signed_in_user
+
+templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
+router = APIRouter(include_in_schema=False)
+
+SEARCH_TYPES = ("phone", "email", "user_id", "wechat_openid", "anonymous_id", "device_id")
+
+# Form and path fields the page modules share (sizes bound what a post may carry).
+Csrf = Annotated[str, Form(max_length=100)]
+EmailField = Annotated[str, Form(max_length=254)]
+PasswordField = Annotated[str, Form(max_length=1000)]
+CustomerId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    settings = request.app.state.settings
+    principal = signed_in_principal(request)
+    base = {
+        "version": __version__,
+        "user": signed_in_user(request),
+        # What the signed-in user may do, for navigation (routes check again).
+        "can": {p.value for p in Permission if principal and principal.may(p)},
+        "csrf": csrf_token(request),
+        "database": "SQLite"
+        if settings.resolved_database_url.startswith("sqlite")
+        else "PostgreSQL",
+        "event_log": "NATS JetStream" if settings.uses_nats else "database table",
+    }
+    return templates.TemplateResponse(request, name, base | context, status_code=status)
+
+
+def to_login(request: Request, back_to: str | None = None) -> RedirectResponse:
+    """Send a visitor who is not signed in to the sign-in page, and back here (or to
+    ``back_to``, when here is a fragment of another page) after."""
+    return RedirectResponse(f"/login?next={back_to or request.url.path}", status_code=303)
+
+
+def gate(
+    request: Request,
+    permission: Permission,
+    template: str,
+    refusal: dict[str, Any] | None = None,
+) -> Principal | Response:
+    """The signed-in principal, or the response that turns the visitor away: the sign-in
+    page, or ``template`` saying which permission is missing (403), with ``refusal``
+    added to its context."""
+    principal = signed_in_principal(request)
+    if principal is None:
+        return to_login(request)
+    if not principal.may(permission):
+        context = {"forbidden": permission.value} | (refusal or {})
+        return render(request, template, context, status=403)
+    return principal
+
+
+def _home_gate(request: Request, permission: Permission, what: str) -> Principal | Response:
+    """``gate`` for the desk pages: a refusal is the home page saying what is not allowed."""
+    return gate(request, permission, "home.html", {"error": f"Your role may not {what}."})
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    if signed_in_user(request) is None:
+        return render(request, "home.html", {})
+    with get_database().read() as session:
+        customers = session.scalar(
+            select(func.count()).select_from(Customer).where(Customer.merged_into_id.is_(None))
+        )
+        events = session.scalar(select(func.count()).select_from(EventRow))
+    return render(request, "home.html", {"customers": customers, "events": events})
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def find_customer(
+    request: Request,
+    type: Annotated[str, Query(max_length=40)] = "phone",
+    value: Annotated[str, Query(max_length=500)] = "",
+) -> Response:
+    principal = _home_gate(request, Permission.CUSTOMERS_READ, "look customers up")
+    if not isinstance(principal, Principal):
+        return principal
+    error = None
+    if value.strip():
+        try:
+            with get_database().read() as session:
+                customer_id = find_customer_by_identifier(session, type, value.strip())
+            return RedirectResponse(f"/customers/{customer_id}", status_code=303)
+        except OmniError as exc:
+            error = exc.message
+    return render(
+        request,
+        "search.html",
+        {"types": SEARCH_TYPES, "type": type, "value": value, "error": error},
+        status=404 if error and "no customer" in error else 200,
+    )
+
+
+def _reveal_controls(principal: Principal, view: Customer360) -> dict[str, dict[str, Any]]:
+    """Field → how it is shown and whether this user gets a reveal form for it."""
+    may = principal.may(Permission.CUSTOMERS_REVEAL)
+    return {
+        f.field: {"display": f.display, "reveal": may and f.revealable and f.display != "plain"}
+        for f in view.access.fields
+    }
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+def customer_page(request: Request, customer_id: CustomerId) -> Response:
+    principal = _home_gate(request, Permission.CUSTOMERS_READ, "see customers")
+    if not isinstance(principal, Principal):
+        return principal
+    try:
+        with get_database().read() as session:
+            view = customer_360(session, principal, customer_id)
+    except NotFound:
+        return render(
+            request,
+            "search.html",
+            {
+                "types": SEARCH_TYPES,
+                "type": "phone",
+                "value": "",
+                "error": f"no customer {customer_id}",
+            },
+            status=404,
+        )
+    with get_database().write() as session:
+        record_customer_view(session, principal, view, via="page.360", ip=client_ip(request))
+    fields = _reveal_controls(principal, view)
+    hidden = [f for f in view.access.fields if f.display == "hidden"]
+    return render(request, "customer.html", {"c": view, "fields": fields, "hidden": hidden})
+
+
+def _fragment(html: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status)
+
+
+@router.post("/customers/{customer_id}/reveal", response_class=HTMLResponse)
+def reveal_on_page(
+    request: Request,
+    customer_id: CustomerId,
+    field: Annotated[str, Form(max_length=200)],
+    reason: Annotated[str, Form(max_length=500)] = "",
+    csrf: Csrf = "",
+) -> Response:
+    """The htmx reveal control: answers the plain value as a fragment to swap in."""
+    principal = signed_in_principal(request)
+    if principal is None:
+        return _fragment('<span class="error">Sign in again.</span>', 401)
+    try:
+        check_csrf(request, csrf)
+        try:
+            asked = RevealRequest(field=field, reason=reason)
+        except ValueError:
+            return _fragment(
+                '<span class="error">Give a reason (up to 500 characters).</span>', 400
+            )
+        with get_database().write() as session:
+            _, value = reveal(
+                session, principal, customer_id, asked.field, asked.reason, ip=client_ip(request)
+            )
+    except OmniError as exc:
+        return _fragment(f'<span class="error">{escape(exc.message)}</span>', exc.status_code)
+    text = value if isinstance(value, str) else dumps(value)
+    return _fragment(f'<span class="revealed" data-field="{escape(field)}">{escape(text)}</span>')
+
+
+@router.get("/analytics", response_class=HTMLResponse)
+def analytics_page(request: Request, days: Annotated[int, Query(ge=1, le=366)] = 30) -> Response:
+    principal = _home_gate(request, Permission.ANALYTICS_READ, "see analytics")
+    if not isinstance(principal, Principal):
+        return principal
+    since, until = default_window(days, None)
+    with get_database().read() as session:
+        summary = overview(session, since, until)
+        customers = pseudonymous_customers(session, 50, None)
+    return render(
+        request, "analytics.html", {"o": summary, "customers": customers.items, "days": days}
+    )
