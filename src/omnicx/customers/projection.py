@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.database import chunks
 from omnicx.core.eventlog.base import LogEvent
-from omnicx.core.eventlog.facts import record_fact
+from omnicx.core.eventlog.facts import NewFact, record_facts
 from omnicx.core.eventlog.table import read_events
 from omnicx.core.processing import is_replayed
 from omnicx.core.processing.offsets import lock_offsets
@@ -151,37 +151,35 @@ def record_customer_facts(
 ) -> None:
     """What a batch ending at ``last`` did to customers, for the groups after identity:
     each new customer, each merge, and per customer the traits it changed (keys only)."""
-    for customer_id in sorted(resolution.created):
-        record_fact(
-            session, "customer.created", str(customer_id), last, {"customer_id": customer_id}
-        )
+    facts: list[NewFact] = [
+        ("customer.created", str(c), last, {"customer_id": c}) for c in sorted(resolution.created)
+    ]
     for (merged, survivor), seq in zip(resolution.merges, resolution.merge_seqs, strict=True):
-        record_fact(
-            session,
-            "customer.merged",
-            f"{merged}>{survivor}@{seq if seq is not None else last}",
-            last,
-            {"customer_id": survivor, "merged_id": merged, "event_seq": seq},
+        facts.append(
+            (
+                "customer.merged",
+                f"{merged}>{survivor}@{seq if seq is not None else last}",
+                last,
+                {"customer_id": survivor, "merged_id": merged, "event_seq": seq},
+            )
         )
-    for customer_id, keys in sorted(changed_traits.items()):
-        record_fact(
-            session,
-            "customer.traits_changed",
-            f"{customer_id}@{last}",
-            last,
-            {"customer_id": customer_id, "traits": sorted(keys)},
-        )
+    facts.extend(
+        ("customer.traits_changed", f"{c}@{last}", last, {"customer_id": c, "traits": sorted(k)})
+        for c, k in sorted(changed_traits.items())
+    )
+    record_facts(session, facts)
 
 
 def record_unmerge_fact(session: Session, record: Unmerge) -> None:
     """``customer.unmerged``, following where identity stood when it happened."""
     new_ids = loads(record.new_customer_ids)
-    record_fact(
-        session,
-        "customer.unmerged",
-        str(record.id),
-        record.log_position or 0,
-        {"customer_id": record.customer_id, "new_customer_ids": new_ids, "unmerge_id": record.id},
+    payload = {
+        "customer_id": record.customer_id,
+        "new_customer_ids": new_ids,
+        "unmerge_id": record.id,
+    }
+    record_facts(
+        session, [("customer.unmerged", str(record.id), record.log_position or 0, payload)]
     )
 
 

@@ -20,10 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Index, String, Text, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from omnicx.core.database import Base, BigId, table_of
+from omnicx.core.database import Base, BigId, RawStatements
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_datetime, utcnow
@@ -45,22 +44,28 @@ class Fact(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-def record_fact(
-    session: Session, name: str, key: str, after_seq: int, payload: dict[str, Any]
-) -> None:
-    """Record a fact in the caller's transaction (which holds identity's offset row);
-    the same ``name`` and ``key`` again is a no-op."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(
-        dialect.insert(table_of(Fact))
-        .values(
-            key=f"{name}:{key}"[:200],
-            name=name,
-            after_seq=after_seq,
-            payload=dumps(payload),
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["key"])
+# (name, key, after_seq, payload) of one fact, as ``record_facts`` takes it.
+NewFact = tuple[str, str, int, dict[str, Any]]
+
+INSERT_FACT = (
+    "INSERT INTO facts (key, name, after_seq, payload, created_at) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (key) DO NOTHING"
+)
+
+
+def record_facts(session: Session, facts: Sequence[NewFact]) -> None:
+    """Record facts in the caller's transaction (which holds identity's offset row), in
+    one statement; a fact whose name and key are known already is a no-op."""
+    if not facts:
+        return
+    raw = RawStatements(session)
+    now = raw.time(utcnow())
+    raw.many(
+        INSERT_FACT,
+        [
+            (f"{name}:{key}"[:200], name, after, dumps(payload), now)
+            for name, key, after, payload in facts
+        ],
     )
 
 

@@ -1,3 +1,0 @@
-from omnicx.cli.main import app
-
-app()

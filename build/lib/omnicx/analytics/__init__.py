@@ -1,1 +1,0 @@
-"""Analytics: aggregates and pseudonymous views of customers (what analysts see)."""

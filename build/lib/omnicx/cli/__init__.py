@@ -1,1 +1,0 @@
-"""The ``omnicx`` command line (Typer + Rich)."""

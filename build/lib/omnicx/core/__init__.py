@@ -1,1 +1,0 @@
-"""Settings, database, the event log, processors, outbox, errors and time."""

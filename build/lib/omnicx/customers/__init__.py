@@ -1,1 +1,0 @@
-"""The unified customer: traits, timeline, counters, and the 360 view."""

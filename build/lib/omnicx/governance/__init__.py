@@ -1,1 +1,0 @@
-"""Users, roles, API tokens, the blind index; later masking, audit, consent and privacy."""

@@ -1,1 +1,0 @@
-"""Identifiers, normalisation, the identity graph, merge/unmerge and the review queue."""

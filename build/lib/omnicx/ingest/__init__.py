@@ -1,1 +1,0 @@
-"""The tracking API, sources and write keys, imports, dead letters and replay."""

@@ -1,1 +1,0 @@
-"""Wiring: which processors run, and the background workers of one process."""

@@ -1,1 +1,0 @@
-"""The HTTP application: API routers, error rendering, and the server-rendered UI."""
