@@ -17,7 +17,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text, update
 
+from omnicx.core.database import Database
 from omnicx.core.eventlog.models import DeadLetter, EventRow, ProcessorOffset
+from omnicx.core.metrics import exposition
 from omnicx.core.outbox import DeliveryFailed, Dispatcher, OutboxMessage, enqueue
 from omnicx.core.time import utcnow
 from omnicx.governance.service import create_token
@@ -247,6 +249,18 @@ def test_unauthorised_scrapes_are_refused(client, db):
     response = client.get("/metrics", headers={"Authorization": f"Bearer {reader}"})
     assert response.status_code == 403
     assert "omnicx_" not in response.text
+
+
+def test_a_scrape_answers_when_the_database_cannot_be_read(tmp_path):
+    """An empty file (no tables): the database part is reported down, the rest served."""
+    database = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        samples = parse(exposition(database).decode())
+    finally:
+        database.dispose()
+    assert value(samples, "omnicx_database_up") == 0
+    assert value(samples, "process_cpu_seconds_total") > 0
+    assert not any(name == "omnicx_processor_position" for name, _ in samples)
 
 
 def _free_port() -> int:

@@ -196,9 +196,10 @@ class DatabaseCollector:
         try:
             families = self._read()
             up = 1
-        except Exception:
-            # A scrape still answers (process metrics, this gauge) when the database is down.
-            log.exception("reading metrics from the database failed")
+        except Exception as exc:
+            # A scrape still answers (process metrics, this gauge) when the database is
+            # down; one line per scrape, not a traceback every 15 seconds.
+            log.warning("reading metrics from the database failed: %s", exc)
             families, up = [], 0
         yield from families
         yield GaugeMetricFamily(
