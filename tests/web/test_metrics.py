@@ -7,6 +7,7 @@ tests compare two scrapes; gauges read from the database are absolute.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import time
@@ -14,15 +15,19 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from omnicx.core.database import Database
 from omnicx.core.eventlog.models import DeadLetter, EventRow, ProcessorOffset
 from omnicx.core.metrics import exposition
 from omnicx.core.outbox import DeliveryFailed, Dispatcher, OutboxMessage, enqueue
+from omnicx.core.processing.transport import JetStreamTransport
+from omnicx.core.settings import get_settings, reset_settings
 from omnicx.core.time import utcnow
 from omnicx.governance.service import create_token
+from omnicx.web.app import create_app
 from tests.factories import append_calls, call, make_source, make_token, process
 from tests.live_server import OMNICX, live_server_on
 
@@ -337,3 +342,70 @@ def test_metrics_port_of_serve_and_of_a_worker(backend_name, tmp_path):
         assert value(scraped, "process_cpu_seconds_total") > 0
         # The worker answers no HTTP: it counts none.
         assert value(scraped, "omnicx_http_requests_total", **batch) == 0
+
+
+def _record_from_stream(db, nats_url: str, stream: str, rows: int) -> None:
+    """Run a worker's JetStream transport until the events table holds ``rows`` rows (the
+    processor groups do not run: what is recorded waits for them)."""
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        transport = JetStreamTransport(db, nats_url, stream)
+        task = asyncio.create_task(transport.run(stop))
+        deadline = time.monotonic() + 20
+        try:
+            while await asyncio.to_thread(_event_rows, db) < rows:
+                assert not task.done(), "the transport stopped"
+                assert time.monotonic() < deadline, "the events never reached the table"
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+
+    asyncio.run(run())
+
+
+def _event_rows(db) -> int:
+    with db.read() as session:
+        return session.scalar(select(func.count()).select_from(EventRow)) or 0
+
+
+@pytest.mark.nats
+def test_jetstream_mode_reports_the_same_lag(settings, db, nats_url, stream, monkeypatch):
+    """With the JetStream log the API publishes, a worker records into the table and the
+    groups follow it: the scrape reads the same rows as in the embedded default."""
+    monkeypatch.setenv("OMNICX_EVENT_LOG", nats_url)
+    monkeypatch.setenv("OMNICX_NATS_STREAM", stream)
+    reset_settings()
+    configured = get_settings()
+    assert configured.uses_nats
+    source_id, write_key = make_source(db)
+    with db.write() as session:
+        token = create_token(session, "prometheus", "admin", scopes=["metrics:read"])
+    with TestClient(create_app(configured, background=False)) as client:
+        before = scrape(client, token)
+        first = [call("identify", 0, userId="crm-21", traits={"name": "孙丽"})]
+        assert (
+            client.post("/v1/batch", json={"batch": first}, auth=(write_key, "")).status_code == 200
+        )
+        _record_from_stream(db, nats_url, stream, 1)
+        assert process(db) == 1
+        later = [call(userId="crm-21"), call(userId="crm-22"), call(userId="crm-23")]
+        assert (
+            client.post("/v1/batch", json={"batch": later}, auth=(write_key, "")).status_code == 200
+        )
+        _record_from_stream(db, nats_url, stream, 4)
+        behind = scrape(client, token)
+        assert process(db) == 3
+        done = scrape(client, token)
+    accepted = "omnicx_ingest_events_accepted_total"
+    assert (
+        value(behind, accepted, source=str(source_id))
+        - value(before, accepted, source=str(source_id))
+        == 4
+    )
+    for processor in ("customers", "consent"):
+        assert value(behind, "omnicx_processor_lag_events", processor=processor) == 3
+        assert value(behind, "omnicx_processor_lag_seconds", processor=processor) > 0
+        assert value(done, "omnicx_processor_lag_events", processor=processor) == 0
+        assert value(done, "omnicx_processor_position", processor=processor) == 4
