@@ -51,6 +51,9 @@ BODIES["/api/v1/admin/policies/{role}"] = {
 }
 
 SIGNED_IN_PAGES |= {"/customers/{customer_id}/consent"}
+# Routes outside /api/v1 that take a bearer token and a permission like the API: every
+# actor below is tried on them too (web/metrics.py: metrics:read, admin only).
+TOKEN_ROUTES = {"/metrics"}
 BODIES["/api/v1/customers/{customer_id}/consent"] = {
     "purpose": "marketing",
     "channel": "email",
@@ -82,9 +85,11 @@ def rule_of(route):
 def test_every_route_has_a_rule(client):
     unruled = []
     for method, path, route in routes(client.app):
-        if path.startswith("/api/v1") and rule_of(route) is None:
+        if (path.startswith("/api/v1") or path in TOKEN_ROUTES) and rule_of(route) is None:
             unruled.append(f"{method} {path}")
-        elif not path.startswith(("/api/v1", "/v1/")) and path not in PUBLIC | SIGNED_IN_PAGES:
+        elif not path.startswith(("/api/v1", "/v1/")) and path not in (
+            PUBLIC | SIGNED_IN_PAGES | TOKEN_ROUTES
+        ):
             unruled.append(f"{method} {path} (page: add it to PUBLIC or SIGNED_IN_PAGES)")
     assert unruled == []
 
@@ -142,7 +147,7 @@ def test_api_routes_for_every_actor(client, db, actors):
     process(db)
     checked = 0
     for method, path, route in routes(client.app):
-        if not path.startswith("/api/v1"):
+        if not path.startswith("/api/v1") and path not in TOKEN_ROUTES:
             continue
         permission = rule_of(route)
         send = partial(
@@ -168,6 +173,11 @@ def test_api_routes_for_every_actor(client, db, actors):
                 assert snapshot(db) == before, f"a denied {method} {path} changed something"
             checked += 1
     assert checked >= 5 * len(tokens)
+    # Who may scrape /metrics, said once (the loop above proved the others get a 403).
+    scrapers = {
+        a for a, (_, permissions) in tokens.items() if Permission.METRICS_READ in permissions
+    }
+    assert scrapers == {"admin", "admin scoped to metrics:read"}
 
 
 def test_tracking_routes_need_a_write_key_not_a_token(client, db, actors):

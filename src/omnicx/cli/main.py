@@ -128,6 +128,7 @@ def serve(
         f"OmniCX on [bold]http://{host}:{port}/[/]  API docs: http://{host}:{port}/docs  "
         f"({_where()}, event log: {settings.event_log})"
     )
+    _serve_metrics_port(settings.metrics_port)
     child = _start_pipeline_child() if worker and not settings.uses_nats else None
     try:
         _run_api(
@@ -143,11 +144,38 @@ def serve(
 
 
 def _start_pipeline_child() -> subprocess.Popen[bytes]:
-    """``omnicx worker`` for this server's data, ending when this process ends."""
+    """``omnicx worker`` for this server's data, ending when this process ends.
+
+    The server's metrics port already shows the pipeline and outbox (they are read from
+    the database), so the child opens none (``--metrics-port 0``).
+    """
     return subprocess.Popen(
-        [sys.executable, "-m", "omnicx", "worker", "--parent-pid", str(os.getpid())],
+        [
+            sys.executable,
+            "-m",
+            "omnicx",
+            "worker",
+            "--parent-pid",
+            str(os.getpid()),
+            "--metrics-port",
+            "0",
+        ],
         stdin=subprocess.DEVNULL,
     )
+
+
+def _serve_metrics_port(port: int | None) -> None:
+    """Serve /metrics without a token on 127.0.0.1:``port``, or say why it cannot."""
+    if not port:
+        return
+    from omnicx.core.metrics import serve_port
+
+    try:
+        serve_port(get_database(), port)
+    except OSError as exc:
+        console.print(f"[red]cannot serve metrics on 127.0.0.1:{port}:[/] {exc.strerror or exc}")
+        raise typer.Exit(code=2) from exc
+    console.print(f"metrics on http://127.0.0.1:{port}/metrics")
 
 
 def _run_api(uvicorn: Any, application: Any, host: str, port: int) -> None:
@@ -165,12 +193,21 @@ def worker(
     parent_pid: Annotated[
         int | None, typer.Option(help="Exit when this process is gone (used by serve)")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve /metrics on 127.0.0.1:PORT (default OMNICX_METRICS_PORT; 0: none)",
+            min=0,
+            max=65535,
+        ),
+    ] = None,
 ) -> None:
     """Run the processors and the outbox dispatcher without the API (until SIGTERM)."""
     from omnicx.runtime.workers import Workers
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO)
+    _serve_metrics_port(settings.metrics_port if metrics_port is None else metrics_port)
 
     async def main() -> None:
         workers = Workers(get_database(), settings)

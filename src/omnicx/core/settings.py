@@ -61,6 +61,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Also serve /metrics, without a token, on 127.0.0.1:<this port> from `omnicx serve`
+    # and `omnicx worker` (docs/operations.md). Unset or 0: only the token-protected route.
+    metrics_port: int | None = Field(None, ge=0, le=65535)
     admin_email: str = "admin@omnicx.local"
     admin_password: SecretStr | None = None
 

@@ -20,6 +20,9 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     PRIVACY_MANAGE = "privacy:manage"  # export and erasure requests
     ADMIN = "admin:manage"  # users, roles, tokens, sources, keys, policies
+    # Scrape GET /metrics: counts and lags only, never customer data. A monitoring
+    # token is an admin token scoped to this alone (docs/operations.md).
+    METRICS_READ = "metrics:read"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {

@@ -27,6 +27,7 @@ from omnicx.core.errors import (
 )
 from omnicx.core.eventlog.base import EventLog
 from omnicx.core.time import parse_timestamp, utcnow
+from omnicx.ingest.metrics import count_accepted, count_rejected
 from omnicx.ingest.sources import WriteKeys, normalize_origin, origin_allowed
 from omnicx.ingest.tracking import (
     MAX_BATCH_EVENTS,
@@ -220,12 +221,14 @@ async def _single(request: Request, event_type: str, content_encoding: str | Non
             sent_at=_sent_at(body) if isinstance(body, dict) else None,
         )
     except EventInvalid as exc:
+        count_rejected(source_id, [exc.code])
         status = 413 if exc.code == "event_too_large" else 400
         return JSONResponse(
             {"error": {"code": exc.code, "message": exc.message, "field": exc.field}},
             status_code=status,
         )
     await _log(request).append([event])
+    count_accepted(source_id, 1)
     return JSONResponse({"success": True, "accepted": 1, "rejected": []})
 
 
@@ -265,6 +268,7 @@ async def segment_batch(
     if not isinstance(calls, list):
         raise InvalidInput("batch must be an array of calls", field="batch")
     if len(calls) > MAX_BATCH_EVENTS:
+        count_rejected(source_id, ["payload_too_large"] * len(calls))
         raise PayloadTooLarge(
             f"batch has {len(calls)} calls; the limit is {MAX_BATCH_EVENTS}", field="batch"
         )
@@ -282,6 +286,8 @@ async def segment_batch(
     accepted, rejected = validate_batch(source_id, calls, utcnow(), _sent_at(body))
     if accepted:
         await _log(request).append(accepted)
+        count_accepted(source_id, len(accepted))
+    count_rejected(source_id, (r.code for r in rejected))
     result = {
         "success": not rejected,
         "accepted": len(accepted),

@@ -33,6 +33,8 @@ from omnicx.web.admin_pages import router as admin_pages_router
 from omnicx.web.auth_pages import router as auth_router
 from omnicx.web.consent_pages import router as consent_pages_router
 from omnicx.web.errors import install_error_handlers
+from omnicx.web.metrics import RequestMetrics
+from omnicx.web.metrics import router as metrics_router
 from omnicx.web.pages import router as pages_router
 from omnicx.web.privacy_pages import router as privacy_pages_router
 
@@ -74,6 +76,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         max_age=12 * 3600,
     )
     app.add_middleware(TrackingCors, paths=TRACKING_PATHS)
+    # Outermost, so that the time of every other middleware is counted too.
+    app.add_middleware(RequestMetrics, answered_before_routing=TRACKING_PATHS)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
@@ -91,6 +95,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(audit_router)
     app.include_router(admin_router)
     app.include_router(pages_router)
+    app.include_router(metrics_router)
 
     @app.get("/healthz", tags=["platform"], summary="Liveness and database check")
     def health() -> dict[str, str]:
