@@ -41,7 +41,13 @@ from omnicx.governance.privacy.requests import (
     result_of,
     start_request,
 )
-from omnicx.governance.privacy.runner import CHECKPOINT_ATTEMPTS, reclaim_storage, run_request
+from omnicx.governance.privacy.runner import (
+    CHECKPOINT_ATTEMPTS,
+    WAL_WAITING,
+    finish_waiting_erasures,
+    reclaim_storage,
+    run_request,
+)
 
 __all__ = [
     "CHECKPOINT_ATTEMPTS",
@@ -56,12 +62,14 @@ __all__ = [
     "Subject",
     "SubjectIdentifier",
     "SubjectLocator",
+    "WAL_WAITING",
     "compile_export",
     "complete_request",
     "deliver_export",
     "erase_subject",
     "export_bundle",
     "fail_request",
+    "finish_waiting_erasures",
     "get_request",
     "is_overdue",
     "is_redacted",
