@@ -134,6 +134,9 @@ def serve(
         f"({_where()}, event log: {settings.event_log})"
     )
     child = _start_pipeline_child() if worker and not settings.uses_nats else None
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: handled here
+    # as an exit, so that the worker below is stopped (and closes its database) first.
+    signal.signal(signal.SIGTERM, _exit_after_shutdown)
     try:
         _run_api(
             uvicorn, create_app(settings, background=worker and settings.uses_nats), host, port
@@ -145,6 +148,10 @@ def serve(
                 child.wait(15)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _exit_after_shutdown(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _refuse_busy_port(host: str, port: int) -> None:
@@ -219,6 +226,7 @@ def worker(
         if watchdog is not None:
             watchdog.cancel()
         await workers.aclose()
+        get_database().dispose()  # the last connection closed folds the WAL in (SQLite)
         if consumer_died:
             # A worker that no longer consumes must not look healthy to its supervisor.
             console.print("[red]the event consumer stopped; exiting[/]")

@@ -58,6 +58,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         finally:
             await workers.aclose()
             await app.state.event_log.close()
+            # Closed connections let SQLite fold the WAL into the database file and remove
+            # it when the last one closes (the worker process closes its own).
+            database.dispose()
 
     app = FastAPI(
         title="OmniCX",
