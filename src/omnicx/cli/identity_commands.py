@@ -50,7 +50,11 @@ def find_command(
 def merges_command(
     customer_id: Annotated[int, typer.Argument(metavar="CUSTOMER", min=1, max=2**62)],
     ids: Annotated[
-        bool, typer.Option("--ids", help="Print only the ids of merges not undone, oldest first")
+        bool,
+        typer.Option(
+            "--ids",
+            help="Print only the ids of merges not undone, oldest first (exit 1 if none)",
+        ),
     ] = False,
 ) -> None:
     """List the merges that made a customer (the id to give ``unmerge --merge-id``)."""
@@ -61,9 +65,11 @@ def merges_command(
         errors.print(f"[red]{exc.message}[/]")
         raise typer.Exit(code=1) from exc
     if ids:
-        for merge in merges:
-            if merge.undone_at is None:
-                typer.echo(merge.id)
+        standing = [merge.id for merge in merges if merge.undone_at is None]
+        for merge_id in standing:
+            typer.echo(merge_id)
+        if not standing:
+            raise typer.Exit(code=1)  # like grep: scripts can tell "none" from a list
         return
     if not merges:
         console.print(f"customer {customer_id}: no merges")
