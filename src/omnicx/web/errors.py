@@ -56,7 +56,7 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     if "session" in request.scope and status < 500:
         return render(request, "error.html", context, status=status)
     # Outside the session middleware (an unexpected error): no user, no database read.
-    bare = {"user": None, "can": set(), "csrf": "", "version": ""}
+    bare: dict[str, object] = {"user": None, "can": set(), "csrf": "", "version": ""}
     return templates.TemplateResponse(request, "error.html", bare | context, status_code=status)
 
 
