@@ -53,10 +53,20 @@ def test_omnicx_port_in_the_environment_is_the_port_served(tmp_path, taken_port)
     assert f"127.0.0.1:{taken_port}" in done.stdout
 
 
-def test_make_run_passes_port_to_serve():
+def make_plan(*args: str) -> str:
+    """What ``make run`` would run (``-n``), also when the tests themselves run under make."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     planned = subprocess.run(
-        ["make", "-n", "run", "PORT=8123"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", "run", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert "omnicx serve --port 8123" in planned.stdout
-    default = subprocess.run(["make", "-n", "run"], cwd=ROOT, capture_output=True, text=True)
-    assert default.stdout.rstrip().endswith("omnicx serve")
+    return planned.stdout
+
+
+def test_make_run_passes_port_to_serve():
+    assert "omnicx serve --port 8123" in make_plan("PORT=8123")
+    assert make_plan().rstrip().endswith("omnicx serve")

@@ -77,7 +77,12 @@ def list_command(
                 str(m.id),
                 m.kind,
                 m.status,
-                urls.get(m.id) or _recipient(m.customer_id, m.purpose, m.channel),
+                # Whom it concerns and why, over where a webhook goes.
+                "\n".join(
+                    part
+                    for part in (_recipient(m.customer_id, m.purpose, m.channel), urls.get(m.id))
+                    if part
+                ),
                 str(m.attempts),
                 str(m.created_at)[:16].replace(" ", "\n", 1),
                 escape((m.last_error or "")[:200]),
