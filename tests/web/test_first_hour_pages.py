@@ -138,7 +138,7 @@ def test_an_erased_customer_says_so_and_takes_no_consent(page, server):
     assert by_api.status_code == 409 and by_api.json()["error"]["code"] == "conflict"
 
 
-def test_the_customer_page_fits_a_390_px_phone(browser, server):
+def test_the_customer_page_fits_a_390_px_phone(browser, server, tmp_path):
     wang = customer_id(server, PHONE)
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
@@ -151,6 +151,7 @@ def test_the_customer_page_fits_a_390_px_phone(browser, server):
     wide = page.evaluate("document.documentElement.scrollWidth")
     assert wide <= 390, f"the page is {wide} px wide: it scrolls sideways"
     assert LONG_ID in page.inner_text("#identifiers")
+    page.screenshot(path=str(tmp_path / "customer-390px.png"), full_page=True)
     context.close()
 
 
