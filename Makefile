@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
+# make run PORT=8001 serves on another port (OMNICX_PORT in the environment works too).
+PORT ?=
 
 .PHONY: help run test check bench lint format clean
 
@@ -16,10 +18,10 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install -q -e ".[dev]"
 	@touch $(STAMP)
 
-run: $(STAMP) ## Install, migrate, load demo data and serve on http://127.0.0.1:8000
+run: $(STAMP) ## Install, migrate, load demo data and serve on http://127.0.0.1:8000 (PORT=8001 for another port)
 	@$(VENV)/bin/omnicx migrate
 	@$(VENV)/bin/omnicx demo --if-empty
-	@$(VENV)/bin/omnicx serve
+	@$(VENV)/bin/omnicx serve $(if $(PORT),--port $(PORT))
 
 test: $(STAMP) check ## Lint, type-check, then run the whole test suite
 	@scripts/ensure-chromium

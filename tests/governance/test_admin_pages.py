@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 
@@ -41,9 +42,16 @@ def test_the_audit_page_filters_verifies_and_exports(client, db):
     with db.read() as session:
         (export,) = search(session, AuditFilter(action="audit.export"))
         assert export.actor == "user:supervisor@corp.cn" and export.ip == "testclient"
-    first = client.get("/admin/audit", params={"limit": 1, "action": "login."}).text
+    only = client.get("/admin/audit", params={"limit": 1, "action": "login."}).text
+    assert "Older entries" not in only and "Newer entries" not in only  # one login: one page
+    first = client.get("/admin/audit", params={"limit": 1, "target_type": "user"}).text
+    assert "Newer entries" not in first
     older = re.search(r'href="/admin/audit\?([^"]+)">Older entries', first).group(1)
-    assert "before_id=" in older and "action=login." in older
+    assert "before_id=" in older and "target_type=user" in older and "limit=1" in older
+    second = client.get("/admin/audit?" + html.unescape(older)).text
+    newer = re.search(r'href="/admin/audit\?([^"]+)">← Newer entries', second).group(1)
+    back = client.get("/admin/audit?" + html.unescape(newer)).text
+    assert re.findall(r"<td>(\d+)</td>", back) == re.findall(r"<td>(\d+)</td>", first)
     bad_date = client.get("/admin/audit", params={"since": "last tuesday"})
     assert bad_date.status_code == 400 and "not a date" in bad_date.text
 

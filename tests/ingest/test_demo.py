@@ -17,7 +17,7 @@ ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def calls() -> list[dict[str, Any]]:
-    return list(demo_calls(2000, seed=7))
+    return list(demo_calls(2000, seed=7, anchor=ANCHOR))
 
 
 def _contexts(call: dict[str, Any]) -> dict[str, Any]:
@@ -26,16 +26,29 @@ def _contexts(call: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_same_seed_same_calls_other_seed_other_calls() -> None:
-    first = list(demo_calls(150, seed=3))
-    assert first == list(demo_calls(150, seed=3))
-    assert first != list(demo_calls(150, seed=4))
+    first = list(demo_calls(150, seed=3, anchor=ANCHOR))
+    assert first == list(demo_calls(150, seed=3, anchor=ANCHOR))
+    assert first != list(demo_calls(150, seed=4, anchor=ANCHOR))
+
+
+def _stamp(call: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(call["timestamp"].replace("Z", "+00:00"))
+
+
+def test_by_default_the_demo_ends_now_so_the_last_month_is_full() -> None:
+    before = datetime.now(UTC)
+    stamps = [_stamp(c) for c in demo_calls(300, seed=7)]
+    assert before - timedelta(days=180, minutes=1) <= stamps[0]
+    assert before - timedelta(days=3) < stamps[-1] <= datetime.now(UTC)
+    last_month = [s for s in stamps if s >= before - timedelta(days=30)]
+    assert len(last_month) > len(stamps) / 10
 
 
 def test_two_thousand_customers_make_a_large_time_ordered_data_set(
     calls: list[dict[str, Any]],
 ) -> None:
     assert len(calls) >= 15_000
-    stamps = [datetime.fromisoformat(c["timestamp"].replace("Z", "+00:00")) for c in calls]
+    stamps = [_stamp(c) for c in calls]
     assert stamps == sorted(stamps)
     assert ANCHOR - timedelta(days=180) <= stamps[0] and stamps[-1] < ANCHOR
 

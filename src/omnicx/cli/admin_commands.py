@@ -13,11 +13,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
 from omnicx.cli.operator import operator
 from omnicx.cli.progress import bar
+from omnicx.cli.tables import readable_table
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
 from omnicx.core.time import as_utc, parse_timestamp
@@ -222,14 +224,23 @@ def audit_list(
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     before_id: Annotated[int | None, typer.Option(help="older than this entry")] = None,
 ) -> None:
-    """Entries newest first."""
+    """Entries newest first (long cells wrap; ``audit export`` has every column)."""
     where = _filter(actor, action, target_type, target_id, since, until)
-    table = Table("id", "at (UTC)", "actor", "action", "target", "detail", "ip")
+    # Two facts per cell (date over time, actor over address, action over target) keep
+    # five columns, so the actor and the detail get the width that is left.
+    table = readable_table(
+        "id", "at (UTC)", "actor", "action", "detail", shares={"actor": 2, "detail": 3}
+    )
     with get_database().read() as session:
         for e in audit.search(session, where, limit, before_id):
-            target = f"{e.target_type} {e.target_id or ''}" if e.target_type else ""
-            row = (str(e.id), _when(e.at), e.actor, e.action, target, e.detail, e.ip or "")
-            table.add_row(*row)
+            what = escape(e.action)
+            if e.target_type:
+                target = f"{e.target_type} {e.target_id or ''}".strip()
+                what += f"\n[dim]{escape(target)}[/]"
+            who = escape(e.actor) + (f"\n[dim]{escape(e.ip)}[/]" if e.ip else "")
+            detail = "\n".join(f"{k}: {v}" for k, v in audit.readable_detail(e))
+            at = _when(e.at).replace(" ", "\n", 1)
+            table.add_row(str(e.id), at, who, what, escape(detail))
     console.print(table)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from typing import Annotated, Any
@@ -105,7 +107,9 @@ def _admin_login() -> None:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
-    port: Annotated[int | None, typer.Option(help="Port")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port (default: OMNICX_PORT or 8000)")
+    ] = None,
     worker: Annotated[
         bool, typer.Option(help="Also run the pipeline and the outbox dispatcher")
     ] = True,
@@ -121,15 +125,19 @@ def serve(
     from omnicx.web.app import create_app
 
     settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    _refuse_busy_port(host, port)
     _migrate_quietly()
     _admin_login()
-    host, port = host or settings.host, port or settings.port
     console.print(
         f"OmniCX on [bold]http://{host}:{port}/[/]  API docs: http://{host}:{port}/docs  "
         f"({_where()}, event log: {settings.event_log})"
     )
     _serve_metrics_port(settings.metrics_port)
     child = _start_pipeline_child() if worker and not settings.uses_nats else None
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: handled here
+    # as an exit, so that the worker below is stopped (and closes its database) first.
+    signal.signal(signal.SIGTERM, _exit_after_shutdown)
     try:
         _run_api(
             uvicorn, create_app(settings, background=worker and settings.uses_nats), host, port
@@ -141,6 +149,32 @@ def serve(
                 child.wait(15)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _exit_after_shutdown(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _refuse_busy_port(host: str, port: int) -> None:
+    """Stop before serving, saying how to choose a port, when ``host:port`` is taken."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            # As uvicorn binds: a port left in TIME_WAIT by a stopped server is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        busy = exc.errno == errno.EADDRINUSE
+        problem = (
+            "is already in use (another OmniCX, or another program?)"
+            if busy
+            else (f"cannot be used: {exc.strerror}")
+        )
+        console.print(
+            f"[red]cannot serve on {host}:{port}:[/] the port {problem}\n"
+            f"Choose another port: [bold]make run PORT=8001[/], "
+            f"[bold]omnicx serve --port 8001[/] or [bold]OMNICX_PORT=8001[/]."
+        )
+        raise typer.Exit(code=1) from exc
 
 
 def _start_pipeline_child() -> subprocess.Popen[bytes]:
@@ -229,6 +263,7 @@ def worker(
         if watchdog is not None:
             watchdog.cancel()
         await workers.aclose()
+        get_database().dispose()  # the last connection closed folds the WAL in (SQLite)
         if consumer_died:
             # A worker that no longer consumes must not look healthy to its supervisor.
             console.print("[red]the event consumer stopped; exiting[/]")

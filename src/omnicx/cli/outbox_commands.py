@@ -7,11 +7,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from omnicx.cli.tables import readable_table
 from omnicx.core.database import get_database
 from omnicx.core.outbox import STATUSES, OutboxMessage, enqueue
+from omnicx.core.serialization import loads
 from omnicx.core.settings import get_settings
 from omnicx.core.time import utcnow
 from omnicx.runtime.outbound import make_dispatcher
@@ -32,7 +35,16 @@ def list_command(
     """
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"one of {', '.join(STATUSES)}", param_hint="--status")
-    table = Table("id", "kind", "status", "to", "tries", "created", "last error")
+    table = readable_table(
+        "id",
+        "kind",
+        "status",
+        "to",
+        "tries",
+        "created",
+        "last error",
+        shares={"to": 3, "last error": 2},
+    )
     with get_database().read() as session:
         counts: dict[str, int] = {
             state: n
@@ -40,7 +52,7 @@ def list_command(
                 select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
             )
         }
-        # Only the columns shown: the payload is encrypted and not needed here.
+        # Only the columns shown: payloads are decrypted for webhooks' URLs alone.
         stmt = (
             select(
                 OutboxMessage.id,
@@ -58,18 +70,43 @@ def list_command(
         )
         if status:
             stmt = stmt.where(OutboxMessage.status == status)
-        for m in session.execute(stmt):
+        rows = session.execute(stmt).all()
+        urls = _webhook_urls(session, [m.id for m in rows if m.kind == "webhook"])
+        for m in rows:
             table.add_row(
                 str(m.id),
                 m.kind,
                 m.status,
-                _recipient(m.customer_id, m.purpose, m.channel),
+                # Whom it concerns and why, over where a webhook goes.
+                "\n".join(
+                    part
+                    for part in (_recipient(m.customer_id, m.purpose, m.channel), urls.get(m.id))
+                    if part
+                ),
                 str(m.attempts),
-                str(m.created_at)[:19],
-                (m.last_error or "")[:80],
+                str(m.created_at)[:16].replace(" ", "\n", 1),
+                escape((m.last_error or "")[:200]),
             )
     console.print(table)
     console.print("  ".join(f"{s}: {counts.get(s, 0)}" for s in STATUSES))
+
+
+def _webhook_urls(session: Session, ids: list[int]) -> dict[int, str]:
+    """Where each webhook goes: its URL, from the (decrypted) payload; never the secret."""
+    if not ids:
+        return {}
+    found = session.execute(
+        select(OutboxMessage.id, OutboxMessage.payload).where(OutboxMessage.id.in_(ids))
+    )
+    urls = {}
+    for message_id, payload in found:
+        try:
+            url = loads(payload).get("url")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(url, str):
+            urls[message_id] = escape(url)
+    return urls
 
 
 def _recipient(customer_id: int | None, purpose: str | None, channel: str | None) -> str:

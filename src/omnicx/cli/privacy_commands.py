@@ -112,8 +112,13 @@ def erase_command(
         row = _run(request_id, events, "erasing")
     except OmniError as exc:
         raise _fail(exc) from exc
-    colour = "green" if row.status == "completed" else "red"
+    colour = {"completed": "green", "in_progress": "yellow"}.get(row.status, "red")
     console.print(f"request {request_id}: [{colour}]{row.status}[/] {row.result or ''}")
+    if row.status == "in_progress" and not row.error:
+        console.print(
+            "erased in the database; the request completes once the WAL is truncated "
+            "(the workers retry; or `omnicx privacy run` again)"
+        )
     if row.error:
         console.print(f"[red]{row.error}[/]")
         raise typer.Exit(code=1)

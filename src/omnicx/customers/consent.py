@@ -48,7 +48,7 @@ from omnicx.governance.consent import (
     move_event_decisions,
     record_decision,
 )
-from omnicx.identity.models import Identifier
+from omnicx.identity.models import Customer, Identifier
 from omnicx.identity.rules import strength
 from omnicx.identity.service import current_customer_id
 
@@ -78,10 +78,12 @@ def consent_subject(session: Session, customer_id: int) -> ConsentSubject:
         select(Identifier.type, Identifier.key_hash).where(Identifier.customer_id == survivor)
     ).all()
     anchor = min(identifiers, key=lambda i: (strength(i.type), i.key_hash), default=None)
+    erased_at = session.scalar(select(Customer.erased_at).where(Customer.id == survivor))
     return ConsentSubject(
         customer_id=survivor,
         customer_ids=frozenset(ids),
         anchor_hash=bytes(anchor.key_hash) if anchor else None,
+        erased=erased_at is not None,
     )
 
 

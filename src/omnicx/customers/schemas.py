@@ -89,6 +89,9 @@ class Customer360(BaseModel):
     orders_total: int = Field(description="How many orders the customer has")
     merges: list[MergeOut]
     access: AccessOut
+    erased_at: datetime | None = Field(
+        None, description="Set when the person was erased: the record holds no personal data"
+    )
     # How each field in ``access.fields`` was shown, kept for the audit row of this read.
     _shown: list[ShownField] = PrivateAttr(default_factory=list)
 

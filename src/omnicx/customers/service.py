@@ -227,13 +227,13 @@ def customer_360(session: Session, principal: Principal, requested_id: int) -> C
     customer_id = current_customer_id(session, requested_id)
     rows = RawStatements(session).select(
         "SELECT c.created_at, p.traits, p.channels, p.event_count, p.first_seen_at,"
-        " p.last_seen_at FROM customers c LEFT JOIN customer_profiles p"
+        " p.last_seen_at, c.erased_at FROM customers c LEFT JOIN customer_profiles p"
         " ON p.customer_id = c.id WHERE c.id = ?",
         (customer_id,),
     )
     if not rows:
         raise NotFound(f"no customer {requested_id}", field="id")
-    created_at, traits, channels, event_count, first_seen, last_seen = rows[0]
+    created_at, traits, channels, event_count, first_seen, last_seen, erased_at = rows[0]
     shown_traits, shown = view.traits(decode_traits(traits))
     identifiers = []
     for found in identifiers_of(session, customer_id):
@@ -278,6 +278,7 @@ def customer_360(session: Session, principal: Principal, requested_id: int) -> C
             for m in merges_of(session, customer_id)
         ],
         access=_access(view, protected),
+        erased_at=as_datetime(erased_at) if erased_at else None,
     )
     result._shown = protected
     return result

@@ -164,9 +164,18 @@ def _matching(where: AuditFilter) -> Select[AuditEntry]:
 
 
 def search(
-    session: Session, where: AuditFilter, limit: int = 100, before_id: int | None = None
+    session: Session,
+    where: AuditFilter,
+    limit: int = 100,
+    before_id: int | None = None,
+    after_id: int | None = None,
 ) -> list[AuditEntry]:
-    """Entries newest first, filtered; ``before_id`` pages backwards."""
+    """Entries newest first, filtered; ``before_id`` pages backwards (older), ``after_id``
+    forwards (the ``limit`` entries just newer than it, still newest first)."""
+    if after_id:
+        stmt = _matching(where).where(AuditEntry.id > after_id)
+        newer = list(session.scalars(stmt.order_by(AuditEntry.id.asc()).limit(limit)))
+        return newer[::-1]
     stmt = _matching(where).order_by(AuditEntry.id.desc()).limit(limit)
     if before_id:
         stmt = stmt.where(AuditEntry.id < before_id)
@@ -222,3 +231,21 @@ def csv_row(e: AuditEntry) -> list[str]:
 def detail_of(entry: AuditEntry) -> dict[str, Any]:
     value = loads(entry.detail)
     return value if isinstance(value, dict) else {}
+
+
+def readable_value(value: Any) -> str:
+    """A detail value as a person reads it: yes/no, lists joined, nested keys named."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(readable_value(v) for v in value) if value else "none"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {readable_value(v)}" for k, v in value.items()) or "none"
+    return str(value)
+
+
+def readable_detail(entry: AuditEntry) -> list[tuple[str, str]]:
+    """An entry's detail as (key, value) text pairs, in the order it was recorded."""
+    return [(str(k), readable_value(v)) for k, v in detail_of(entry).items()]

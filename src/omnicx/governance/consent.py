@@ -27,7 +27,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import chunks
-from omnicx.core.errors import InvalidInput
+from omnicx.core.errors import Conflict, InvalidInput
 from omnicx.core.settings import get_settings
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance import audit
@@ -52,12 +52,14 @@ class ConsentSubject:
 
     ``customer_ids`` holds the surviving ``customer_id`` and every id merged into it:
     decisions recorded on any of them count. ``anchor_hash`` is the blind index of the
-    customer's strongest identifier (None if it has none left).
+    customer's strongest identifier (None if it has none left). ``erased``: the person
+    was erased, so there is no one left to decide anything.
     """
 
     customer_id: int
     customer_ids: frozenset[int]
     anchor_hash: bytes | None = None
+    erased: bool = False
 
 
 # Builds the subject for a customer id (following merges); raises NotFound.
@@ -225,6 +227,10 @@ def change_consent(
     The caller checked ``consent:manage``. The audit entry names purpose, channel and
     outcome, never the note (free text may hold personal data).
     """
+    if subject.erased:
+        raise Conflict(
+            f"customer {subject.customer_id} was erased: no consent can be recorded for them"
+        )
     if note is not None and len(note) > NOTE_MAX:
         raise InvalidInput(f"the note is longer than {NOTE_MAX} characters", field="note")
     row = record_decision(

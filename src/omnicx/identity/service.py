@@ -132,6 +132,60 @@ def merges_of(session: Session, customer_id: int) -> list[MergeView]:
     ]
 
 
+@dataclass(frozen=True)
+class MergeRecord:
+    """A merge as a person choosing one to undo needs it (no identifier values)."""
+
+    id: int
+    survivor_id: int
+    merged_id: int
+    reason: str
+    actor: str
+    created_at: datetime
+    undone_at: datetime | None
+    brought: list[str]  # the types of the identifiers the merged customer brought
+
+
+def merge_history(session: Session, customer_id: int) -> list[MergeRecord]:
+    """Every merge that built the customer ``customer_id`` is now part of (merges into the
+    customers folded into it included), oldest first. Raises NotFound."""
+    current = current_customer_id(session, customer_id)
+    family, frontier = {current}, {current}
+    for _ in range(MAX_MERGE_HOPS):
+        frontier = (
+            set(session.scalars(select(Customer.id).where(Customer.merged_into_id.in_(frontier))))
+            - family
+        )
+        if not frontier:
+            break
+        family |= frontier
+    merges = session.scalars(
+        select(Merge)
+        .where(or_(Merge.survivor_id.in_(family), Merge.merged_id == current))
+        .order_by(Merge.id)
+    ).all()
+    brought_ids = {i for m in merges for i in loads(m.identifier_ids)}
+    types: dict[int, str] = {
+        i: kind
+        for i, kind in session.execute(
+            select(Identifier.id, Identifier.type).where(Identifier.id.in_(brought_ids))
+        )
+    }
+    return [
+        MergeRecord(
+            id=m.id,
+            survivor_id=m.survivor_id,
+            merged_id=m.merged_id,
+            reason=m.reason,
+            actor=m.actor,
+            created_at=as_datetime(m.created_at),
+            undone_at=as_datetime(m.undone_at) if m.undone_at else None,
+            brought=sorted({types[i] for i in loads(m.identifier_ids) if i in types}),
+        )
+        for m in merges
+    ]
+
+
 def unmerge(
     session: Session,
     customer_id: int,

@@ -2,7 +2,8 @@
 
 Governance runs privacy requests and the retention job but cannot import the domains
 that hold personal data; this module registers their handlers (``wire``), and the
-worker runs the retention job on a timer (``retention_timer``).
+worker runs the retention job on a timer (``retention_timer``) and completes erasures
+that wait for SQLite's WAL to be truncated (``erasure_finisher``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 FIRST_RUN_DELAY_SECONDS = 60.0
 # A sleeping schedule wakes at least this often to notice a run made elsewhere.
 MAX_SLEEP_SECONDS = 3600.0
+# How often an erasure that waits for the WAL to be truncated tries the checkpoint again.
+ERASURE_RETRY_SECONDS = 5.0
 
 
 def wire() -> None:
@@ -62,6 +65,25 @@ def retention_timer(
                 log.exception("the retention job failed; trying again later")
                 wait = MAX_SLEEP_SECONDS
             stop.wait(min(wait, MAX_SLEEP_SECONDS))
+
+    return loop
+
+
+def erasure_finisher(
+    database: Database, stop: threading.Event, every: float = ERASURE_RETRY_SECONDS
+) -> Callable[[], None]:
+    """The worker's loop that retries the WAL checkpoint of waiting erasures until it
+    truncates the WAL, then completes them."""
+
+    def loop() -> None:
+        if not database.sqlite:
+            return
+        while not stop.wait(every):
+            try:
+                for request_id in privacy.finish_waiting_erasures(database):
+                    log.info("privacy request %s: WAL truncated, erasure completed", request_id)
+            except Exception:
+                log.exception("completing waiting erasures failed; trying again")
 
     return loop
 

@@ -20,7 +20,7 @@ from omnicx.core.processing.leases import Presence
 from omnicx.core.processing.transport import JetStreamTransport
 from omnicx.core.settings import Settings
 from omnicx.runtime.outbound import make_dispatcher
-from omnicx.runtime.privacy import retention_timer
+from omnicx.runtime.privacy import erasure_finisher, retention_timer
 from omnicx.runtime.processors import all_groups
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class Workers:
             self._thread(
                 "omnicx-retention", retention_timer(self.database, self.settings, self.stop)
             )
+            self._thread("omnicx-erasures", erasure_finisher(self.database, self.stop))
 
     def _start_groups(self) -> None:
         groups = all_groups()

@@ -28,6 +28,7 @@ router = APIRouter(include_in_schema=False)
 
 FILTER_FIELDS = ("actor", "action", "target_type", "target_id", "since", "until")
 AUDIT_TEMPLATE = "admin_audit.html"
+AUDIT_PAGE = 50  # entries per page: a screenful or two, not 10,000 pixels
 USERS_TEMPLATE = "admin_users.html"
 Role = Annotated[str, Form(max_length=32)]
 
@@ -63,7 +64,8 @@ def _form_values(request: Request) -> dict[str, str]:
 def audit_page(
     request: Request,
     before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    after_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = AUDIT_PAGE,
     verify: bool = False,
 ) -> Response:
     principal = gate(request, Permission.AUDIT_READ, AUDIT_TEMPLATE)
@@ -74,12 +76,17 @@ def audit_page(
     context: dict[str, Any] = {"f": values, "error": error, "entries": [], "report": None}
     with get_database().read() as session:
         if error is None:
-            entries = audit.search(session, where, limit, before_id)
-            context["entries"] = [(e, as_utc(e.at), audit.detail_of(e)) for e in entries]
+            entries = audit.search(session, where, limit, before_id, after_id)
+            context["entries"] = [(e, as_utc(e.at), audit.readable_detail(e)) for e in entries]
             query = {k: v for k, v in values.items() if v}
             context["query"] = query
-            if len(entries) == limit:
-                context["older"] = query | {"before_id": entries[-1].id, "limit": limit}
+            if entries:
+                paging = query | ({"limit": limit} if limit != AUDIT_PAGE else {})
+                newest, oldest = entries[0].id, entries[-1].id
+                if audit.search(session, where, 1, before_id=oldest):
+                    context["older"] = paging | {"before_id": oldest}
+                if audit.search(session, where, 1, after_id=newest):
+                    context["newer"] = paging | {"after_id": newest}
         if verify:
             context["report"] = audit.verify(session)
         session.expunge_all()

@@ -30,6 +30,7 @@ from omnicx.ingest.sources import BrowserOrigins, WriteKeys
 from omnicx.runtime.privacy import wire as wire_privacy
 from omnicx.runtime.workers import Workers
 from omnicx.web.admin_pages import router as admin_pages_router
+from omnicx.web.api_docs import add_api_docs
 from omnicx.web.auth_pages import router as auth_router
 from omnicx.web.consent_pages import router as consent_pages_router
 from omnicx.web.errors import install_error_handlers
@@ -59,13 +60,19 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         finally:
             await workers.aclose()
             await app.state.event_log.close()
+            # Closed connections let SQLite fold the WAL into the database file and remove
+            # it when the last one closes (the worker process closes its own).
+            database.dispose()
 
     app = FastAPI(
         title="OmniCX",
         version=__version__,
         description="Customer data platform with a built-in omnichannel service desk.",
         lifespan=lifespan,
+        docs_url=None,  # served from vendored files by add_api_docs
+        redoc_url=None,
     )
+    add_api_docs(app)
     install_error_handlers(app)
     app.add_middleware(
         SessionMiddleware,

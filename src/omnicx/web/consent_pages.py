@@ -1,9 +1,11 @@
 """The consent part of the customer page: an HTML fragment the page loads with htmx.
 
 ``GET /customers/{id}/consent`` shows consent per purpose and channel, the history and,
-for roles with ``consent:manage``, a form to record a decision the customer took.
-``POST`` records it (CSRF-checked, audited) and answers with the fragment again (htmx) or
-a redirect back to the customer page (a plain form post).
+for roles with ``consent:manage``, a form to record a decision the customer took; opened
+at its own address (not by htmx) it is a whole page. ``POST`` records it (CSRF-checked,
+audited) and answers with the fragment again (htmx) or a redirect back to the customer
+page (a plain form post). An erased customer has no one left to decide: no form, and a
+post is refused.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from omnicx.core.database import get_database
-from omnicx.core.errors import Forbidden, InvalidInput, NotFound
+from omnicx.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from omnicx.customers.consent import consent_subject
 from omnicx.governance.api import client_ip
 from omnicx.governance.consent import (
@@ -29,6 +31,7 @@ from omnicx.governance.consent import (
 )
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
+from omnicx.web.errors import error_page
 from omnicx.web.pages import Csrf, CustomerId, render, to_login
 from omnicx.web.session import check_csrf, signed_in_principal
 
@@ -47,9 +50,10 @@ def _fragment(
 ) -> HTMLResponse:
     with get_database().read() as session:
         decisions = decisions_of(session, subject)
+    whole_page = not _from_htmx(request)
     return render(
         request,
-        "_consent.html",
+        "consent.html" if whole_page else "_consent.html",
         {
             "customer_id": subject.customer_id,
             "requested_id": requested_id,
@@ -57,7 +61,8 @@ def _fragment(
             "history": list(reversed(decisions[-HISTORY:])),
             "purposes": PURPOSES,
             "channels": (EVERY_CHANNEL, *CHANNELS),
-            "may_manage": principal.may(Permission.CONSENT_MANAGE),
+            "may_manage": principal.may(Permission.CONSENT_MANAGE) and not subject.erased,
+            "erased": subject.erased,
             "note_max": NOTE_MAX,
             "error": error,
         },
@@ -65,7 +70,13 @@ def _fragment(
     )
 
 
-def _refusal(message: str, status: int) -> HTMLResponse:
+def _from_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _refusal(request: Request, message: str, status: int) -> HTMLResponse:
+    if not _from_htmx(request):
+        return error_page(request, status, message)
     return HTMLResponse(f'<p class="error">{message}</p>', status_code=status)
 
 
@@ -84,10 +95,10 @@ def consent_fragment(request: Request, customer_id: CustomerId) -> Response:
         return to_login(request, back_to=f"/customers/{customer_id}")
     # Not ``gate``: a refusal here is a fragment swapped into the page, not a whole page.
     if not principal.may(Permission.CUSTOMERS_READ):
-        return _refusal("Your role does not see customers.", 403)
+        return _refusal(request, "Your role does not see customers.", 403)
     subject = consent_subject_or_none(customer_id)
     if subject is None:
-        return _refusal(f"No customer {customer_id}.", 404)
+        return _refusal(request, f"No customer {customer_id}.", 404)
     return _fragment(request, principal, subject, customer_id)
 
 
@@ -122,12 +133,14 @@ def record_consent(
                 ip=client_ip(request),
             )
     except NotFound:
-        return _refusal(f"No customer {customer_id}.", 404)
-    except InvalidInput as exc:
+        return _refusal(request, f"No customer {customer_id}.", 404)
+    except (InvalidInput, Conflict) as exc:
         found = consent_subject_or_none(customer_id)
         if found is None:
-            return _refusal(f"No customer {customer_id}.", 404)
-        return _fragment(request, principal, found, customer_id, error=exc.message, status=400)
-    if request.headers.get("HX-Request") == "true":
+            return _refusal(request, f"No customer {customer_id}.", 404)
+        return _fragment(
+            request, principal, found, customer_id, error=exc.message, status=exc.status_code
+        )
+    if _from_htmx(request):
         return _fragment(request, principal, subject, customer_id)
     return RedirectResponse(f"/customers/{subject.customer_id}#consent", status_code=303)

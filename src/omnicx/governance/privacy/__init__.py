@@ -41,13 +41,20 @@ from omnicx.governance.privacy.requests import (
     result_of,
     start_request,
 )
-from omnicx.governance.privacy.runner import CHECKPOINT_ATTEMPTS, reclaim_storage, run_request
+from omnicx.governance.privacy.runner import (
+    CHECKPOINT_ATTEMPTS,
+    WAL_WAITING,
+    finish_waiting_erasures,
+    reclaim_storage,
+    run_request,
+)
 
 __all__ = [
     "CHECKPOINT_ATTEMPTS",
     "KINDS",
     "RUNNABLE",
     "STATUSES",
+    "WAL_WAITING",
     "Erasure",
     "PersonalDataHandler",
     "PrivacyRegistry",
@@ -62,6 +69,7 @@ __all__ = [
     "erase_subject",
     "export_bundle",
     "fail_request",
+    "finish_waiting_erasures",
     "get_request",
     "is_overdue",
     "is_redacted",

@@ -2,7 +2,10 @@
 
 An erasure commits in one transaction, then removes what the database alone cannot:
 the JetStream copies of the events, SQLite's old page images (secure_delete during the
-erasure, then a WAL checkpoint) and PostgreSQL's dead tuples (VACUUM).
+erasure, then a WAL checkpoint) and PostgreSQL's dead tuples (VACUUM). The request is
+completed only once all of that is done: while readers keep SQLite's WAL from being
+truncated it stays ``in_progress`` and ``finish_waiting_erasures`` (run by the workers)
+completes it when a checkpoint finally truncates the WAL.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import logging
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database
 from omnicx.core.errors import Conflict
@@ -31,6 +37,8 @@ from omnicx.governance.privacy.requests import (
 from omnicx.governance.service import Principal
 
 CHECKPOINT_ATTEMPTS = 10
+# ``result.storage`` of an erasure whose old page images may still be in SQLite's WAL.
+WAL_WAITING = "waiting: readers kept the WAL from being truncated; retried until it is"
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +68,42 @@ def run_request(
     cleaned, problem = _after_erasure(database, erasure)
     with database.write() as session:
         request = get_request(session, request_id, lock=True)
-        request.result = dumps({**result_of(request), **cleaned})
+        result = {**result_of(request), **cleaned}
+        request.result = dumps(result)
         if problem:
             fail_request(session, request, problem)
+        elif result.get("storage") != WAL_WAITING:
+            complete_request(session, request, result)
         return request
+
+
+def finish_waiting_erasures(database: Database) -> list[int]:
+    """Complete the erasures that wait for SQLite's WAL to be truncated, if a checkpoint
+    truncates it now; returns their ids (none when the WAL is still held by readers)."""
+    if not database.sqlite:
+        return []
+    with database.read() as session:
+        waiting = _waiting_erasures(session)
+    if not waiting or not _checkpoint(database):
+        return []
+    finished = []
+    with database.write() as session:
+        for request_id in waiting:
+            request = get_request(session, request_id, lock=True)
+            result = result_of(request)
+            if request.status == "in_progress" and result.get("storage") == WAL_WAITING:
+                complete_request(session, request, {**result, "storage": "checkpointed"})
+                finished.append(request_id)
+    return finished
+
+
+def _waiting_erasures(session: Session) -> list[int]:
+    running = session.scalars(
+        select(PrivacyRequest).where(
+            PrivacyRequest.kind == "erase", PrivacyRequest.status == "in_progress"
+        )
+    )
+    return [r.id for r in running if result_of(r).get("storage") == WAL_WAITING]
 
 
 def _ensure_runnable(request: PrivacyRequest) -> None:
@@ -82,7 +122,8 @@ def _erase(database: Database, request_id: int, actor: Principal, progress: Prog
             request = get_request(session, request_id, lock=True)
             _ensure_runnable(request)
             erasure = erase_subject(session, request, actor, progress)
-            complete_request(session, request, {"counts": erasure.counts})
+            # Still in progress: completed once the clean-up after the commit is done.
+            request.result = dumps({"counts": erasure.counts})
             session.flush()
         finally:
             if database.sqlite:
@@ -113,9 +154,13 @@ def _after_erasure(database: Database, erasure: Erasure) -> tuple[dict[str, Any]
     try:
         done["storage"] = reclaim_storage(database, sorted(erasure.touched_tables))
     except Exception as exc:
-        # Not fatal: the data is gone from every live row; the space is reclaimed later.
         log.exception("reclaiming storage after an erasure failed")
-        done["storage"] = f"not reclaimed: {_describe(exc)}"
+        if database.sqlite:
+            # Old page images may still be in the WAL: the erasure is not done yet.
+            done["storage"] = WAL_WAITING
+        else:
+            # Not fatal: the data is gone from every live row; VACUUM runs again later.
+            done["storage"] = f"not reclaimed: {_describe(exc)}"
     return done, problem
 
 
@@ -132,7 +177,7 @@ def reclaim_storage(database: Database, tables: Sequence[str]) -> str:
             if _checkpoint(database):
                 return "checkpointed"
             time.sleep(0.2)  # a reader (the pipeline, a page) holds an old snapshot
-        return "checkpoint incomplete (readers were active): the next checkpoint completes it"
+        return WAL_WAITING
     known = [t for t in tables if t.isidentifier()]
     if not known:
         return "nothing to vacuum"

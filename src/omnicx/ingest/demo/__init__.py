@@ -23,8 +23,9 @@ typo'd name (plus city, gender, birthday: no identifier) for probabilistic match
 calls carry a junk ``anonymousId`` ("null", "undefined" …) next to a valid ``userId``; a
 few calls are sent twice with the same ``messageId`` (retries).
 
-Everything is derived from ``random.Random(seed)`` and the fixed anchor 2026-11-01T00:00Z:
-timestamps fall in the 180 days before it, and message ids are ``demo-<n>`` in time order.
+Everything is derived from ``random.Random(seed)`` and an anchor time (by default the
+moment the demo is generated, so a fresh install has recent activity to show): timestamps
+fall in the 180 days before it, and message ids are ``demo-<n>`` in time order.
 """
 
 from omnicx.ingest.demo.journeys import demo_calls

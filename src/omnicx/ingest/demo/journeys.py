@@ -5,22 +5,22 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from omnicx.core.time import as_utc, utcnow
 from omnicx.ingest.demo.people import (
     _iso,
     _People,
     _Person,
 )
 from omnicx.ingest.demo.vocabulary import (
-    ANCHOR,
     APP,
     EMAIL_SUBJECTS,
     INQUIRY_TOPICS,
     JUNK_ANONYMOUS_IDS,
     PRODUCTS,
-    START,
+    SPAN,
     USER_AGENTS,
     WECHAT_APP,
     WECHAT_OPEN_PLATFORM,
@@ -31,9 +31,9 @@ from omnicx.ingest.demo.vocabulary import (
 class _Journey:
     """One person's calls; a cursor moves forward in time, nothing after the anchor."""
 
-    def __init__(self, rng: random.Random, person: _Person):
-        self.rng, self.p = rng, person
-        self.t = START + timedelta(minutes=rng.randrange(170 * 24 * 60))
+    def __init__(self, rng: random.Random, person: _Person, anchor: datetime):
+        self.rng, self.p, self.anchor = rng, person, anchor
+        self.t = anchor - SPAN + timedelta(minutes=rng.randrange(170 * 24 * 60))
         self.calls: list[dict[str, Any]] = []
         self.locale = (
             "zh-CN" if person.chinese else ("en-US" if person.country == "US" else "en-GB")
@@ -48,7 +48,7 @@ class _Journey:
 
     def emit(self, kind: str, ids: dict[str, Any], **fields: Any) -> None:
         self.later(0.2, 4)
-        if self.t < ANCHOR:
+        if self.t < self.anchor:
             fields = {k: v for k, v in fields.items() if k != "context" or v}
             self.calls.append({"type": kind, "timestamp": _iso(self.t), **ids, **fields})
 
@@ -363,19 +363,23 @@ class _Journey:
             )
 
 
-def demo_calls(customers: int = 2000, seed: int = 7) -> Iterator[dict[str, Any]]:
-    """Segment-shaped calls for `customers` people, in time order (see the module docstring).
+def demo_calls(
+    customers: int = 2000, seed: int = 7, anchor: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """Segment-shaped calls for `customers` people, in time order (see the module docstring),
+    in the 180 days before ``anchor`` (default: now, to the minute).
 
-    The same (customers, seed) always gives the same calls, message ids and timestamps.
-    Calls that are retries share their messageId with the call they repeat.
+    The same (customers, seed, anchor) always gives the same calls, message ids and
+    timestamps. Calls that are retries share their messageId with the call they repeat.
     """
+    anchor = as_utc(anchor) if anchor else utcnow().replace(second=0, microsecond=0)
     rng = random.Random(seed)
     people = _People(rng)
     pending: list[tuple[str, int, int, dict[str, Any]]] = []
     retries: dict[int, dict[str, Any]] = {}  # id(copy) -> the call it repeats
     for index in range(customers):
         person = people.draw(index)
-        calls = _Journey(rng, person).run()
+        calls = _Journey(rng, person, anchor).run()
         if person.user_id and rng.random() < 0.015:
             server = [c for c in calls if c.get("userId") and "anonymousId" not in c]
             if server:

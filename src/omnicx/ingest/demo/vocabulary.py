@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
-START = ANCHOR - timedelta(days=180)
+# The demo covers the SPAN before its anchor: the moment it is loaded, so that a fresh
+# install's "last 30 days" are full; tests pass a fixed anchor to get fixed timestamps.
+SPAN = timedelta(days=180)
 APP = {"name": "OmniShop", "version": "3.2.1", "build": "3210"}
 WECHAT_APP = "wx8a1b2c3d4e5f6a7b"
 WECHAT_OPEN_PLATFORM = "open-omnishop"
