@@ -122,14 +122,14 @@ class Runner:
             expired = expired.with_for_update(skip_locked=True)
             due = due.with_for_update(skip_locked=True)
         with self.database.write() as session:
-            rows = list(session.execute(expired).tuples())
+            rows = [tuple(row) for row in session.execute(expired)]
             exhausted = [job_id for job_id, _, attempts in rows if attempts >= self.max_attempts]
             if exhausted:
                 # Its runner died holding it every time: stop trying.
                 self._give_up(session, exhausted, now)
             rows = [row for row in rows if row[2] < self.max_attempts]
             if len(rows) < limit:
-                rows += session.execute(due.limit(limit - len(rows))).tuples()
+                rows += [tuple(row) for row in session.execute(due.limit(limit - len(rows)))]
             by_lease: dict[timedelta, list[int]] = {}
             for job_id, kind, _ in rows:
                 by_lease.setdefault(self.registry.lease_of(kind), []).append(job_id)

@@ -156,4 +156,4 @@ def status_counts(session: Session, kind: str | None = None) -> dict[str, int]:
     stmt = select(ScheduledJob.status, func.count()).group_by(ScheduledJob.status)
     if kind:
         stmt = stmt.where(ScheduledJob.kind == kind)
-    return {status: int(n) for status, n in session.execute(stmt).tuples()}
+    return {row[0]: int(row[1]) for row in session.execute(stmt)}
