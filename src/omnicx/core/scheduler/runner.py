@@ -179,6 +179,15 @@ class Runner:
         return stmt.with_for_update() if lock and not self.database.sqlite else stmt
 
     def _fire_in_transaction(self, ids: Sequence[int]) -> None:
+        # Handlers rarely fail: run the batch without a savepoint per job (they cost more
+        # than a typical handler). If one fails, that transaction is rolled back whole and
+        # the batch runs again with each job in its own savepoint.
+        try:
+            self._fire_batch(ids, isolated=False)
+        except _HandlerFailed:
+            self._fire_batch(ids, isolated=True)
+
+    def _fire_batch(self, ids: Sequence[int], *, isolated: bool) -> None:
         with self.database.write() as session:
             fired: list[int] = []
             failures: list[tuple[int, int, str]] = []
@@ -188,10 +197,17 @@ class Runner:
                 try:
                     if registration is None:
                         raise LookupError(f"no handler for jobs of kind {job.kind!r}")
-                    with session.begin_nested():
-                        cast(InTransaction, registration.handler)(session, job)
+                    handler = cast(InTransaction, registration.handler)
+                    if isolated:
+                        with session.begin_nested():
+                            handler(session, job)
+                    else:
+                        handler(session, job)
+                        session.flush()  # a handler's failing write fails here, not later
                     fired.append(job.id)
                 except Exception as exc:
+                    if not isolated:
+                        raise _HandlerFailed from exc
                     log.warning("scheduled job %s (%s) failed: %s", job.key, job.kind, exc)
                     failures.append((job.id, job.attempt, describe(exc)))
             self._record(session, fired, failures)
@@ -274,6 +290,10 @@ class Runner:
             except Exception:
                 log.exception("scheduler pass failed")
                 stop.wait(2.0)
+
+
+class _HandlerFailed(Exception):
+    """A handler failed in a batch run without savepoints: run it again isolated."""
 
 
 def _fired_job(row: Any) -> FiredJob:
