@@ -181,7 +181,7 @@ def test_a_failing_handler_is_retried_with_backoff_then_fails(db):
     assert failed.attempts == 3 and "attempt 3" in (failed.last_error or "")
     assert sorted(calls) == [1, 2, 3]
     # Waits of at least half the step: 0.2 s after the first attempt, 0.4 s after the second.
-    assert calls[1] - calls[0] >= 0.2 and calls[2] - calls[1] >= 0.4
+    assert calls[2] - calls[1] >= 0.2 and calls[3] - calls[2] >= 0.4
     assert fired_keys(db) == Counter({"steady": 1}), "a failed attempt leaves no effect"
     assert one.run_due() == 0
 
