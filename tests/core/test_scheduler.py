@@ -186,6 +186,26 @@ def test_a_failing_handler_is_retried_with_backoff_then_fails(db):
     assert one.run_due() == 0
 
 
+def test_a_long_detached_job_does_not_hold_back_the_others(db, registry):
+    started, release = threading.Event(), threading.Event()
+
+    def long_job(database: Database, job: FiredJob) -> None:
+        started.set()
+        release.wait(10)
+
+    registry.register_detached("test.long", long_job, lease=timedelta(minutes=5))
+    schedule(db, "retention-like", utcnow() - timedelta(seconds=1), kind="test.long")
+    one = Runner(db, registry)
+    assert one.run_due() == 1 and started.wait(5)
+    assert job(db, "retention-like").status == "running"
+    schedule(db, "sla:conversation:5", utcnow() - timedelta(seconds=1))
+    assert one.run_due() == 1
+    assert job(db, "sla:conversation:5").status == "done", "fired while the long job runs"
+    release.set()
+    one.wait_detached(10)
+    assert job(db, "retention-like").status == "done"
+
+
 def test_a_job_of_an_unknown_kind_is_retried_not_lost(db, registry):
     schedule(db, "automation:rule:3", utcnow() - timedelta(seconds=1), kind="automation.time")
     assert Runner(db, registry).run_due() == 1

@@ -14,8 +14,8 @@ Shaped like the outbox dispatcher. A pass has two transactions:
    the lease runs out and another pass claims it; after the commit it is ``done``. A job
    re-scheduled or cancelled meanwhile is no longer leased to this runner and is skipped.
 
-Detached handlers (see ``registry``) run between the claim and a short transaction that
-records the outcome.
+Detached handlers (see ``registry``) run in a thread of their own between the claim and a
+short transaction that records the outcome.
 """
 
 from __future__ import annotations
@@ -80,26 +80,47 @@ class Runner:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.alarm = wake if wake is not None else alarm
         self.jobs = table_of(ScheduledJob)
+        self.detached: list[threading.Thread] = []
 
     # -- one pass ------------------------------------------------------------------------
 
     def run_due(self) -> int:
-        """Claim up to one batch of due jobs and fire them; returns how many were claimed."""
+        """Claim up to one batch of due jobs and fire them; returns how many were claimed.
+
+        Detached jobs run in threads of their own, so that a long one (retention) does
+        not hold back the jobs due meanwhile; ``wait_detached`` waits for them.
+        """
         claimed = self._claim(self.batch)
         inline = [job_id for job_id, kind in claimed if not self._detached(kind)]
         if inline:
             self._fire_in_transaction(inline)
         for job_id, kind in claimed:
             if self._detached(kind):
-                self._fire_detached(job_id)
+                thread = threading.Thread(
+                    target=self._fire_detached, args=(job_id,), name=f"omnicx-job-{kind}"
+                )
+                thread.daemon = True
+                thread.start()
+                self.detached.append(thread)
+        self.detached = [thread for thread in self.detached if thread.is_alive()]
         return len(claimed)
 
+    def wait_detached(self, timeout: float | None = None) -> None:
+        """Wait for the detached jobs this runner started."""
+        for thread in self.detached:
+            thread.join(timeout)
+        self.detached = [thread for thread in self.detached if thread.is_alive()]
+
     def run_until_idle(self) -> int:
-        """Run passes until nothing is due; returns how many jobs were claimed."""
+        """Run passes until nothing is due, detached jobs included; returns how many jobs
+        were claimed."""
         total = 0
-        while (claimed := self.run_due()) > 0:
+        while True:
+            claimed = self.run_due()
+            self.wait_detached()
+            if claimed == 0:
+                return total
             total += claimed
-        return total
 
     def _detached(self, kind: str) -> bool:
         registration = self.registry.kinds.get(kind)
@@ -213,6 +234,13 @@ class Runner:
             self._record(session, fired, failures)
 
     def _fire_detached(self, job_id: int) -> None:
+        try:
+            self._run_detached(job_id)
+        except Exception:
+            # Its lease runs out and another pass claims it again.
+            log.exception("detached scheduled job %s could not be run or recorded", job_id)
+
+    def _run_detached(self, job_id: int) -> None:
         with self.database.read() as session:
             row = session.execute(self._leased([job_id], lock=False)).first()
         if row is None:
