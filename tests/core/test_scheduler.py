@@ -16,16 +16,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.orm import Session
 
 from omnicx.core import scheduler
 from omnicx.core.database import Database
+from omnicx.core.migrate import downgrade, upgrade
 from omnicx.core.outbox import OutboxMessage, enqueue
 from omnicx.core.scheduler import FiredJob, Registry, Runner, ScheduledJob, runner
 from omnicx.core.serialization import loads
 from omnicx.core.time import as_utc, utcnow
+from tests.conftest import _sqlalchemy_url
 from tests.core import scheduler_worker
+from tests.core.test_migrations import empty_database  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,6 +82,25 @@ def running(db: Database, registry: Registry) -> Iterator[Runner]:
     yield loop
     stop.set()
     thread.join(10)
+
+
+def test_migration_0004_adds_and_removes_the_jobs_table(empty_database):  # noqa: F811
+    url = empty_database
+    upgrade(url, "0004")
+    engine = create_engine(url if url.startswith("sqlite") else _sqlalchemy_url(url))
+    assert "scheduled_jobs" in inspect(engine).get_table_names()
+    indexes = {
+        ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("scheduled_jobs")
+    }
+    assert indexes["ix_scheduled_jobs_due"] == ["status", "due_at"]
+    upgrade(url)
+    migrated = Database(url)
+    with migrated.write() as session:
+        scheduler.schedule(session, "test.effect", "sla:1", utcnow())
+    migrated.dispose()
+    downgrade(url, "0003")
+    assert "scheduled_jobs" not in inspect(engine).get_table_names()
+    engine.dispose()
 
 
 def test_a_job_fires_when_due_and_not_before(db, registry):
