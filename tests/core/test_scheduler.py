@@ -124,7 +124,7 @@ def test_the_running_loop_fires_on_time(db, running):
     schedule(db, "snooze:conversation:1", due)
     wait_for(lambda: job(db, "snooze:conversation:1").status == "done")
     fired_at = as_utc(job(db, "snooze:conversation:1").fired_at)  # type: ignore[arg-type]
-    assert due <= fired_at < due + timedelta(seconds=0.5)
+    assert due <= fired_at < due + timedelta(seconds=1.5)
 
 
 def test_a_job_scheduled_sooner_in_the_process_wakes_the_sleeping_runner(db, running, monkeypatch):
@@ -135,7 +135,8 @@ def test_a_job_scheduled_sooner_in_the_process_wakes_the_sleeping_runner(db, run
     due = utcnow() + timedelta(seconds=0.3)
     schedule(db, "sooner", due)
     wait_for(lambda: job(db, "sooner").status == "done", seconds=5)
-    assert as_utc(job(db, "sooner").fired_at) < due + timedelta(seconds=0.5)  # type: ignore[arg-type]
+    # Far sooner than the 60 s it would have slept (with room for a loaded machine).
+    assert as_utc(job(db, "sooner").fired_at) < due + timedelta(seconds=5)  # type: ignore[arg-type]
     assert job(db, "later").status == "pending"
 
 
