@@ -36,6 +36,7 @@ bench: $(STAMP) ## Run the benchmarks (by hand; figures go to docs/benchmarks.md
 	@$(PY) bench/ingest.py
 	@$(PY) bench/identity.py
 	@$(PY) bench/lookup.py
+	@$(PY) bench/scheduler.py
 
 format: $(STAMP) ## Format the code
 	@$(VENV)/bin/ruff format src tests bench

@@ -1,6 +1,6 @@
 """Retention: old behaviour events go (with their timeline rows), order events stay for
 their longer period, counters stay; a dry run removes nothing; every run is reported
-and audited; the schedule runs once per interval."""
+and audited; the scheduler runs it once per interval."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from omnicx.core import scheduler
 from omnicx.core.eventlog.models import DeadLetter, EventRow
 from omnicx.core.outbox import OutboxMessage, enqueue
+from omnicx.core.scheduler import Registry, Runner
 from omnicx.core.settings import Settings, reset_settings
-from omnicx.core.time import utcnow
+from omnicx.core.time import as_utc, utcnow
 from omnicx.customers.models import CustomerProfile, TimelineEntry
 from omnicx.governance import audit, retention
 from omnicx.governance.models import RetentionRun
 from omnicx.governance.service import SYSTEM
 from omnicx.runtime import privacy as runtime_privacy
+from omnicx.runtime.scheduling import wire_jobs
 from tests.factories import append_calls, make_source, make_token, process
 
 NOW = utcnow()
@@ -152,23 +155,40 @@ def test_the_retention_setting_is_validated(monkeypatch):
     reset_settings()
 
 
-def test_the_schedule_runs_once_per_interval(db, settings, monkeypatch):
+def test_retention_runs_from_the_scheduler_once_per_interval(db, settings, monkeypatch):
     monkeypatch.setattr(runtime_privacy, "FIRST_RUN_DELAY_SECONDS", 0.0)
-    stop = threading.Event()
-    loops = [runtime_privacy.retention_timer(db, settings, stop) for _ in range(2)]
-    threads = [threading.Thread(target=loop) for loop in loops]
+    jobs = wire_jobs(settings, Registry())
+    for _ in range(2):  # two workers start: still one job
+        runtime_privacy.schedule_retention(db, settings)
+    with db.read() as session:
+        assert scheduler.status_counts(session) == {"pending": 1}
+    time.sleep(0.01)
+    runners = [Runner(db, jobs), Runner(db, jobs)]
+    threads = [threading.Thread(target=runner.run_until_idle) for runner in runners]
     for thread in threads:
         thread.start()
-    finished = select(func.count()).where(RetentionRun.finished_at.is_not(None))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with db.read() as session:
-            if session.scalar(finished):
-                break
-        time.sleep(0.05)
-    stop.set()
     for thread in threads:
-        thread.join(10)
+        thread.join(30)
     with db.read() as session:
         actors = list(session.scalars(select(RetentionRun.actor)))
-    assert actors == [SYSTEM.actor], "two workers, one run per interval"
+        (job,) = scheduler.list_jobs(session)
+    assert actors == [SYSTEM.actor], "two runners, one run per interval"
+    assert job.key == "retention.run" and job.status == "pending" and job.fired_at is not None
+    next_due = as_utc(job.due_at) - utcnow()
+    assert timedelta(hours=23, minutes=59) < next_due <= timedelta(hours=24)
+    # Fired again within the interval (as after a crash mid-run): no second run, and the
+    # job is still there for the next interval.
+    with db.write() as session:
+        scheduler.schedule(session, "retention.run", "retention.run", utcnow())
+    assert runners[0].run_until_idle() == 1
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(RetentionRun)) == 1
+        assert scheduler.job_status(session, "retention.run") == "pending"
+
+
+def test_an_interval_of_zero_cancels_the_retention_job(db, settings, monkeypatch):
+    runtime_privacy.schedule_retention(db, settings)
+    monkeypatch.setattr(settings, "retention_interval_hours", 0.0)
+    runtime_privacy.schedule_retention(db, settings)
+    with db.read() as session:
+        assert scheduler.job_status(session, "retention.run") == "cancelled"

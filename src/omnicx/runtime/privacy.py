@@ -1,9 +1,10 @@
 """Wiring of privacy requests and retention, and the retention schedule.
 
 Governance runs privacy requests and the retention job but cannot import the domains
-that hold personal data; this module registers their handlers (``wire``), and the
-worker runs the retention job on a timer (``retention_timer``) and completes erasures
-that wait for SQLite's WAL to be truncated (``erasure_finisher``).
+that hold personal data; this module registers their handlers (``wire``). Retention runs
+as the recurring scheduler job ``retention.run`` (``run_scheduled_retention``), which
+each run re-schedules one interval later; the worker makes sure it exists at start, and
+completes erasures that wait for SQLite's WAL to be truncated (``erasure_finisher``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+from omnicx.core import scheduler
 from omnicx.core.database import Database
+from omnicx.core.scheduler import FiredJob
 from omnicx.core.settings import Settings
 from omnicx.core.time import utcnow
 from omnicx.customers.privacy import IdentityGraphLocator, handlers
@@ -25,8 +28,11 @@ log = logging.getLogger(__name__)
 
 # The first scheduled run waits this long after start-up, so starting is not slowed.
 FIRST_RUN_DELAY_SECONDS = 60.0
-# A sleeping schedule wakes at least this often to notice a run made elsewhere.
-MAX_SLEEP_SECONDS = 3600.0
+# The job's kind and key: one recurring job per deployment.
+RETENTION_JOB = "retention.run"
+# A worker that dies during a run lets another take the job after this long (which then
+# skips the run, as one started within the interval, and only re-schedules).
+RETENTION_LEASE = timedelta(hours=1)
 # How often an erasure that waits for the WAL to be truncated tries the checkpoint again.
 ERASURE_RETRY_SECONDS = 5.0
 
@@ -39,34 +45,35 @@ def wire() -> None:
     retention.event_dependents["customer_timeline"] = forget_timeline_entries
 
 
-def retention_timer(
-    database: Database, settings: Settings, stop: threading.Event
-) -> Callable[[], None]:
-    """The worker's retention loop: runs the job when the last run is older than
-    ``OMNICX_RETENTION_INTERVAL_HOURS`` (every worker checks; one runs)."""
+def run_scheduled_retention(settings: Settings, database: Database, job: FiredJob) -> None:
+    """The ``retention.run`` job: run retention unless a run started within the interval
+    (a re-run after a crash, or a manual run), then schedule the next run."""
     interval = timedelta(hours=settings.retention_interval_hours)
+    if interval <= timedelta(0):
+        return  # the schedule was turned off: not re-scheduled
+    wire()
+    run = retention.run_retention(database, settings, SYSTEM, skip_if_run_within=interval)
+    if run is not None:
+        log.info("retention run %s: %s", run.id, run.report)
+    with database.write() as session:
+        scheduler.schedule(session, RETENTION_JOB, RETENTION_JOB, utcnow() + interval)
 
-    def loop() -> None:
+
+def schedule_retention(database: Database, settings: Settings) -> None:
+    """Make sure the recurring retention job exists (worker start; idempotent by key).
+
+    Its first run is due one interval after the last real run, and not sooner than
+    ``FIRST_RUN_DELAY_SECONDS`` from now; ``OMNICX_RETENTION_INTERVAL_HOURS=0`` cancels it.
+    """
+    interval = timedelta(hours=settings.retention_interval_hours)
+    with database.write() as session:
         if interval <= timedelta(0):
+            scheduler.cancel(session, RETENTION_JOB)
             return
-        wire()
-        stop.wait(FIRST_RUN_DELAY_SECONDS)
-        while not stop.is_set():
-            try:
-                wait = _seconds_until_due(database, interval)
-                if wait <= 0:
-                    run = retention.run_retention(
-                        database, settings, SYSTEM, skip_if_run_within=interval
-                    )
-                    if run is not None:
-                        log.info("retention run %s: %s", run.id, run.report)
-                    continue
-            except Exception:
-                log.exception("the retention job failed; trying again later")
-                wait = MAX_SLEEP_SECONDS
-            stop.wait(min(wait, MAX_SLEEP_SECONDS))
-
-    return loop
+        soonest = utcnow() + timedelta(seconds=FIRST_RUN_DELAY_SECONDS)
+        last = retention.last_run_started(session)
+        due = soonest if last is None else max(soonest, last + interval)
+        scheduler.ensure_scheduled(session, RETENTION_JOB, RETENTION_JOB, due)
 
 
 def erasure_finisher(
@@ -86,11 +93,3 @@ def erasure_finisher(
                 log.exception("completing waiting erasures failed; trying again")
 
     return loop
-
-
-def _seconds_until_due(database: Database, interval: timedelta) -> float:
-    with database.read() as session:
-        last = retention.last_run_started(session)
-    if last is None:
-        return 0.0
-    return (last + interval - utcnow()).total_seconds()

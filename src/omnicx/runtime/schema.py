@@ -7,6 +7,7 @@ def load_all_models() -> None:
     import omnicx.core.eventlog.facts
     import omnicx.core.eventlog.models
     import omnicx.core.outbox
+    import omnicx.core.scheduler.models
     import omnicx.customers.models
     import omnicx.governance.models
     import omnicx.identity.models

@@ -1,5 +1,5 @@
-"""Background work inside one process: the processor groups, the JetStream transport
-and the outbox dispatcher.
+"""Background work inside one process: the processor groups, the JetStream transport,
+the outbox dispatcher and the scheduler.
 
 Each group follows the events table in a thread of its own (on PostgreSQL, the one worker
 holding its lease leads it; the others stand by). With the JetStream log an asyncio task
@@ -20,8 +20,9 @@ from omnicx.core.processing.leases import Presence
 from omnicx.core.processing.transport import JetStreamTransport
 from omnicx.core.settings import Settings
 from omnicx.runtime.outbound import make_dispatcher
-from omnicx.runtime.privacy import erasure_finisher, retention_timer
+from omnicx.runtime.privacy import erasure_finisher
 from omnicx.runtime.processors import all_groups
+from omnicx.runtime.scheduling import start_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,9 @@ class Workers:
             # Consent and suppression are checked on every send (runtime.outbound).
             outbox = make_dispatcher(self.database, self.settings)
             self._thread("omnicx-dispatcher", lambda: outbox.run_forever(self.stop))
-            self._thread(
-                "omnicx-retention", retention_timer(self.database, self.settings, self.stop)
-            )
+            # Jobs due at a time (retention, and SLA clocks later): runtime.scheduling.
+            jobs = start_scheduler(self.database, self.settings)
+            self._thread("omnicx-scheduler", lambda: jobs.run_forever(self.stop))
             self._thread("omnicx-erasures", erasure_finisher(self.database, self.stop))
 
     def _start_groups(self) -> None:

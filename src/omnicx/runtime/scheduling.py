@@ -1,0 +1,35 @@
+"""The scheduler's handlers and recurring jobs, wired above every domain.
+
+Core runs the jobs but cannot import the domains that act on them; each kind's handler
+is registered here (retention now; SLA clocks, snooze wake-ups and time triggers join
+as the desk and automation arrive).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from omnicx.core.database import Database
+from omnicx.core.scheduler import Registry, Runner, handlers
+from omnicx.core.settings import Settings
+from omnicx.runtime.privacy import (
+    RETENTION_JOB,
+    RETENTION_LEASE,
+    run_scheduled_retention,
+    schedule_retention,
+)
+
+
+def wire_jobs(settings: Settings, registry: Registry = handlers) -> Registry:
+    """Register every kind's handler (idempotent)."""
+    registry.register_detached(
+        RETENTION_JOB, partial(run_scheduled_retention, settings), lease=RETENTION_LEASE
+    )
+    return registry
+
+
+def start_scheduler(database: Database, settings: Settings) -> Runner:
+    """The runner a worker runs, with the recurring jobs in place."""
+    registry = wire_jobs(settings)
+    schedule_retention(database, settings)
+    return Runner(database, registry)
