@@ -23,9 +23,15 @@ from omnicx.customers.schemas import (
     UnmergeRequest,
     UnmergeResult,
 )
-from omnicx.customers.service import customer_360, record_customer_view, reveal, timeline_page
-from omnicx.governance.access import record_view, view_for
+from omnicx.customers.service import (
+    customer_360,
+    customer_view_entry,
+    reveal,
+    timeline_page,
+)
+from omnicx.governance.access import view_entry, view_for
 from omnicx.governance.api import client_ip, require
+from omnicx.governance.audit import commit_entry
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 from omnicx.identity.models import Identifier
@@ -44,9 +50,11 @@ CustomerId = Annotated[
 def _audited_360(
     principal: Principal, request: Request, via: str, view: Customer360
 ) -> Customer360:
-    # The audit row commits before the data leaves: no record, no response.
-    with get_database().write() as session:
-        record_customer_view(session, principal, view, via=via, ip=client_ip(request))
+    # The audit row commits before the data leaves: no record, no response. Concurrent
+    # reads share the write transaction (group commit), each waiting for its own row.
+    commit_entry(
+        get_database(), customer_view_entry(principal, view, via=via, ip=client_ip(request))
+    )
     return view
 
 
@@ -114,15 +122,14 @@ def get_timeline(
         page = timeline_page(session, principal, customer_id, limit, cursor)
         # timeline_page masked with this same (cached) view; the audit says whether it did.
         plain = not view_for(session, principal).masks_text
-    with database.write() as session:
-        record_view(
-            session,
-            principal,
-            page.customer_id,
-            via="api.timeline",
-            personal_in_plain=plain,
-            ip=client_ip(request),
-        )
+    entry = view_entry(
+        principal,
+        page.customer_id,
+        via="api.timeline",
+        personal_in_plain=plain,
+        ip=client_ip(request),
+    )
+    commit_entry(database, entry)
     return page
 
 

@@ -1,7 +1,7 @@
 """Reading customers: the 360 view in one read, the paginated timeline, and revealing a
 masked field. Every read takes the reader's principal and returns what its role may see
-(``governance.access``); the boundary that opened the session writes the audit row
-(``record_customer_view``) in a short transaction of its own.
+(``governance.access``); the boundary commits the read's audit entry
+(``customer_view_entry``) before it answers.
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ from omnicx.customers.schemas import (
     TimelineItem,
     TimelinePage,
 )
+from omnicx.governance import audit
 from omnicx.governance.access import (
     RoleView,
     Shown,
     check_reveal,
     record_reveal,
-    record_view,
+    view_entry,
     view_for,
 )
 from omnicx.governance.policies import FieldClass
@@ -222,7 +223,7 @@ def _access(view: RoleView, shown: list[Shown]) -> AccessOut:
 def customer_360(session: Session, principal: Principal, requested_id: int) -> Customer360:
     """Everything ``principal``'s role may see about a customer, following merges to the
     survivor. The agent's screen-pop: a handful of indexed reads on the raw path. Does
-    not audit: the caller records the read (``record_customer_view``)."""
+    not audit: the caller commits ``customer_view_entry`` before answering."""
     view = view_for(session, principal)
     customer_id = current_customer_id(session, requested_id)
     rows = RawStatements(session).select(
@@ -283,11 +284,12 @@ def customer_360(session: Session, principal: Principal, requested_id: int) -> C
     return result
 
 
-def record_customer_view(
-    session: Session, principal: Principal, view: Customer360, *, via: str, ip: str | None = None
-) -> None:
-    """Audit a 360 read (``customer.view``) with the fields it showed unmasked."""
-    record_view(session, principal, view.id, via=via, shown=view._shown, ip=ip)
+def customer_view_entry(
+    principal: Principal, view: Customer360, *, via: str, ip: str | None = None
+) -> audit.Draft:
+    """The audit entry of a 360 read (``customer.view``) with the fields it showed
+    unmasked; the boundary commits it (``audit.commit_entry``) before answering."""
+    return view_entry(principal, view.id, via=via, shown=view._shown, ip=ip)
 
 
 def encode_cursor(item: TimelineItem) -> str:
