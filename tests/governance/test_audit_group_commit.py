@@ -127,5 +127,5 @@ def test_a_read_is_not_answered_when_its_audit_entry_cannot_be_written(client, d
     ):
         response = client.get(url, headers=agent)
         assert response.status_code == 503, (url, response.text)
-        assert response.json()["error"]["code"]
+        assert response.json()["error"]["code"] == "audit_unavailable"
         assert "138" not in response.text and "SO-0001" not in response.text

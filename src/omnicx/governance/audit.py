@@ -168,6 +168,8 @@ def record(
 class AuditUnavailable(ServiceUnavailable):
     """The entry for a read could not be committed, so the read is not answered."""
 
+    code = "audit_unavailable"
+
 
 class _Waiting:
     __slots__ = ("done", "entry", "entry_id", "error")
