@@ -129,3 +129,13 @@ def test_a_read_is_not_answered_when_its_audit_entry_cannot_be_written(client, d
         assert response.status_code == 503, (url, response.text)
         assert response.json()["error"]["code"] == "audit_unavailable"
         assert "138" not in response.text and "SO-0001" not in response.text
+
+
+def test_a_lone_reader_does_not_linger_for_company(db):
+    # Lingering is for readers that arrive together; one reader at a time never waits.
+    committer = GroupCommit(linger=3.0)
+    for n in range(3):
+        started = time.monotonic()
+        committer.append(db, view_of(n))
+        assert time.monotonic() - started < 2.0
+    assert committer.transactions == 3

@@ -190,18 +190,20 @@ class GroupCommit:
     wakes their callers with the ids or the failure; entries that arrive meanwhile go in
     the next transaction, led by one of their callers. Under load a transaction carries
     what arrived during the one before; a lone caller pays for one transaction, as
-    without batching. ``linger`` lets a leader wait that long for company first.
+    without batching. While callers arrive together, a leader first waits ``linger``
+    seconds for company (fewer, larger transactions).
     Every caller passes the same database: one committer per database
     (``commit_entry``); processes each group their own, the head row lock orders them.
     """
 
-    def __init__(self, *, max_batch: int = 256, linger: float = 0.0, wait_seconds: float = 40.0):
+    def __init__(self, *, max_batch: int = 256, linger: float = 0.001, wait_seconds: float = 40.0):
         self.max_batch = max_batch
         self.linger = linger
         self.wait_seconds = wait_seconds  # beyond the write lock's own wait (30 s)
         self._changed = threading.Condition()
         self._queue: list[_Waiting] = []
         self._leading = False
+        self._last_batch = 0
         self.transactions = 0  # committed so far
 
     @property
@@ -236,7 +238,9 @@ class GroupCommit:
         self._leading = True
         batch: list[_Waiting] = []
         try:
-            if self.linger and len(self._queue) < self.max_batch:
+            # Linger only while reads arrive together (the last transaction carried
+            # several): a lone reader never waits for company that is not coming.
+            if self.linger and self._last_batch > 1 and len(self._queue) < self.max_batch:
                 self._changed.wait(self.linger)
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
             self._changed.release()
@@ -246,6 +250,7 @@ class GroupCommit:
                 for waiting, entry_id in zip(batch, ids, strict=True):
                     waiting.entry_id = entry_id
                 self.transactions += 1
+                self._last_batch = len(batch)
             except BaseException as exc:
                 log.error("an audit transaction of %d entries failed", len(batch), exc_info=exc)
                 for waiting in batch:
