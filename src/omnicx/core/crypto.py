@@ -111,6 +111,7 @@ def new_key() -> str:
     return _b64encode(os.urandom(32))
 
 
+@lru_cache(maxsize=4)  # every decryption asks for the ring: hash the secret once
 def development_keys(secret: str) -> str:
     """The key ring used when none is configured (development only; refused in production)."""
     return "dev:" + _b64encode(hashlib.sha256(b"omnicx-dev-encryption:" + secret.encode()).digest())

@@ -3,12 +3,15 @@ export, unmerge. Every read is masked for the caller's role and audited."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from omnicx.core.database import get_database
 from omnicx.core.errors import InvalidInput
@@ -23,9 +26,15 @@ from omnicx.customers.schemas import (
     UnmergeRequest,
     UnmergeResult,
 )
-from omnicx.customers.service import customer_360, record_customer_view, reveal, timeline_page
-from omnicx.governance.access import record_view, view_for
+from omnicx.customers.service import (
+    customer_360,
+    customer_view_entry,
+    reveal,
+    timeline_page,
+)
+from omnicx.governance.access import view_entry, view_for
 from omnicx.governance.api import client_ip, require
+from omnicx.governance.audit import commit_entry
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 from omnicx.identity.models import Identifier
@@ -42,16 +51,28 @@ CustomerId = Annotated[
 
 
 def _audited_360(
-    principal: Principal, request: Request, via: str, view: Customer360
+    principal: Principal,
+    ip: str | None,
+    via: str,
+    read: Callable[[Session], Customer360],
 ) -> Customer360:
-    # The audit row commits before the data leaves: no record, no response.
-    with get_database().write() as session:
-        record_customer_view(session, principal, view, via=via, ip=client_ip(request))
+    """Run ``read`` in a read session, then commit its audit row: no record, no response.
+    Concurrent reads share the audit transaction (group commit), each waiting for its own
+    row to commit."""
+    database = get_database()
+    with database.read() as session:
+        view = read(session)
+    commit_entry(database, customer_view_entry(principal, view, via=via, ip=ip))
     return view
 
 
+# The reads below are ``async def`` routes that run their blocking work in one worker
+# thread: a plain ``def`` route with a response model costs a second thread hop, for
+# validating the returned model, on every request.
+
+
 @router.get("/lookup", response_model=Customer360, summary="Find a customer by any identifier")
-def lookup_customer(
+async def lookup_customer(
     principal: Reader,
     request: Request,
     type: Annotated[
@@ -60,10 +81,12 @@ def lookup_customer(
     value: Annotated[str, Query(min_length=1, max_length=500)],
     scope: Annotated[str, Query(max_length=100, description="WeChat app id for openids")] = "",
 ) -> Customer360:
-    with get_database().read() as session:
+
+    def read(session: Session) -> Customer360:
         customer_id = find_customer_by_identifier(session, type, value, scope)
-        view = customer_360(session, principal, customer_id)
-    return _audited_360(principal, request, "api.lookup", view)
+        return customer_360(session, principal, customer_id)
+
+    return await run_in_threadpool(_audited_360, principal, client_ip(request), "api.lookup", read)
 
 
 @router.get(
@@ -93,36 +116,40 @@ def export_customers(
 
 
 @router.get("/{customer_id}", response_model=Customer360, summary="The customer 360 view")
-def get_customer(principal: Reader, request: Request, customer_id: CustomerId) -> Customer360:
-    with get_database().read() as session:
-        view = customer_360(session, principal, customer_id)
-    return _audited_360(principal, request, "api.360", view)
+async def get_customer(principal: Reader, request: Request, customer_id: CustomerId) -> Customer360:
+    def read(session: Session) -> Customer360:
+        return customer_360(session, principal, customer_id)
+
+    return await run_in_threadpool(_audited_360, principal, client_ip(request), "api.360", read)
 
 
 @router.get(
     "/{customer_id}/timeline", response_model=TimelinePage, summary="Cross-channel timeline"
 )
-def get_timeline(
+async def get_timeline(
     principal: Reader,
     request: Request,
     customer_id: CustomerId,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TimelinePage:
+    return await run_in_threadpool(
+        _audited_timeline, principal, client_ip(request), customer_id, limit, cursor
+    )
+
+
+def _audited_timeline(
+    principal: Principal, ip: str | None, customer_id: int, limit: int, cursor: str | None
+) -> TimelinePage:
     database = get_database()
     with database.read() as session:
         page = timeline_page(session, principal, customer_id, limit, cursor)
         # timeline_page masked with this same (cached) view; the audit says whether it did.
         plain = not view_for(session, principal).masks_text
-    with database.write() as session:
-        record_view(
-            session,
-            principal,
-            page.customer_id,
-            via="api.timeline",
-            personal_in_plain=plain,
-            ip=client_ip(request),
-        )
+    entry = view_entry(
+        principal, page.customer_id, via="api.timeline", personal_in_plain=plain, ip=ip
+    )
+    commit_entry(database, entry)
     return page
 
 

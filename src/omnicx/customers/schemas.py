@@ -28,6 +28,11 @@ class TimelineItem(BaseModel):
     channel: str
     source_id: int
     properties: dict[str, Any] = Field(default_factory=dict)
+    withheld: bool = Field(
+        False,
+        description="About an order beyond the reader's order limit: shown without its"
+        " properties (no order id, total or products)",
+    )
 
 
 class MergeOut(BaseModel):

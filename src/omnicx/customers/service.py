@@ -1,12 +1,13 @@
 """Reading customers: the 360 view in one read, the paginated timeline, and revealing a
 masked field. Every read takes the reader's principal and returns what its role may see
-(``governance.access``); the boundary that opened the session writes the audit row
-(``record_customer_view``) in a short transaction of its own.
+(``governance.access``); the boundary commits the read's audit entry
+(``customer_view_entry``) before it answers.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -29,12 +30,13 @@ from omnicx.customers.schemas import (
     TimelineItem,
     TimelinePage,
 )
+from omnicx.governance import audit
 from omnicx.governance.access import (
     RoleView,
     Shown,
     check_reveal,
     record_reveal,
-    record_view,
+    view_entry,
     view_for,
 )
 from omnicx.governance.policies import FieldClass
@@ -55,16 +57,40 @@ def _properties(payload: str) -> tuple[str, dict[str, Any]]:
     return "properties", props if isinstance(props, dict) else {}
 
 
+# The last column says whether the row is an order event (see ORDER_ROWS below).
 TIMELINE = (
-    "SELECT t.event_seq, t.occurred_at, t.type, t.name, t.channel, t.source_id, e.payload"
+    "SELECT t.event_seq, t.occurred_at, t.type, t.name, t.channel, t.source_id, e.payload,"
+    " t.order_id, CASE WHEN t.type = 'track' AND t.name LIKE ? THEN 1 ELSE 0 END"
     " FROM customer_timeline t JOIN events e ON e.seq = t.event_seq WHERE t.customer_id = ?"
 )
 NEWEST_FIRST = " ORDER BY t.occurred_at DESC, t.event_seq DESC LIMIT ?"
 OLDER_THAN = " AND (t.occurred_at < ? OR (t.occurred_at = ? AND t.event_seq < ?))"
 
+OrderKey = str | int  # an order id, or the seq of an id-less order's one event
 
-def _item(view: RoleView, row: tuple[Any, ...]) -> TimelineItem:
-    seq, occurred_at, kind, name, channel, source_id, payload = row
+
+def _order_key(row: tuple[Any, ...]) -> OrderKey | None:
+    """The order a timeline row is about: its order id, or its own seq for an order
+    event without one; None when it is about no order."""
+    seq, order_id, is_order = row[0], row[7], row[8]
+    if order_id is not None:
+        return str(order_id)
+    return int(seq) if is_order else None
+
+
+def _item(view: RoleView, row: tuple[Any, ...], withheld: bool) -> TimelineItem:
+    seq, occurred_at, kind, name, channel, source_id, payload = row[:7]
+    if withheld:
+        # An order beyond the role's limit: that it happened, not which order or its total.
+        return TimelineItem(
+            seq=seq,
+            occurred_at=as_datetime(occurred_at),
+            type=kind,
+            name=view.text(name) if name else name,
+            channel=channel,
+            source_id=source_id,
+            withheld=True,
+        )
     namespace, properties = _properties(payload)
     return TimelineItem(
         seq=seq,
@@ -83,14 +109,28 @@ def _timeline(
     customer_id: int,
     limit: int,
     before: tuple[datetime, int] | None = None,
+    visible_orders: Collection[OrderKey] | None = None,
 ) -> list[TimelineItem]:
+    """Timeline items, newest first; events about an order the role may not see
+    (``view.orders_limit``) are withheld. ``visible_orders``: those the caller already
+    picked (else they are read here, when a row needs them)."""
     raw = RawStatements(session)
     if before is None:
-        rows = raw.select(TIMELINE + NEWEST_FIRST, (customer_id, limit))
+        rows = raw.select(TIMELINE + NEWEST_FIRST, (ORDER_NAMES, customer_id, limit))
     else:
         at, seq = raw.time(before[0]), before[1]
-        rows = raw.select(TIMELINE + OLDER_THAN + NEWEST_FIRST, (customer_id, at, at, seq, limit))
-    return [_item(view, row) for row in rows]
+        rows = raw.select(
+            TIMELINE + OLDER_THAN + NEWEST_FIRST, (ORDER_NAMES, customer_id, at, at, seq, limit)
+        )
+    keys = [_order_key(row) for row in rows]
+    if view.orders_limit is None or all(key is None for key in keys):
+        return [_item(view, row, withheld=False) for row in rows]
+    if visible_orders is None:
+        visible_orders = {key for key, _ in _newest_orders(raw, customer_id, view.orders_limit)}
+    return [
+        _item(view, row, withheld=key is not None and key not in visible_orders)
+        for row, key in zip(rows, keys, strict=True)
+    ]
 
 
 def _oldest_reachable(
@@ -131,32 +171,46 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _picked_orders(raw: RawStatements, customer_id: int, limit: int | None) -> list[str | int]:
-    """The newest orders the role may see, within ORDER_EVENTS_READ events (the first
-    order always): each its order id, or the seq of an id-less order's one event."""
+def _newest_orders(
+    raw: RawStatements, customer_id: int, limit: int | None
+) -> list[tuple[OrderKey, int]]:
+    """The newest ``limit`` orders (None: all), each (key, how many events it has)."""
+    if limit == 0:
+        return []
     sql = ORDERS if limit is None else ORDERS + " LIMIT ?"
     params: tuple[Any, ...] = (customer_id, ORDER_NAMES)
-    picked: list[str | int] = []
+    return [
+        (order_id if order_id is not None else int(lone_seq), int(count))
+        for order_id, lone_seq, count, *_ in raw.select(
+            sql, params if limit is None else (*params, limit)
+        )
+    ]
+
+
+def _picked_orders(newest: list[tuple[OrderKey, int]]) -> list[OrderKey]:
+    """Of the orders the role may see, those whose events fit in ORDER_EVENTS_READ
+    (the first order always)."""
+    picked: list[OrderKey] = []
     events = 0
-    for order_id, lone_seq, count, *_ in raw.select(
-        sql, params if limit is None else (*params, limit)
-    ):
+    for key, count in newest:
         events += count
         if picked and events > ORDER_EVENTS_READ:
             break
-        picked.append(order_id if order_id is not None else int(lone_seq))
+        picked.append(key)
     return picked
 
 
-def _orders(session: Session, view: RoleView, customer_id: int) -> tuple[list[OrderOut], int]:
+def _orders(
+    session: Session, view: RoleView, customer_id: int
+) -> tuple[list[OrderOut], int, set[OrderKey]]:
     """The customer's orders from their e-commerce events, newest first, as many as the
-    role may see; and how many there are."""
-    if view.orders_limit == 0:
-        return [], 0
+    role may see; how many there are; and the keys of every order the role may see."""
     raw = RawStatements(session)
-    picked = _picked_orders(raw, customer_id, view.orders_limit)
+    newest = _newest_orders(raw, customer_id, view.orders_limit)
+    visible = {key for key, _ in newest}
+    picked = _picked_orders(newest)
     if not picked:
-        return [], 0
+        return [], 0, visible
     total = int(raw.select(ORDERS_TOTAL, (customer_id, ORDER_NAMES))[0][0])
     ids = [key for key in picked if isinstance(key, str)]
     seqs = [key for key in picked if isinstance(key, int)]
@@ -199,7 +253,7 @@ def _orders(session: Session, view: RoleView, customer_id: int) -> tuple[list[Or
                 ],
             )
         )
-    return orders, total
+    return orders, total, visible
 
 
 def _access(view: RoleView, shown: list[Shown]) -> AccessOut:
@@ -222,7 +276,7 @@ def _access(view: RoleView, shown: list[Shown]) -> AccessOut:
 def customer_360(session: Session, principal: Principal, requested_id: int) -> Customer360:
     """Everything ``principal``'s role may see about a customer, following merges to the
     survivor. The agent's screen-pop: a handful of indexed reads on the raw path. Does
-    not audit: the caller records the read (``record_customer_view``)."""
+    not audit: the caller commits ``customer_view_entry`` before answering."""
     view = view_for(session, principal)
     customer_id = current_customer_id(session, requested_id)
     rows = RawStatements(session).select(
@@ -251,7 +305,7 @@ def customer_360(session: Session, principal: Principal, requested_id: int) -> C
     recent = (
         RECENT_EVENTS if view.timeline_limit is None else min(RECENT_EVENTS, view.timeline_limit)
     )
-    orders, orders_total = _orders(session, view, customer_id)
+    orders, orders_total, visible_orders = _orders(session, view, customer_id)
     protected = [s for s in shown if s.field_class is not FieldClass.PUBLIC]
     result = Customer360(
         id=customer_id,
@@ -263,7 +317,9 @@ def customer_360(session: Session, principal: Principal, requested_id: int) -> C
         event_count=event_count or 0,
         first_seen_at=as_datetime(first_seen) if first_seen else None,
         last_seen_at=as_datetime(last_seen) if last_seen else None,
-        recent_events=_timeline(session, view, customer_id, recent) if recent else [],
+        recent_events=_timeline(session, view, customer_id, recent, visible_orders=visible_orders)
+        if recent
+        else [],
         orders=orders,
         orders_total=orders_total,
         merges=[
@@ -284,11 +340,12 @@ def customer_360(session: Session, principal: Principal, requested_id: int) -> C
     return result
 
 
-def record_customer_view(
-    session: Session, principal: Principal, view: Customer360, *, via: str, ip: str | None = None
-) -> None:
-    """Audit a 360 read (``customer.view``) with the fields it showed unmasked."""
-    record_view(session, principal, view.id, via=via, shown=view._shown, ip=ip)
+def customer_view_entry(
+    principal: Principal, view: Customer360, *, via: str, ip: str | None = None
+) -> audit.Draft:
+    """The audit entry of a 360 read (``customer.view``) with the fields it showed
+    unmasked; the boundary commits it (``audit.commit_entry``) before answering."""
+    return view_entry(principal, view.id, via=via, shown=view._shown, ip=ip)
 
 
 def encode_cursor(item: TimelineItem) -> str:

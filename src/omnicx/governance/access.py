@@ -237,8 +237,7 @@ def unmasked_fields(shown: Iterable[Shown]) -> list[str]:
     return sorted(s.field for s in shown if s.display is Display.PLAIN)
 
 
-def record_view(
-    session: Session,
+def view_entry(
     principal: Principal,
     customer_id: int,
     *,
@@ -246,13 +245,13 @@ def record_view(
     shown: Sequence[Shown] = (),
     personal_in_plain: bool | None = None,
     ip: str | None = None,
-) -> None:
-    """Audit one read of a customer (``customer.view``): where, and which protected
-    fields were shown unmasked (names only)."""
+) -> audit.Draft:
+    """The audit entry of one read of a customer (``customer.view``): where, and which
+    protected fields were shown unmasked (names only). Commit it with
+    ``audit.commit_entry`` before answering."""
     plain = unmasked_fields(shown)
     unmasked = bool(plain) if personal_in_plain is None else personal_in_plain or bool(plain)
-    audit.record(
-        session,
+    return audit.draft(
         principal,
         "customer.view",
         target_type="customer",

@@ -6,21 +6,32 @@ row, deleting one or cutting the tail therefore breaks ``verify``. Writers lock 
 row (``FOR UPDATE`` on PostgreSQL; SQLite has one writer), so the chain never forks, and
 an entry commits in the same transaction as the action it records.
 
+A read has no transaction of its own to join, yet must not answer before its entry is
+durable: ``commit_entry`` appends it in a write transaction shared with the entries of
+the other reads that arrive at the same moment (group commit), and returns once that
+transaction has committed.
+
 Entries never hold personal data: they name the customer by id and the field by name.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
-from omnicx.core.errors import check_text
+from omnicx.core.database import Database, RawStatements
+from omnicx.core.errors import ServiceUnavailable, check_text
 from omnicx.core.serialization import dump_bytes, dumps, loads
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance.models import AuditEntry, AuditHead
@@ -31,11 +42,12 @@ if TYPE_CHECKING:
     from omnicx.governance.service import Principal
 
 GENESIS = "0" * 64
+log = logging.getLogger(__name__)
 
 
-def _digest(prev_hash: str, entry: AuditEntry) -> str:
+def _hash(prev_hash: str, entry_id: int, entry: Draft | AuditEntry) -> str:
     content = [
-        entry.id,
+        entry_id,
         as_utc(entry.at).isoformat(),
         entry.actor,
         entry.actor_role,
@@ -48,6 +60,93 @@ def _digest(prev_hash: str, entry: AuditEntry) -> str:
     return hashlib.sha256(prev_hash.encode() + dump_bytes(content)).hexdigest()
 
 
+def _digest(prev_hash: str, entry: AuditEntry) -> str:
+    return _hash(prev_hash, entry.id, entry)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An entry before it has its place in the chain (its id and hashes)."""
+
+    at: datetime
+    actor: str
+    actor_role: str
+    action: str
+    target_type: str | None
+    target_id: str | None
+    detail: str
+    ip: str | None
+
+
+def draft(
+    actor: Principal,
+    action: str,
+    *,
+    target_type: str | None = None,
+    target_id: object = None,
+    detail: Mapping[str, Any] | None = None,
+    ip: str | None = None,
+) -> Draft:
+    """An entry for ``actor``'s ``action``, stamped now; ``append`` gives it its place."""
+    return Draft(
+        at=utcnow(),
+        actor=actor.actor[:200],
+        actor_role=actor.role,
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id)[:100],
+        detail=dumps(dict(detail or {})),
+        ip=ip,
+    )
+
+
+HEAD = "SELECT last_id, last_hash FROM audit_head WHERE id = 1"
+APPEND = (
+    "INSERT INTO audit_log (id, at, actor, actor_role, action, target_type, target_id,"
+    " detail, ip, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+MOVE_HEAD = "UPDATE audit_head SET last_id = ?, last_hash = ? WHERE id = 1"
+
+
+def append(session: Session, drafts: Sequence[Draft]) -> list[int]:
+    """Append entries, in order, in the caller's transaction; locks the head row (held
+    until that transaction ends). Returns their ids."""
+    if not drafts:
+        return []
+    # Raw statements: every audited read passes here (see ADR 0003 on hot paths).
+    raw = RawStatements(session)
+    lock = "" if raw.sqlite else " FOR UPDATE"
+    last_id, last_hash = raw.select(HEAD + lock)[0]
+    rows, ids = [], []
+    for entry in drafts:
+        entry_id = last_id + 1
+        entry_hash = _hash(last_hash, entry_id, entry)
+        rows.append(
+            (
+                entry_id,
+                raw.time(entry.at),
+                entry.actor,
+                entry.actor_role,
+                entry.action,
+                entry.target_type,
+                entry.target_id,
+                entry.detail,
+                entry.ip,
+                last_hash,
+                entry_hash,
+            )
+        )
+        ids.append(entry_id)
+        last_id, last_hash = entry_id, entry_hash
+    raw.many(APPEND, rows)
+    raw.many(MOVE_HEAD, [(last_id, last_hash)])
+    # A head row this session loaded earlier must not keep the old link.
+    head = session.identity_map.get(identity_key(AuditHead, 1))
+    if head is not None:
+        session.expire(head)
+    return ids
+
+
 def record(
     session: Session,
     actor: Principal,
@@ -57,28 +156,136 @@ def record(
     target_id: object = None,
     detail: Mapping[str, Any] | None = None,
     ip: str | None = None,
-) -> AuditEntry:
-    """Append an entry in the caller's transaction (it commits with the action)."""
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one()
-    entry = AuditEntry(
-        id=head.last_id + 1,
-        at=utcnow(),
-        actor=actor.actor[:200],
-        actor_role=actor.role,
-        action=action,
-        target_type=target_type,
-        target_id=None if target_id is None else str(target_id)[:100],
-        detail=dumps(dict(detail or {})),
-        ip=ip,
-        prev_hash=head.last_hash,
-    )
-    entry.hash = _digest(head.last_hash, entry)
-    session.add(entry)
-    head.last_id, head.last_hash = entry.id, entry.hash
-    session.flush()
-    return entry
+) -> int:
+    """Append an entry in the caller's transaction (it commits with the action); its id."""
+    entry = draft(actor, action, target_type=target_type, target_id=target_id, detail=detail, ip=ip)
+    return append(session, [entry])[0]
+
+
+# -- group commit -------------------------------------------------------------------------
+
+
+class AuditUnavailable(ServiceUnavailable):
+    """The entry for a read could not be committed, so the read is not answered."""
+
+    code = "audit_unavailable"
+
+
+class _Waiting:
+    __slots__ = ("done", "entry", "entry_id", "error")
+
+    def __init__(self, entry: Draft):
+        self.entry = entry
+        self.done = False
+        self.entry_id = 0
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    """Appends the entries of many threads in shared write transactions (group commit).
+
+    A caller hands in its entry and is blocked until the transaction holding it has
+    committed. A caller that arrives while no transaction is open leads one: it takes
+    the waiting entries (up to ``max_batch``), appends them in one write transaction and
+    wakes their callers with the ids or the failure; entries that arrive meanwhile go in
+    the next transaction, led by one of their callers. Under load a transaction carries
+    what arrived during the one before; a lone caller pays for one transaction, as
+    without batching. While callers arrive together, a leader first waits ``linger``
+    seconds for company (fewer, larger transactions).
+    Every caller passes the same database: one committer per database
+    (``commit_entry``); processes each group their own, the head row lock orders them.
+    """
+
+    def __init__(self, *, max_batch: int = 256, linger: float = 0.001, wait_seconds: float = 40.0):
+        self.max_batch = max_batch
+        self.linger = linger
+        self.wait_seconds = wait_seconds  # beyond the write lock's own wait (30 s)
+        self._changed = threading.Condition()
+        self._queue: list[_Waiting] = []
+        self._leading = False
+        self._last_batch = 0
+        self.transactions = 0  # committed so far
+
+    @property
+    def waiting(self) -> int:
+        """Entries queued for the next transaction."""
+        with self._changed:
+            return len(self._queue)
+
+    def append(self, database: Database, entry: Draft) -> int:
+        """Append ``entry`` and return its id once its transaction has committed. Raises
+        AuditUnavailable when that transaction failed or did not end in time."""
+        waiting = _Waiting(entry)
+        deadline = time.monotonic() + self.wait_seconds
+        with self._changed:
+            self._queue.append(waiting)
+            while not waiting.done:
+                if not self._leading:
+                    self._lead(database)
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    if waiting in self._queue:  # not written: the read goes unanswered
+                        self._queue.remove(waiting)
+                    raise AuditUnavailable("the audit log did not record this read in time")
+                self._changed.wait(remaining)
+        if waiting.error is not None:
+            raise AuditUnavailable("the audit log could not record this read") from waiting.error
+        return waiting.entry_id
+
+    def _lead(self, database: Database) -> None:
+        # Called with the condition held; writes with it released, so others can queue.
+        self._leading = True
+        batch: list[_Waiting] = []
+        try:
+            # Linger only while reads arrive together (the last transaction carried
+            # several): a lone reader never waits for company that is not coming.
+            if self.linger and self._last_batch > 1 and len(self._queue) < self.max_batch:
+                self._changed.wait(self.linger)
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            self._changed.release()
+            try:
+                with database.write() as session:
+                    ids = append(session, [w.entry for w in batch])
+                for waiting, entry_id in zip(batch, ids, strict=True):
+                    waiting.entry_id = entry_id
+                self.transactions += 1
+                self._last_batch = len(batch)
+            except BaseException as exc:
+                log.error("an audit transaction of %d entries failed", len(batch), exc_info=exc)
+                for waiting in batch:
+                    waiting.error = exc
+                if not isinstance(exc, Exception):
+                    raise
+            finally:
+                self._changed.acquire()
+        finally:
+            for waiting in batch:
+                if not waiting.entry_id and waiting.error is None:
+                    waiting.error = RuntimeError("the audit transaction was interrupted")
+                waiting.done = True
+            self._leading = False
+            self._changed.notify_all()
+
+
+_committers: WeakKeyDictionary[Database, GroupCommit] = WeakKeyDictionary()
+_committers_lock = threading.Lock()
+
+
+def group_commit(database: Database) -> GroupCommit:
+    """The process's committer for ``database``."""
+    with _committers_lock:
+        committer = _committers.get(database)
+        if committer is None:
+            committer = _committers[database] = GroupCommit()
+        return committer
+
+
+def commit_entry(database: Database, entry: Draft) -> int:
+    """Append ``entry`` in a write transaction of its own, shared with the entries other
+    threads commit at the same moment; returns its id once committed (durable). For a
+    read whose answer must wait for its audit row. Raises AuditUnavailable."""
+    return group_commit(database).append(database, entry)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 import phonenumbers
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from omnicx.governance.policies import MaskStyle
 
@@ -27,10 +28,20 @@ def _mask_digits(digits: str) -> str:
     return digits[:head] + "*" * (len(digits) - head - tail) + digits[len(digits) - tail :]
 
 
+_INTERNATIONAL = re.compile(r"\+[1-9][0-9 -]{6,20}")  # +digits, spaces and dashes only
+
+
 def mask_phone(value: str) -> str:
     """``13812348000`` → ``138****8000``; ``+8613812348000`` → ``+86 138****8000``."""
     text = value.strip()
     digits = "".join(ch for ch in text if ch.isdigit())
+    if _INTERNATIONAL.fullmatch(text):
+        # The country code is the one prefix of 1-3 digits that is a country code (they
+        # form a prefix code): no full parse on every read of a phone. The national
+        # number is taken as a number, as the parse below does (Italy's leading 0 goes).
+        for size in (1, 2, 3):
+            if int(digits[:size]) in COUNTRY_CODE_TO_REGION_CODE:
+                return f"+{digits[:size]} {_mask_digits(str(int(digits[size:])))}"
     if text.startswith("+"):
         try:
             parsed = phonenumbers.parse(text, None)

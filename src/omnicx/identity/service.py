@@ -72,10 +72,12 @@ def current_customer_id(session: Session, customer_id: int) -> int:
 def find_customer_by_identifier(session: Session, kind: str, value: str, scope: str = "") -> int:
     """The customer that holds an identifier (raw value, normalised here). Raises NotFound."""
     _, _, key = identifier_hash(kind, value, scope)
-    customer_id = session.scalar(select(Identifier.customer_id).where(Identifier.key_hash == key))
-    if customer_id is None:
+    rows = RawStatements(session).select(
+        "SELECT customer_id FROM identifiers WHERE key_hash = ?", (key,)
+    )
+    if not rows or rows[0][0] is None:
         raise NotFound(f"no customer has {kind} {value!r}", field="value")
-    return current_customer_id(session, customer_id)
+    return current_customer_id(session, int(rows[0][0]))
 
 
 def was_erased(session: Session, customer_id: int) -> bool:

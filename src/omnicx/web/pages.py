@@ -24,8 +24,9 @@ from omnicx.core.errors import NotFound, OmniError
 from omnicx.core.eventlog.models import EventRow
 from omnicx.core.serialization import dumps
 from omnicx.customers.schemas import Customer360, RevealRequest
-from omnicx.customers.service import customer_360, record_customer_view, reveal
+from omnicx.customers.service import customer_360, customer_view_entry, reveal
 from omnicx.governance.api import client_ip
+from omnicx.governance.audit import commit_entry
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 from omnicx.identity.models import Customer
@@ -156,8 +157,8 @@ def customer_page(request: Request, customer_id: CustomerId) -> Response:
             },
             status=404,
         )
-    with get_database().write() as session:
-        record_customer_view(session, principal, view, via="page.360", ip=client_ip(request))
+    entry = customer_view_entry(principal, view, via="page.360", ip=client_ip(request))
+    commit_entry(get_database(), entry)
     fields = _reveal_controls(principal, view)
     hidden = [f for f in view.access.fields if f.display == "hidden"]
     return render(request, "customer.html", {"c": view, "fields": fields, "hidden": hidden})
