@@ -271,6 +271,7 @@ def test_status_shows_each_groups_position_lag_dead_letters_and_workers(db):
     rows = table_rows(behind.output)
     assert " 4 " in rows["identity"] and " 4 " in rows["consent"]  # lag of 4 events
     assert "workers: none running" in behind.output
+    assert "scheduler: 0 jobs due, 0 failed" in behind.output
 
     presence = Presence(db, ["identity", "consent"])
     presence.beat()

@@ -409,3 +409,15 @@ def test_jetstream_mode_reports_the_same_lag(settings, db, nats_url, stream, mon
         assert value(behind, "omnicx_processor_lag_seconds", processor=processor) > 0
         assert value(done, "omnicx_processor_lag_events", processor=processor) == 0
         assert value(done, "omnicx_processor_position", processor=processor) == 4
+
+
+def test_scheduler_backlog_and_lateness(client, db, scraper_token):
+    from omnicx.core import scheduler
+
+    with db.write() as session:
+        scheduler.schedule(session, "test.late", "test.late:1", utcnow() - timedelta(seconds=90))
+        scheduler.schedule(session, "test.later", "test.later:1", utcnow() + timedelta(hours=1))
+    samples = scrape(client, scraper_token)
+    assert value(samples, "omnicx_scheduler_jobs", status="pending") == 2
+    assert value(samples, "omnicx_scheduler_due_jobs") == 1
+    assert 90 <= value(samples, "omnicx_scheduler_oldest_due_lateness_seconds") < 150

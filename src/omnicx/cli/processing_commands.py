@@ -109,6 +109,14 @@ def status_command() -> None:
         else ""
     )
     console.print(f"outbox: {status.outbox_pending} pending{due}, {status.outbox_dead} dead")
+    late = (
+        f", the oldest due since {status.scheduler_oldest_due:%Y-%m-%d %H:%M:%S}"
+        if status.scheduler_oldest_due
+        else ""
+    )
+    console.print(
+        f"scheduler: {status.scheduler_due} jobs due{late}, {status.scheduler_failed} failed"
+    )
     if not status.workers:
         console.print("workers: none running")
     for w in status.workers:

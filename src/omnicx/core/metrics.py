@@ -34,6 +34,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from omnicx.core import scheduler
 from omnicx.core.database import Database
 from omnicx.core.eventlog.models import DeadLetter, EventRow, ProcessorOffset
 from omnicx.core.outbox import STATUSES, OutboxMessage
@@ -179,9 +180,36 @@ def outbox_backlog(session: Session, now: datetime) -> Iterator[Metric]:
     )
 
 
-# What a scrape reads from the database, in order. The scheduler's backlog (jobs due,
-# age of the oldest due job) is a probe to add here once its table exists.
-DATABASE_PROBES: list[Probe] = [processor_progress, open_dead_letters, outbox_backlog]
+def scheduler_backlog(session: Session, now: datetime) -> Iterator[Metric]:
+    """Scheduled jobs by status, the pending ones already due, and how late the oldest is."""
+    by_status = GaugeMetricFamily(
+        "omnicx_scheduler_jobs",
+        "Scheduled jobs by status: pending, running (leased), done, failed, cancelled.",
+        labels=["status"],
+    )
+    for status, count in sorted(scheduler.status_counts(session).items()):
+        by_status.add_metric([status], count)
+    yield by_status
+    due, oldest = scheduler.due_backlog(session, now)
+    yield GaugeMetricFamily(
+        "omnicx_scheduler_due_jobs",
+        "Pending jobs whose due time has come (the scheduler's backlog).",
+        value=due,
+    )
+    yield GaugeMetricFamily(
+        "omnicx_scheduler_oldest_due_lateness_seconds",
+        "How long the oldest due job has waited past its due time (0 when none waits).",
+        value=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
+    )
+
+
+# What a scrape reads from the database, in order.
+DATABASE_PROBES: list[Probe] = [
+    processor_progress,
+    open_dead_letters,
+    outbox_backlog,
+    scheduler_backlog,
+]
 
 
 class DatabaseCollector:

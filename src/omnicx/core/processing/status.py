@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from omnicx.core import scheduler
 from omnicx.core.eventlog.models import DeadLetter, EventRow
 from omnicx.core.outbox import OutboxMessage
 from omnicx.core.processing.groups import ProcessorGroup
@@ -35,6 +36,9 @@ class ProcessingStatus:
     outbox_pending: int
     outbox_oldest_due: datetime | None
     outbox_dead: int
+    scheduler_due: int
+    scheduler_oldest_due: datetime | None
+    scheduler_failed: int
     workers: list[RunningWorker]
 
 
@@ -83,11 +87,15 @@ def processing_status(session: Session, groups: Sequence[ProcessorGroup]) -> Pro
     dead = session.scalar(
         select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "dead")
     )
+    due, oldest_due = scheduler.due_backlog(session, now)
     return ProcessingStatus(
         head=head,
         groups=found,
         outbox_pending=pending[0] or 0,
         outbox_oldest_due=as_datetime(pending[1]) if pending[1] else None,
         outbox_dead=dead or 0,
+        scheduler_due=due,
+        scheduler_oldest_due=oldest_due,
+        scheduler_failed=scheduler.status_counts(session).get("failed", 0),
         workers=running_workers(session),
     )

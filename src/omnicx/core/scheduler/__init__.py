@@ -10,6 +10,7 @@ from omnicx.core.scheduler.registry import FiredJob, Registry, handlers
 from omnicx.core.scheduler.runner import Runner
 from omnicx.core.scheduler.service import (
     cancel,
+    due_backlog,
     ensure_scheduled,
     job_status,
     list_jobs,
@@ -24,6 +25,7 @@ __all__ = [
     "Runner",
     "ScheduledJob",
     "cancel",
+    "due_backlog",
     "ensure_scheduled",
     "handlers",
     "job_status",

@@ -14,7 +14,7 @@ from omnicx.core.database import table_of
 from omnicx.core.scheduler.alarm import note_due
 from omnicx.core.scheduler.models import ACTIVE, STATUSES, ScheduledJob
 from omnicx.core.serialization import dumps
-from omnicx.core.time import as_utc, utcnow
+from omnicx.core.time import as_datetime, as_utc, utcnow
 
 KEY_MAX = 200
 KIND_MAX = 64
@@ -157,3 +157,14 @@ def status_counts(session: Session, kind: str | None = None) -> dict[str, int]:
     if kind:
         stmt = stmt.where(ScheduledJob.kind == kind)
     return {row[0]: int(row[1]) for row in session.execute(stmt)}
+
+
+def due_backlog(session: Session, now: datetime) -> tuple[int, datetime | None]:
+    """Pending jobs already due, and the due time of the oldest of them (how late the
+    scheduler runs); the (status, due_at) index serves both."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(ScheduledJob.due_at)).where(
+            ScheduledJob.status == "pending", ScheduledJob.due_at <= now
+        )
+    ).one()
+    return int(count or 0), as_datetime(oldest) if oldest else None
