@@ -40,7 +40,7 @@ NOT_RUN = re.compile(r"<!-- tour-test: not run: (?P<reason>[^>]*\S)\s*-->\s*$")
 SETTLE = 30  # seconds a read-only command is retried while the pipeline catches up
 # Commands that change nothing: safe to run again until the pipeline has caught up.
 READ_ONLY = re.compile(
-    r"^(\w+=\$\()?(echo|omnicx (identity (find|merges)|audit list)|curl (?!.*\s-d\s))"
+    r"^(\w+=\$\()?(echo|omnicx (identity (find|merges)|audit list|status)|curl (?!.*\s-d\s))"
 )
 
 # What the answers must say (README line → texts in its output): the tour's promises.
@@ -53,6 +53,7 @@ EXPECTED = {
     'omnicx identity merges "$CUSTOMER"  ': ["anonymous_id"],
     "omnicx identity unmerge": ["split; new customer(s)"],
     "omnicx privacy erase": ["completed"],
+    "omnicx status": ["identity", "consent", "outbox:", "scheduler:"],
 }
 
 
