@@ -80,27 +80,21 @@ def _order_key(row: tuple[Any, ...]) -> OrderKey | None:
 
 def _item(view: RoleView, row: tuple[Any, ...], withheld: bool) -> TimelineItem:
     seq, occurred_at, kind, name, channel, source_id, payload = row[:7]
-    if withheld:
-        # An order beyond the role's limit: that it happened, not which order or its total.
-        return TimelineItem(
-            seq=seq,
-            occurred_at=as_datetime(occurred_at),
-            type=kind,
-            name=view.text(name) if name else name,
-            channel=channel,
-            source_id=source_id,
-            withheld=True,
-        )
-    namespace, properties = _properties(payload)
-    return TimelineItem(
+    item = TimelineItem(
         seq=seq,
         occurred_at=as_datetime(occurred_at),
         type=kind,
         name=view.text(name) if name else name,
         channel=channel,
         source_id=source_id,
-        properties=view.properties(properties, namespace),
     )
+    if withheld:
+        # An order beyond the role's limit: that it happened, not which order or its total.
+        item.withheld = True
+        return item
+    namespace, properties = _properties(payload)
+    item.properties = view.properties(properties, namespace)
+    return item
 
 
 def _timeline(

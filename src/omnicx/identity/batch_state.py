@@ -21,7 +21,6 @@ from omnicx.identity.graph import Node
 from omnicx.identity.models import Customer, Merge
 from omnicx.identity.rules import Guardrails
 
-CHUNK = 500
 IDENTIFIER_COLUMNS = "SELECT id, type, scope, key_hash, customer_id FROM identifiers"
 IDENTIFIERS_BY_HASH = IDENTIFIER_COLUMNS + " WHERE key_hash IN ({in})"
 IDENTIFIERS_BY_ID = IDENTIFIER_COLUMNS + " WHERE id IN ({in})"

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import nats
@@ -26,7 +25,7 @@ from nats.js.errors import APIError, NotFoundError
 
 from omnicx.core.errors import ServiceUnavailable
 from omnicx.core.eventlog.base import LogEvent
-from omnicx.core.eventlog.codec import decode_payload, encode_payload
+from omnicx.core.eventlog.codec import encode_payload
 from omnicx.core.eventlog.table import StoredRow
 from omnicx.core.serialization import dump_bytes, loads
 from omnicx.core.time import parse_timestamp
@@ -73,20 +72,6 @@ def encode_event(event: LogEvent) -> bytes:
             # Encrypted like the table's column: the stream is storage too.
             "payload": encode_payload(event.payload),
         }
-    )
-
-
-def decode_event(data: bytes) -> LogEvent:
-    raw: dict[str, Any] = loads(data)
-    occurred: datetime = parse_timestamp(raw["occurred_at"])
-    return LogEvent(
-        source_id=int(raw["source_id"]),
-        message_id=str(raw["message_id"]),
-        type=str(raw["type"]),
-        name=raw.get("name"),
-        occurred_at=occurred,
-        received_at=parse_timestamp(raw["received_at"]),
-        payload=decode_payload(raw["payload"]) if raw.get("payload") else {},
     )
 
 
@@ -292,12 +277,6 @@ class JetStreamConsumer:
                 log.error("dropping an undecodable event log message: %s", exc)
                 await message.term()
         return delivered
-
-    async def delete(self, sequences: Sequence[int]) -> None:
-        """Erase these messages from the stream (see ``delete_messages``)."""
-        js = await self.connection.jetstream()
-        for sequence in sequences:
-            await _delete_one(js, self.connection.stream, sequence)
 
     async def close(self) -> None:
         """Close the connection; the next ``fetch`` reconnects and binds again."""
