@@ -155,6 +155,8 @@ class ConsentProcessor:
     """
 
     name = "consent"
+    # A split moves the decisions its events carried; other facts change nothing here.
+    facts = frozenset({"customer.unmerged"})
 
     def prepare(self, events: Sequence[LogEvent]) -> None:
         for event in events:

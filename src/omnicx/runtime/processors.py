@@ -17,7 +17,11 @@ from omnicx.customers.projection import CustomerProcessor, attribute_events
 def all_groups() -> list[ProcessorGroup]:
     identity = ProcessorGroup("identity", (CustomerProcessor(),))
     consent = ProcessorGroup(
-        "consent", (ConsentProcessor(),), after=identity, enrich=attribute_events
+        "consent",
+        (ConsentProcessor(),),
+        after=identity,
+        enrich=attribute_events,
+        facts=ConsentProcessor.facts,
     )
     return [identity, consent]
 

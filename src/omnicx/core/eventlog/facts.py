@@ -69,20 +69,31 @@ def record_facts(session: Session, facts: Sequence[NewFact]) -> None:
     )
 
 
-def read_facts(session: Session, after_id: int, upto_seq: int, limit: int) -> list[LogEvent]:
+def read_facts(
+    session: Session,
+    after_id: int,
+    upto_seq: int,
+    limit: int,
+    names: frozenset[str] | None = None,
+) -> tuple[list[LogEvent], int]:
     """Facts past ``after_id`` in id order, up to the first that follows a position past
-    ``upto_seq`` (it waits for its events). Each comes as an event of type ``fact``:
-    ``seq`` is the position it follows, ``derived[FACT_ID]`` its id."""
+    ``upto_seq`` (it waits for its events), and the id read up to. Only facts named in
+    ``names`` (all for None) are returned, but the others are read past. Each comes as
+    an event of type ``fact``: ``seq`` is the position it follows, ``derived[FACT_ID]``
+    its id."""
     rows = session.execute(
         select(Fact.id, Fact.key, Fact.name, Fact.after_seq, Fact.payload, Fact.created_at)
         .where(Fact.id > after_id)
         .order_by(Fact.id)
         .limit(limit)
     ).all()
-    facts = []
+    facts, read_up_to = [], after_id
     for fact_id, key, name, after_seq, payload, created_at in rows:
         if after_seq > upto_seq:
             break
+        read_up_to = fact_id
+        if names is not None and name not in names:
+            continue
         moment = as_datetime(created_at)
         event = LogEvent(
             source_id=FACT_SOURCE,
@@ -96,7 +107,7 @@ def read_facts(session: Session, after_id: int, upto_seq: int, limit: int) -> li
         )
         event.derived[FACT_ID] = fact_id
         facts.append(event)
-    return facts
+    return facts, read_up_to
 
 
 FACT_ID = "fact.id"

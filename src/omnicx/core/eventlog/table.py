@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,6 +70,37 @@ def append_rows(session: Session, rows: Sequence[StoredRow]) -> None:
     )
 
 
+class RecentPayloads:
+    """Opened payloads of the events this process read last, by seq.
+
+    Each processor group reads the same events a moment after the one before it; opening
+    (decrypting, parsing) a payload once instead of once per group is most of the cost
+    of a follower's read. An entry is used only if the stored value is still the one it
+    was opened from: a payload an erasure redacted since is opened afresh. Processors
+    treat payloads as read-only.
+    """
+
+    def __init__(self, size: int = 8192):
+        self.size = size
+        self.entries: OrderedDict[int, tuple[str, dict[str, Any]]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def open(self, seq: int, stored: str) -> dict[str, Any]:
+        with self.lock:
+            known = self.entries.get(seq)
+        if known is not None and known[0] == stored:
+            return known[1]
+        payload = decode_payload(stored)
+        with self.lock:
+            self.entries[seq] = (stored, payload)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return payload
+
+
+recent_payloads = RecentPayloads()
+
+
 def row_to_event(row: Sequence[Any]) -> LogEvent:
     """A row of EVENT_COLUMNS as an event. Timestamps become aware UTC datetimes (SQLite
     hands back text or naive values; processors compare them with aware ones)."""
@@ -81,7 +113,7 @@ def row_to_event(row: Sequence[Any]) -> LogEvent:
         name=name,
         occurred_at=as_datetime(occurred_at),
         received_at=as_datetime(received_at),
-        payload=decode_payload(payload),
+        payload=recent_payloads.open(seq, payload),
     )
 
 

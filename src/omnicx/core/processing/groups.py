@@ -49,6 +49,8 @@ class ProcessorGroup:
     processors: tuple[Processor, ...]
     after: ProcessorGroup | None = None
     enrich: Enricher | None = None
+    # The facts (``eventlog.facts``) the group reacts to; None: every one.
+    facts: frozenset[str] | None = None
 
     @property
     def processor_names(self) -> list[str]:
@@ -117,12 +119,18 @@ class GroupRunner:
                     events = read_events_after(session, low, limit, upto=upto)
                     step = self._next_step(session, replaying, low, events)
                 facts_low = read_fact_position(session, names)
-                facts = (
-                    read_facts(session, facts_low, step[1] if step else low, self.batch_size)
+                facts, facts_end = (
+                    read_facts(
+                        session,
+                        facts_low,
+                        step[1] if step else low,
+                        self.batch_size,
+                        self.group.facts,
+                    )
                     if self.group.after is not None
-                    else []
+                    else ([], facts_low)
                 )
-            if step is None and not facts:
+            if step is None and facts_end == facts_low:
                 self.position = low
                 return 0
             batch, end, redo = step if step is not None else ([], low, False)
@@ -131,10 +139,10 @@ class GroupRunner:
                 if prepare is not None and batch:
                     prepare(batch)
             batch = in_log_order(batch, facts)
-            if not self._apply(low, facts_low, batch, end, redo):
+            if not self._apply(low, (facts_low, facts_end), batch, end, redo):
                 attempts += 1  # another runner moved first: read again
-            elif batch:
-                return len(batch)
+            elif batch or facts_end > facts_low:
+                return max(len(batch), 1)
         return 0
 
     def _recorded_boundary(self, session: Session, low: int) -> int | None:
@@ -178,10 +186,16 @@ class GroupRunner:
         return events, end, redo
 
     def _apply(
-        self, low: int, facts_low: int, batch: Sequence[LogEvent], end: int, redo: bool
+        self,
+        low: int,
+        facts: tuple[int, int],
+        batch: Sequence[LogEvent],
+        end: int,
+        redo: bool,
     ) -> bool:
-        """Process a batch read at position ``low`` (and fact ``facts_low``) and move to
-        ``end``; False if another runner moved first."""
+        """Process a batch read at position ``low`` and move to ``end`` (and past the
+        facts read, ``facts``: from, to); False if another runner moved first."""
+        facts_low, facts_end = facts
         with self.database.write() as session:
             offsets = lock_offsets(session, self.group.processor_names)
             if min(o.position for o in offsets.values()) != low or (
@@ -208,9 +222,7 @@ class GroupRunner:
                 if mine and getattr(processor, "batch_sensitive", False):
                     record_boundary(session, processor.name, end)
                 offset.position = max(offset.position, end)
-                offset.fact_position = max(
-                    [offset.fact_position, *(e.derived[FACT_ID] for e in batch if is_fact(e))]
-                )
+                offset.fact_position = max(offset.fact_position, facts_end)
                 offset.updated_at = utcnow()
             self.position = end
             return True
