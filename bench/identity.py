@@ -177,8 +177,9 @@ def main() -> None:
 
         settings = use_home(home)
         pipeline = make_pipeline(get_database(settings), settings)
-        if args.batch_size:
-            pipeline.batch_size = args.batch_size
+        for runner in pipeline.runners:
+            runner.batch_size = args.batch_size or runner.batch_size
+        batch_size = pipeline.runners[0].batch_size
         watch = CpuWatch()
         started = time.perf_counter()
         processed = pipeline.run_until_idle()
@@ -194,7 +195,7 @@ def main() -> None:
     figures: dict[str, Any] = {
         "events": processed,
         "people": people,
-        "batch_size": pipeline.batch_size,
+        "batch_size": batch_size,
         "seconds": round(seconds, 1),
         "events_per_second": round(per_second),
         "seconds_for_1M": round(at_target, 1),
@@ -205,7 +206,7 @@ def main() -> None:
         "other_programs_cores": round(other_cores, 2),
     }
     print_table(
-        f"Identity: {processed:,} events, pipeline batch {pipeline.batch_size}",
+        f"Identity: {processed:,} events, pipeline batch {batch_size}",
         [
             ("resolved + projected", f"{per_second:,.0f} events/s", f"{seconds:.1f} s"),
             (f"time for 1,000,000 events ({label})", f"{at_target:,.0f} s", ""),

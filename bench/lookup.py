@@ -123,7 +123,7 @@ def build(home: Path, customers: int, per_customer: int, seed: int) -> dict[str,
     from omnicx.customers.profiles import encode_traits
     from omnicx.governance.blind_index import blind_index
     from omnicx.identity.models import seal_value
-    from omnicx.runtime.processors import all_processors
+    from omnicx.runtime.processors import all_groups
 
     use_home(home)  # the blind index must use the server's key
     r = random.Random(seed)
@@ -383,7 +383,7 @@ def build(home: Path, customers: int, per_customer: int, seed: int) -> dict[str,
         conn.executemany(
             "INSERT OR REPLACE INTO processor_offsets (processor, position, updated_at)"
             " VALUES (?, ?, ?)",
-            [(p.name, total_events, end) for p in all_processors()],
+            [(p.name, total_events, end) for g in all_groups() for p in g.processors],
         )
         timed("profiles", t)
         t = time.perf_counter()
