@@ -20,10 +20,6 @@ from omnicx.core.time import as_datetime
 # that has seen seq N can never later find a smaller seq appear (SQLite has one writer).
 APPEND_LOCK_KEY = 7_300_001
 
-# Where a delivered event's JetStream stream sequence travels (``LogEvent.derived``), so
-# that an erasure can delete the stream's copy too (``events.log_seq``).
-LOG_SEQ = "jetstream.stream_seq"
-
 # Woken after every append so that the embedded processors start at once, not on a poll.
 appended = threading.Event()
 
@@ -41,7 +37,7 @@ StoredRow = tuple[int, str, str, str | None, Any, Any, str, int | None]
 
 def stored_rows(events: Sequence[LogEvent]) -> list[StoredRow]:
     """Events as rows to append: serialised and encrypted here, before any lock is taken.
-    The stream sequence travels in ``derived`` (see ``transport``)."""
+    (Rows delivered by JetStream come with their stream sequence: ``jetstream.stored_row``.)"""
     return [
         (
             e.source_id,
@@ -51,7 +47,7 @@ def stored_rows(events: Sequence[LogEvent]) -> list[StoredRow]:
             e.occurred_at,
             e.received_at,
             encode_payload(e.payload),
-            e.derived.get(LOG_SEQ),
+            None,
         )
         for e in events
     ]

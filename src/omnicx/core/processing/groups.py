@@ -86,10 +86,6 @@ class GroupRunner:
         # The position every processor of the group has reached (for the idle check).
         self.position = 0
 
-    @property
-    def name(self) -> str:
-        return self.group.name
-
     def _horizon(self, session: Session) -> int | None:
         """The last seq this group may read: its upstream's position (None: the log's end)."""
         if self.group.after is None:
@@ -118,18 +114,18 @@ class GroupRunner:
                         limit, upto = max(limit, boundary - low), min(boundary, horizon or boundary)
                     events = read_events_after(session, low, limit, upto=upto)
                     step = self._next_step(session, replaying, low, events)
-                facts_low = read_fact_position(session, names)
-                facts, facts_end = (
-                    read_facts(
+                # Facts concern only groups after identity: none read on identity's path.
+                facts: list[LogEvent] = []
+                facts_low = facts_end = 0
+                if self.group.after is not None:
+                    facts_low = read_fact_position(session, names)
+                    facts, facts_end = read_facts(
                         session,
                         facts_low,
                         step[1] if step else low,
                         self.batch_size,
                         self.group.facts,
                     )
-                    if self.group.after is not None
-                    else ([], facts_low)
-                )
             if step is None and facts_end == facts_low:
                 self.position = low
                 return 0
