@@ -1,0 +1,1 @@
+"""The service desk: conversations, messages, teams, routing, SLAs, tickets."""
