@@ -1,0 +1,45 @@
+"""Migration 0006 creates exactly the desk's models, on SQLite and PostgreSQL, and its
+downgrade removes them."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+from omnicx.core.database import Base
+from omnicx.core.migrate import downgrade, upgrade
+from omnicx.runtime.schema import load_all_models
+from tests.conftest import _sqlalchemy_url
+from tests.core.test_migrations import empty_database  # noqa: F401  (fixture)
+
+DESK_TABLES = {
+    "desk_teams",
+    "desk_agents",
+    "desk_team_members",
+    "desk_routing_rules",
+    "desk_conversations",
+    "desk_messages",
+    "desk_conversation_history",
+    "desk_report_events",
+}
+
+
+def _engine(url: str):
+    return create_engine(url if url.startswith("sqlite") else _sqlalchemy_url(url))
+
+
+def test_models_and_migration_agree_and_downgrade_removes_the_desk(empty_database):  # noqa: F811
+    upgrade(empty_database, "0006")
+    load_all_models()
+    engine = _engine(empty_database)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    desk_diff = [d for d in diff if "desk_" in repr(d)]
+    assert desk_diff == []
+    assert DESK_TABLES <= set(inspect(engine).get_table_names())
+    engine.dispose()
+    downgrade(empty_database, "0005")
+    engine = _engine(empty_database)
+    assert not DESK_TABLES & set(inspect(engine).get_table_names())
+    engine.dispose()
