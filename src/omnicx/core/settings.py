@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     # marketing is opt-in whatever this says; see docs/security.md, Consent).
     consent_analytics_default: bool = True
 
+    # The desk: a returning customer's message reopens a resolved conversation of the
+    # same channel thread within this many hours, else starts a new one.
+    desk_reopen_hours: float = Field(24.0, ge=0)
+    # Channels whose inbox has a bot: their conversations start ``bot`` and reach the
+    # agents' queues on a handoff. Others start ``open`` and are routed at once.
+    desk_bot_channels: list[str] = Field(default_factory=list)
+
     # Privacy requests must be answered within this many days (PIPL and GDPR: 30).
     privacy_request_days: int = Field(30, ge=1, le=365)
     # Days each kind of data is kept (OMNICX_RETENTION='{"behaviour_events": 365}');

@@ -426,3 +426,26 @@ def reveal(
         session, principal, customer_id, field=field, field_class=field_class, reason=reason, ip=ip
     )
     return customer_id, value
+
+
+def customer_traits(session: Session, customer_id: int) -> dict[str, Any]:
+    """A customer's traits in plain, for rules that decide on them (the desk's routing:
+    a ``tags`` trait, a loyalty tier). Never shown to a person: readers use
+    ``customer_360``. Follows merges; an unknown customer has none."""
+    try:
+        survivor = current_customer_id(session, customer_id)
+    except NotFound:
+        return {}
+    rows = RawStatements(session).select(
+        "SELECT traits FROM customer_profiles WHERE customer_id = ?", (survivor,)
+    )
+    return decode_traits(rows[0][0]) if rows else {}
+
+
+def event_owners(session: Session, seqs: Collection[int]) -> dict[int, int]:
+    """The customer whose timeline holds each event (events no customer owns are left out)."""
+    rows = RawStatements(session).select_in(
+        "SELECT event_seq, customer_id FROM customer_timeline WHERE event_seq IN ({in})",
+        sorted(set(seqs)),
+    )
+    return {int(seq): int(customer_id) for seq, customer_id in rows}

@@ -220,3 +220,13 @@ def authenticate_token(session: Session, token: str) -> Principal:
         raise Unauthenticated("the bearer token is not valid")
     scopes = frozenset(Permission(s) for s in loads(row.scopes)) if row.scopes else None
     return Principal(kind="token", id=row.id, name=row.name, role=row.role, scopes=scopes)
+
+
+def acting_user_id(session: Session, principal: Principal) -> int | None:
+    """The user a principal acts for: the signed-in user, or the user a token was issued
+    to (None for a token of no user, and for OmniCX itself)."""
+    if principal.kind == "user":
+        return principal.id
+    if principal.kind == "token":
+        return session.scalar(select(ApiToken.user_id).where(ApiToken.id == principal.id))
+    return None

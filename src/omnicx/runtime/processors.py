@@ -12,6 +12,7 @@ from omnicx.core.processing import Pipeline, Processor, ProcessorGroup
 from omnicx.core.settings import Settings
 from omnicx.customers.consent import ConsentProcessor
 from omnicx.customers.projection import CustomerProcessor, attribute_events
+from omnicx.desk.processor import DeskProcessor
 
 
 def all_groups() -> list[ProcessorGroup]:
@@ -23,7 +24,14 @@ def all_groups() -> list[ProcessorGroup]:
         enrich=attribute_events,
         facts=ConsentProcessor.facts,
     )
-    return [identity, consent]
+    desk = ProcessorGroup(
+        "desk",
+        (DeskProcessor(),),
+        after=identity,
+        enrich=attribute_events,
+        facts=DeskProcessor.facts,
+    )
+    return [identity, consent, desk]
 
 
 def groups_named(names: list[str] | None) -> list[ProcessorGroup]:

@@ -54,9 +54,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("team_id", "user_id", name=op.f("pk_desk_team_members")),
     )
-    op.create_index(
-        "ix_desk_team_members_user_id", "desk_team_members", ["user_id"], unique=False
-    )
+    op.create_index("ix_desk_team_members_user_id", "desk_team_members", ["user_id"], unique=False)
     op.create_table(
         "desk_routing_rules",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
