@@ -110,13 +110,21 @@ def snooze(session: Session, actor: str, conversation: Conversation, until: date
 
 
 def wake(
-    session: Session, conversation: Conversation, actor: str, at: datetime | None = None
+    session: Session,
+    conversation: Conversation,
+    actor: str,
+    at: datetime | None = None,
+    *,
+    by_job: bool = False,
 ) -> bool:
     """End a snooze (its time came, or the customer wrote first). False if not snoozed."""
     if conversation.status != "snoozed":
         return False
     at = at or utcnow()
-    _leave_snooze(session, conversation)
+    if by_job:  # the job firing now is the one to keep: it completes as done
+        conversation.snoozed_until = None
+    else:
+        _leave_snooze(session, conversation)
     conversation.status = "open"
     conversation.updated_at = at
     record_change(session, conversation, actor, "wake", {"to": "open"}, at)
@@ -127,7 +135,7 @@ def wake_snoozed(session: Session, job: FiredJob) -> None:
     """The scheduler's handler for ``desk.snooze``: runs in the job's transaction."""
     conversation = session.get(Conversation, int(job.payload["conversation_id"]))
     if conversation is not None:
-        wake(session, conversation, "system")
+        wake(session, conversation, "system", by_job=True)
 
 
 def handoff(session: Session, actor: str, conversation: Conversation, reason: str) -> None:
