@@ -62,6 +62,18 @@ BODIES["/api/v1/customers/{customer_id}/consent"] = {
 }
 
 
+# The desk (desk/api.py); actors that differ by team and ownership are tried below.
+BODIES["/api/v1/conversations/{conversation_id}/messages"] = {"kind": "note", "text": "矩阵"}
+BODIES["/api/v1/conversations/{conversation_id}/assign"] = {"unassign": True}
+BODIES["/api/v1/conversations/{conversation_id}/status"] = {"status": "pending"}
+BODIES["/api/v1/conversations/{conversation_id}/labels"] = {"labels": ["矩阵"]}
+BODIES["/api/v1/conversations/{conversation_id}/snooze"] = {"until": "2099-01-01T00:00:00Z"}
+BODIES["/api/v1/conversations/{conversation_id}/handoff"] = {"reason": "矩阵"}
+BODIES["/api/v1/teams"] = {"name": "矩阵组"}
+BODIES["/api/v1/teams/{team_id}/members"] = {"user_id": 1}
+BODIES["/api/v1/agents/me/presence"] = {"presence": "online"}
+
+
 def routes(app):
     flatten = getattr(fastapi.routing, "iter_route_contexts", None)
     for item in flatten(app.routes) if flatten else app.routes:
@@ -124,6 +136,11 @@ STATE = "SELECT " + ", ".join(
         "SELECT count(*) FROM retention_runs",
         "SELECT count(*) FROM outbox",
         "SELECT count(*) FROM audit_log",
+        "SELECT count(*) FROM desk_teams",
+        "SELECT count(*) FROM desk_team_members",
+        "SELECT count(*) FROM desk_agents",
+        "SELECT count(*) FROM desk_messages",
+        "SELECT count(*) FROM desk_conversation_history",
     )
 )
 
@@ -197,3 +214,68 @@ def test_pages_redirect_anonymous_visitors_to_sign_in(client, db):
         if path in SIGNED_IN_PAGES and method == "GET":
             response = client.get(re.sub(r"\{[^}]+\}", "1", path), follow_redirects=False)
             assert response.status_code == 303 and "/login" in response.headers["location"]
+
+
+# -- the desk's row-level access: actors that differ by team and ownership ----------------
+
+DESK_ROUTES = [
+    ("GET", "/api/v1/conversations/{id}", None),
+    ("GET", "/api/v1/conversations/{id}/messages", None),
+    ("POST", "/api/v1/conversations/{id}/messages", {"kind": "note", "text": "跟进"}),
+    ("POST", "/api/v1/conversations/{id}/labels", {"labels": ["售后"]}),
+    ("POST", "/api/v1/conversations/{id}/status", {"status": "pending"}),
+    ("POST", "/api/v1/conversations/{id}/snooze", {"until": "2099-01-01T00:00:00Z"}),
+    ("POST", "/api/v1/conversations/{id}/assign", {"unassign": True}),
+]
+
+
+def test_desk_routes_by_team_and_ownership(client, db):
+    """Team A's conversation: its assignee and team A see it, team B gets 404 on every
+    route (and changes nothing), a supervisor sees it; only a manager unassigns."""
+    from tests.desk.factories import Customers, conversations, make_agent, make_rule
+
+    assignee, assignee_token = make_agent(db, "A组")
+    _, teammate_token = make_agent(db, "A组", online=False)
+    _, outsider_token = make_agent(db, "B组")
+    _, supervisor_token = make_agent(db, None, role="supervisor", online=False)
+    make_rule(db, "A组")
+    Customers(db).write("我要投诉", thread="m-1")
+    process(db)
+    [conversation] = conversations(db)
+    assert conversation.assignee_id == assignee
+    expected = {
+        "assignee": (assignee_token, {"assign": 403}),
+        "agent of team A": (teammate_token, {"assign": 403}),
+        "agent of team B": (outsider_token, {"*": 404}),
+        "supervisor": (supervisor_token, {}),
+    }
+    for actor, (token, special) in expected.items():
+        for method, path, body in DESK_ROUTES:
+            url = path.replace("{id}", str(conversation.id))
+            before = snapshot(db)
+            response = client.request(
+                method, url, json=body, headers={"Authorization": f"Bearer {token}"}
+            )
+            want = special.get(path.rsplit("/", 1)[-1], special.get("*"))
+            if want is None:
+                assert response.status_code in (200, 201), (actor, method, url, response.text)
+            else:
+                assert response.status_code == want, (actor, method, url, response.text)
+                assert response.json()["error"]["code"] in ("not_found", "forbidden")
+                if method == "POST":
+                    assert snapshot(db) == before, f"{actor}: a refused {url} changed something"
+    listed = {
+        actor: [
+            c["id"]
+            for c in client.get(
+                "/api/v1/conversations", headers={"Authorization": f"Bearer {token}"}
+            ).json()["items"]
+        ]
+        for actor, (token, _) in expected.items()
+    }
+    assert listed == {
+        "assignee": [conversation.id],
+        "agent of team A": [conversation.id],
+        "agent of team B": [],
+        "supervisor": [conversation.id],
+    }

@@ -1,0 +1,317 @@
+"""``/api/v1/conversations``, ``/api/v1/teams``, ``/api/v1/agents``: the desk's API.
+
+Every conversation route loads through ``access.load_conversation`` (row-level access:
+not visible is 404); each command runs in one transaction with its history row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omnicx.core.database import get_database
+from omnicx.core.errors import Conflict, check_text
+from omnicx.core.eventlog.table import appended
+from omnicx.core.serialization import loads
+from omnicx.desk import assignment, replies, teams
+from omnicx.desk import status as statuses
+from omnicx.desk.access import LoadedConversation, load_conversation, reach_of
+from omnicx.desk.listing import list_conversations
+from omnicx.desk.models import Conversation, Message, Team
+from omnicx.desk.routing import drain_agent_queues, drain_queues
+from omnicx.desk.schemas import (
+    AgentOut,
+    AssignRequest,
+    ConversationDetail,
+    ConversationOut,
+    ConversationPage,
+    HandoffRequest,
+    LabelsRequest,
+    MemberIn,
+    MessageOut,
+    MessagePage,
+    NewMessage,
+    PresenceIn,
+    PresenceOut,
+    SnoozeRequest,
+    StatusRequest,
+    TeamIn,
+    TeamOut,
+    View,
+)
+from omnicx.governance.access import view_entry
+from omnicx.governance.api import client_ip, require
+from omnicx.governance.audit import commit_entry
+from omnicx.governance.permissions import Permission
+from omnicx.governance.service import Principal, acting_user_id
+
+router = APIRouter(prefix="/api/v1", tags=["desk"])
+
+Reader = Annotated[Principal, Depends(require(Permission.DESK_READ))]
+Replier = Annotated[Principal, Depends(require(Permission.DESK_REPLY))]
+Manager = Annotated[Principal, Depends(require(Permission.DESK_MANAGE))]
+ConversationId = Annotated[int, Path(ge=1, le=2**62)]
+TeamId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+def conversation_out(row: Conversation) -> ConversationOut:
+    return ConversationOut.model_validate(_fields(row))
+
+
+def _fields(row: Conversation) -> dict[str, object]:
+    fields = {name: getattr(row, name) for name in ConversationOut.model_fields if name != "labels"}
+    fields["labels"] = loads(row.labels)
+    return fields
+
+
+def message_out(loaded: LoadedConversation, message: Message) -> MessageOut:
+    return MessageOut(
+        id=message.id,
+        direction=message.direction,
+        author_user_id=message.author_user_id,
+        text=loaded.text(message),
+        attachments=loads(message.attachments),
+        created_at=message.created_at,
+        delivery=message.delivery,
+    )
+
+
+def _audit_read(principal: Principal, customer_id: int | None, request: Request) -> None:
+    """A conversation shows customer data: its read is audited like the 360 view's."""
+    if customer_id is not None:
+        entry = view_entry(principal, customer_id, via="desk.conversation", ip=client_ip(request))
+        commit_entry(get_database(), entry)
+
+
+@router.get("/conversations", response_model=ConversationPage, summary="Conversations you may see")
+def get_conversations(
+    principal: Reader,
+    view: View = "all",
+    status: Annotated[str | None, Query(pattern="^(bot|open|pending|snoozed|resolved)$")] = None,
+    channel: Annotated[str | None, Query(max_length=32)] = None,
+    label: Annotated[str | None, Query(max_length=50)] = None,
+    team: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    assignee: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> ConversationPage:
+    for text, field in ((channel or "", "channel"), (label or "", "label")):
+        check_text(text, field)
+    with get_database().read() as session:
+        rows, next_cursor = list_conversations(
+            session,
+            reach_of(session, principal),
+            view=view,
+            status=status,
+            channel=channel,
+            label=label,
+            team_id=team,
+            assignee_id=assignee,
+            cursor=cursor,
+            limit=limit,
+        )
+        return ConversationPage(items=[conversation_out(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/conversations/{conversation_id}", response_model=ConversationDetail, summary="A conversation"
+)
+def get_conversation(
+    principal: Reader, request: Request, conversation_id: ConversationId
+) -> ConversationDetail:
+    with get_database().read() as session:
+        loaded = load_conversation(session, principal, conversation_id)
+        detail = ConversationDetail(**_fields(loaded.row), customer=loaded.customer(session))
+    _audit_read(principal, detail.customer_id, request)
+    return detail
+
+
+@router.get(
+    "/conversations/{conversation_id}/messages",
+    response_model=MessagePage,
+    summary="A conversation's messages, oldest first (notes included)",
+)
+def get_messages(
+    principal: Reader,
+    request: Request,
+    conversation_id: ConversationId,
+    cursor: Annotated[
+        int | None, Query(ge=0, le=2**62, description="After this message id")
+    ] = None,
+    limit: Limit = 100,
+) -> MessagePage:
+    with get_database().read() as session:
+        loaded = load_conversation(session, principal, conversation_id)
+        rows = list(
+            session.scalars(
+                select(Message)
+                .where(Message.conversation_id == conversation_id, Message.id > (cursor or 0))
+                .order_by(Message.id)
+                .limit(limit + 1)
+            )
+        )
+        items = [message_out(loaded, m) for m in rows[:limit]]
+        customer_id = loaded.row.customer_id
+    _audit_read(principal, customer_id, request)
+    more = len(rows) > limit
+    return MessagePage(items=items, next_cursor=str(items[-1].id) if more and items else None)
+
+
+def _command(
+    principal: Principal,
+    conversation_id: int,
+    act: Callable[[Session, LoadedConversation], object],
+) -> ConversationOut:
+    """Load the conversation for a command (row locked), run ``act``, answer its state."""
+    with get_database().write() as session:
+        loaded = load_conversation(session, principal, conversation_id, for_update=True)
+        act(session, loaded)
+        session.flush()
+        return conversation_out(loaded.row)
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages",
+    response_model=MessageOut,
+    status_code=201,
+    summary="Reply to the customer (queued for the channel) or add a private note",
+)
+def post_message(
+    principal: Replier, conversation_id: ConversationId, body: NewMessage
+) -> MessageOut:
+    with get_database().write() as session:
+        loaded = load_conversation(session, principal, conversation_id, for_update=True)
+        message = replies.post_message(
+            session,
+            loaded.row,
+            author_user_id=loaded.reach.user_id,
+            actor=principal.actor,
+            kind=body.kind,
+            text=body.text,
+            attachments=body.attachments,
+        )
+        answer = message_out(loaded, message)
+    appended.set()  # a reply is on the log: wake this process's processors
+    return answer
+
+
+@router.post("/conversations/{conversation_id}/assign", response_model=ConversationOut)
+def assign_conversation(
+    principal: Replier, conversation_id: ConversationId, body: AssignRequest
+) -> ConversationOut:
+    return _command(
+        principal,
+        conversation_id,
+        lambda session, loaded: assignment.assign(
+            session,
+            loaded,
+            assignee_id=body.assignee_id,
+            team_id=body.team_id,
+            unassign=body.unassign,
+        ),
+    )
+
+
+@router.post("/conversations/{conversation_id}/status", response_model=ConversationOut)
+def change_status(
+    principal: Replier, conversation_id: ConversationId, body: StatusRequest
+) -> ConversationOut:
+    return _command(
+        principal,
+        conversation_id,
+        lambda session, loaded: statuses.set_status(
+            session, principal.actor, loaded.row, body.status
+        ),
+    )
+
+
+@router.post("/conversations/{conversation_id}/labels", response_model=ConversationOut)
+def change_labels(
+    principal: Replier, conversation_id: ConversationId, body: LabelsRequest
+) -> ConversationOut:
+    return _command(
+        principal,
+        conversation_id,
+        lambda session, loaded: assignment.set_labels(session, loaded, body.labels),
+    )
+
+
+@router.post("/conversations/{conversation_id}/snooze", response_model=ConversationOut)
+def snooze_conversation(
+    principal: Replier, conversation_id: ConversationId, body: SnoozeRequest
+) -> ConversationOut:
+    return _command(
+        principal,
+        conversation_id,
+        lambda session, loaded: statuses.snooze(session, principal.actor, loaded.row, body.until),
+    )
+
+
+@router.post("/conversations/{conversation_id}/handoff", response_model=ConversationOut)
+def handoff_conversation(
+    principal: Replier, conversation_id: ConversationId, body: HandoffRequest
+) -> ConversationOut:
+    return _command(
+        principal,
+        conversation_id,
+        lambda session, loaded: statuses.handoff(session, principal.actor, loaded.row, body.reason),
+    )
+
+
+def _team_out(team: Team, sizes: dict[int, int]) -> TeamOut:
+    return TeamOut(
+        id=team.id, name=team.name, description=team.description, members=sizes.get(team.id, 0)
+    )
+
+
+@router.get("/teams", response_model=list[TeamOut], summary="Teams")
+def get_teams(principal: Reader) -> list[TeamOut]:
+    with get_database().read() as session:
+        sizes = teams.team_sizes(session)
+        return [_team_out(t, sizes) for t in teams.list_teams(session)]
+
+
+@router.post("/teams", response_model=TeamOut, status_code=201, summary="Create a team")
+def post_team(principal: Manager, body: TeamIn) -> TeamOut:
+    with get_database().write() as session:
+        team = teams.create_team(session, body.name, body.description)
+        return _team_out(team, {})
+
+
+@router.get("/teams/{team_id}/members", response_model=list[AgentOut], summary="A team's agents")
+def get_members(principal: Reader, team_id: TeamId) -> list[AgentOut]:
+    with get_database().read() as session:
+        team = teams.team_by_ref(session, team_id)
+        return [AgentOut(**vars(m)) for m in teams.members_of(session, team)]
+
+
+@router.post(
+    "/teams/{team_id}/members",
+    response_model=list[AgentOut],
+    status_code=201,
+    summary="Add an agent to a team",
+)
+def post_member(principal: Manager, team_id: TeamId, body: MemberIn) -> list[AgentOut]:
+    with get_database().write() as session:
+        team = teams.team_by_ref(session, team_id)
+        teams.add_member(session, team, body.user_id)
+        drain_queues(session, [team.id])
+        return [AgentOut(**vars(m)) for m in teams.members_of(session, team)]
+
+
+@router.put("/agents/me/presence", response_model=PresenceOut, summary="Set your presence")
+def put_presence(principal: Replier, body: PresenceIn) -> PresenceOut:
+    with get_database().write() as session:
+        user_id = acting_user_id(session, principal)
+        if user_id is None:
+            raise Conflict("this token acts for no user: presence belongs to a person")
+        agent = teams.set_presence(session, user_id, body.presence)
+        if body.presence == "online":
+            drain_agent_queues(session, user_id)
+        return PresenceOut(user_id=user_id, presence=agent.presence, since=agent.presence_since)
