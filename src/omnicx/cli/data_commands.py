@@ -209,6 +209,9 @@ def demo_command(
         close()
     drain("resolving identities")
     console.print(f"[green]demo data loaded:[/] {len(calls)} events for {customers} people")
+    from omnicx.cli.desk_commands import seed_desk
+
+    seed_desk()
 
 
 @deadletter.command("list")

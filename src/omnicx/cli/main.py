@@ -26,6 +26,7 @@ from omnicx.cli import (
 from omnicx.cli.admin_commands import audit_app, tokens_app, users_app
 from omnicx.cli.consent_commands import consent as consent_commands
 from omnicx.cli.customer_commands import customers as customer_commands
+from omnicx.cli.desk_commands import agents_app, desk_app, teams_app
 from omnicx.cli.privacy_commands import privacy_app, retention_app
 from omnicx.cli.scheduler_commands import scheduler_app
 from omnicx.cli.source_commands import sources
@@ -52,6 +53,9 @@ app.add_typer(keys_commands.keys, name="keys")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(retention_app, name="retention")
 app.add_typer(scheduler_app, name="scheduler")
+app.add_typer(teams_app, name="teams")
+app.add_typer(agents_app, name="agents")
+app.add_typer(desk_app, name="desk")
 app.command("import")(data_commands.import_command)
 app.command("replay")(processing_commands.replay_command)
 app.command("status")(processing_commands.status_command)
