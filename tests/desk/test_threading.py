@@ -119,3 +119,46 @@ def test_merge_fact_moves_conversations_to_the_survivor(db):
     owners = {c.customer_id for c in conversations(db)}
     assert len(owners) == 1
     assert {c.channel for c in conversations(db)} == {"sms", "webchat"}
+
+
+def test_unmerge_fact_sends_conversations_back_to_their_customer(client, db):
+    from tests.factories import make_token
+
+    people = Customers(db)
+    people.write("笔记本上问的", thread="w-a", sender=Sender(anonymous_id="laptop-a"))
+    people.write("平板上问的", thread="w-b", sender=Sender(anonymous_id="tablet-b"), minutes=1)
+    append_calls(
+        db,
+        people.source_id,
+        [
+            call("identify", 2, anonymousId="laptop-a", traits={"email": "li.lei@example.cn"}),
+        ],
+    )
+    process(db)
+    append_calls(
+        db,
+        people.source_id,
+        [
+            call("identify", 3, anonymousId="tablet-b", traits={"email": "li.lei@example.cn"}),
+        ],
+    )
+    process(db)
+    by_thread = {c.thread: c.customer_id for c in conversations(db)}
+    assert by_thread["w-a"] == by_thread["w-b"]
+    survivor = by_thread["w-a"]
+    auth = {"Authorization": f"Bearer {make_token(db)}"}
+    merge = [
+        m
+        for m in client.get(f"/api/v1/customers/{survivor}", headers=auth).json()["merges"]
+        if m["undone_at"] is None
+    ][0]
+    undone = client.post(
+        f"/api/v1/customers/{survivor}/unmerge",
+        json={"merge_id": merge["id"], "reason": "两个人共用一个邮箱"},
+        headers=auth,
+    )
+    assert undone.status_code == 200, undone.text
+    process(db)
+    by_thread = {c.thread: c.customer_id for c in conversations(db)}
+    assert by_thread["w-a"] == survivor
+    assert by_thread["w-b"] == undone.json()["new_customer_ids"][0]

@@ -151,11 +151,17 @@ def tokens_create(
         list[str] | None,
         typer.Option(help="Narrow to a permission, e.g. customers:read (repeatable)"),
     ] = None,
+    user: Annotated[
+        int | None,
+        typer.Option(help="User id the token acts for (the desk shows that agent's conversations)"),
+    ] = None,
 ) -> None:
     """Create an API token and print it (shown once, stored hashed)."""
     try:
         with get_database().write() as session:
-            token = create_token(session, name, role, scopes=scope, actor=operator())
+            if user is not None:
+                users.get_user(session, user)
+            token = create_token(session, name, role, user, scopes=scope, actor=operator())
     except OmniError as exc:
         raise _fail(exc) from exc
     typer.echo(token)
