@@ -147,11 +147,11 @@ def test_unmerge_fact_sends_conversations_back_to_their_customer(client, db):
     assert by_thread["w-a"] == by_thread["w-b"]
     survivor = by_thread["w-a"]
     auth = {"Authorization": f"Bearer {make_token(db)}"}
-    merge = [
+    merge = next(
         m
         for m in client.get(f"/api/v1/customers/{survivor}", headers=auth).json()["merges"]
         if m["undone_at"] is None
-    ][0]
+    )
     undone = client.post(
         f"/api/v1/customers/{survivor}/unmerge",
         json={"merge_id": merge["id"], "reason": "两个人共用一个邮箱"},
