@@ -150,3 +150,19 @@ def test_capacity_holds_with_concurrent_workers(db, workers):
         )
     assert Counter(load.values()) == Counter({5: 3})
     assert waiting is not None
+
+
+def test_resolving_frees_capacity_for_the_queue(db):
+    from omnicx.desk.status import set_status
+
+    agent, _ = make_agent(db, "售后服务", capacity=1)
+    make_rule(db, "售后服务")
+    people = Customers(db)
+    people.write("第一位", thread="r-1", sender=Sender(anonymous_id="r-1"))
+    people.write("第二位", thread="r-2", sender=Sender(anonymous_id="r-2"), minutes=1)
+    process(db)
+    first, second = conversations(db)
+    assert (first.assignee_id, second.assignee_id) == (agent, None)
+    with db.write() as session:
+        set_status(session, "user:li", session.get(Conversation, first.id), "resolved")
+    assert conversations(db)[1].assignee_id == agent

@@ -13,6 +13,7 @@ from omnicx.core.time import as_utc, utcnow
 from omnicx.desk.history import HANDOFF, REOPEN, RESOLUTION, record_change, record_report
 from omnicx.desk.models import Conversation
 from omnicx.desk.routing import assign_next, drain_queues, route_new
+from omnicx.desk.teams import teams_of
 
 SNOOZE_JOB = "desk.snooze"
 # What a person may set directly; ``snoozed`` goes through ``snooze`` (it needs a time),
@@ -60,8 +61,10 @@ def set_status(
         record_report(
             session, conversation, RESOLUTION, at, conversation.created_at, conversation.assignee_id
         )
-        if conversation.team_id is not None:
-            drain_queues(session, [conversation.team_id])  # capacity was freed
+        # The assignee has room again: their teams' queues may move.
+        freed = teams_of(session, conversation.assignee_id) if conversation.assignee_id else []
+        team = [conversation.team_id] if conversation.team_id is not None else []
+        drain_queues(session, [*team, *freed])
     elif before == "resolved":
         reopen_conversation(session, conversation, at, actor, record=False)
     record_change(session, conversation, actor, "status", {"from": before, "to": status}, at)
@@ -70,8 +73,9 @@ def set_status(
 def reopen_conversation(
     session: Session, conversation: Conversation, at: datetime, actor: str, *, record: bool = True
 ) -> None:
-    """A resolved conversation comes back open: a reporting event, back to its agent or
-    (if they have no room) to the queue."""
+    """A resolved conversation comes back open, with a reporting event: to the agent who
+    had it (a returning customer keeps their agent, even one at capacity), or to the
+    team's round robin if nobody had it."""
     since = conversation.resolved_at
     conversation.status = "open"
     conversation.resolved_at = None
