@@ -62,7 +62,8 @@ def test_a_search_is_audited_without_its_query(client, db):
     client.get("/api/v1/customers", params={"q": "伟华"}, headers=token_for(db, "agent"))
     with db.read() as session:
         entries = [
-            (detail_of(e), e.target_id) for e in search(session, AuditFilter(action="customers.list"))
+            (detail_of(e), e.target_id)
+            for e in search(session, AuditFilter(action="customers.list"))
         ]
     assert entries
     detail, target = entries[0]
