@@ -220,11 +220,14 @@ class ProfileStore:
         fresh: list[tuple[Any, ...]] = []
         changed: list[tuple[Any, ...]] = []
         renamed: dict[int, str] = {}
+        first_named: list[int] = []
         for profile in self.profiles.values():
             if not profile.dirty:
                 continue
             name = name_of(profile.traits)
             if name != profile.indexed_name:
+                if not profile.indexed_name:
+                    first_named.append(profile.customer_id)
                 renamed[profile.customer_id] = profile.indexed_name = name
             values = (
                 encode_traits(profile.traits),
@@ -240,7 +243,7 @@ class ProfileStore:
             profile.is_new = profile.dirty = False
         raw.many(INSERT_PROFILE, fresh)
         raw.many(UPDATE_PROFILE, changed)
-        replace_name_terms(self.session, renamed)
+        replace_name_terms(self.session, renamed, first_named)
         raw.many(
             INSERT_TIMELINE,
             [

@@ -61,11 +61,15 @@ def term_hashes(text: str) -> list[bytes]:
     return [blind_index(TERM_KIND, "", term) for term in terms(text)]
 
 
-def replace_name_terms(session: Session, names: Mapping[int, str]) -> None:
-    """Index these customers under their names now (an empty name: no terms)."""
+def replace_name_terms(
+    session: Session, names: Mapping[int, str], unindexed: Iterable[int] = ()
+) -> None:
+    """Index these customers under their names now (an empty name: no terms). Those in
+    ``unindexed`` are known to have no terms yet (no name until now): no delete for them."""
     if not names:
         return
-    forget_name_terms(session, names.keys())
+    fresh = set(unindexed)
+    forget_name_terms(session, [c for c in names if c not in fresh])
     RawStatements(session).many(
         INSERT_TERM,
         [(h, customer_id) for customer_id, name in names.items() for h in term_hashes(name)],
@@ -78,6 +82,8 @@ def forget_name_terms(session: Session, customer_ids: Iterable[int] | None = Non
         session.execute(delete(CustomerNameTerm))
         return
     ids = sorted(set(customer_ids))
+    if not ids:
+        return
     for start in range(0, len(ids), 500):
         part = ids[start : start + 500]
         session.execute(delete(CustomerNameTerm).where(CustomerNameTerm.customer_id.in_(part)))
