@@ -1,4 +1,5 @@
-"""``omnicx customers``: export customers as CSV, masked for a role."""
+"""``omnicx customers``: search and export customers, masked for a role; rebuild the name
+search index."""
 
 from __future__ import annotations
 
@@ -10,18 +11,24 @@ from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
 
 from omnicx.cli.operator import operator
 from omnicx.cli.progress import bar
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
 from omnicx.core.time import parse_timestamp
+from omnicx.customers.directory import list_customers
 from omnicx.customers.export import csv_stream, open_export
+from omnicx.customers.models import CustomerProfile
+from omnicx.customers.search import reindex_names
+from omnicx.governance.audit import commit_entry
 from omnicx.governance.models import ROLES
 from omnicx.governance.service import Principal
 
 console = Console(stderr=True)
-customers = typer.Typer(help="Customers: export.", no_args_is_help=True)
+customers = typer.Typer(help="Customers: search, export, name index.", no_args_is_help=True)
 
 
 def _principal(role: str) -> Principal:
@@ -71,3 +78,53 @@ def export_command(
     console.print(
         f"{len(chosen)} customers exported as {role}" + (f" to {output}" if output else "")
     )
+
+
+@customers.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help="An identifier, or 2+ characters of a name")],
+    role: Annotated[str, typer.Option(help="See the data as this role sees it")] = "agent",
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+) -> None:
+    """Find customers by any identifier or by name, masked as ROLE sees them (audited as
+    customers.list)."""
+    principal = _principal(role)
+    database = get_database()
+    try:
+        with database.read() as session:
+            page, entry = list_customers(session, principal, q=query, limit=limit)
+        commit_entry(database, entry)
+    except OmniError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(code=1) from exc
+    table = Table("id", "name", "matched by", "channels", "events", "last seen")
+    for item in page.items:
+        table.add_row(
+            str(item.id),
+            item.name or "",
+            item.matched_by or "",
+            ", ".join(item.channels),
+            str(item.event_count),
+            item.last_seen_at.strftime("%Y-%m-%d %H:%M") if item.last_seen_at else "",
+        )
+    Console().print(table)
+    console.print(f"{len(page.items)} customers found")
+
+
+@customers.command("reindex-names")
+def reindex_names_command() -> None:
+    """Rebuild the name search index from the profiles (after the blind-index key changed,
+    or for data stored before the index existed)."""
+    database = get_database()
+    with database.read() as session:
+        total = session.scalar(select(func.count()).select_from(CustomerProfile)) or 0
+    done, after = 0, 0
+    with bar("index names", total) as advance:
+        while True:
+            with database.write() as session:
+                last = reindex_names(session, after)
+            if last is None:
+                break
+            advance(min(1000, total - done))
+            done, after = done + 1000, last
+    console.print(f"names of {total} customers indexed")

@@ -32,6 +32,7 @@ from omnicx.cli.scheduler_commands import scheduler_app
 from omnicx.cli.source_commands import sources
 from omnicx.core.database import get_database
 from omnicx.core.migrate import upgrade
+from omnicx.core.processing.collector import tune_for_throughput
 from omnicx.core.settings import InsecureSettings, get_settings
 from omnicx.governance.service import bootstrap_admin
 
@@ -144,10 +145,10 @@ def serve(
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: handled here
     # as an exit, so that the worker below is stopped (and closes its database) first.
     signal.signal(signal.SIGTERM, _exit_after_shutdown)
+    application = create_app(settings, background=worker and settings.uses_nats)
+    tune_for_throughput()  # after the app is built: what it loaded is frozen
     try:
-        _run_api(
-            uvicorn, create_app(settings, background=worker and settings.uses_nats), host, port
-        )
+        _run_api(uvicorn, application, host, port)
     finally:
         if child is not None:
             child.terminate()

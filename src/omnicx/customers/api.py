@@ -14,12 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import get_database
-from omnicx.core.errors import InvalidInput
+from omnicx.core.errors import InvalidInput, check_text
 from omnicx.core.serialization import loads
+from omnicx.customers import directory
+from omnicx.customers.directory import Filters
 from omnicx.customers.export import MAX_ROWS, csv_stream, open_export
 from omnicx.customers.projection import split_customer
 from omnicx.customers.schemas import (
     Customer360,
+    CustomerPage,
     RevealOut,
     RevealRequest,
     TimelinePage,
@@ -69,6 +72,49 @@ def _audited_360(
 # The reads below are ``async def`` routes that run their blocking work in one worker
 # thread: a plain ``def`` route with a response model costs a second thread hop, for
 # validating the returned model, on every request.
+
+
+@router.get(
+    "",
+    response_model=CustomerPage,
+    summary="The customer list: newest activity first, or a search by identifier or name",
+)
+async def list_customers(
+    principal: Reader,
+    request: Request,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="An identifier (email, phone, user id…) or 2+ characters of a name",
+        ),
+    ] = None,
+    channel: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")] = None,
+    seen_after: Annotated[datetime | None, Query(description="Last seen at or after")] = None,
+    seen_before: Annotated[datetime | None, Query(description="Last seen before")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CustomerPage:
+    if q is not None:
+        check_text(q, "q")
+    filters = Filters(channel=channel, seen_after=seen_after, seen_before=seen_before)
+
+    def read() -> CustomerPage:
+        database = get_database()
+        with database.read() as session:
+            page, entry = directory.list_customers(
+                session,
+                principal,
+                q=q,
+                filters=filters,
+                cursor=cursor,
+                limit=limit,
+                ip=client_ip(request),
+            )
+        commit_entry(database, entry)
+        return page
+
+    return await run_in_threadpool(read)
 
 
 @router.get("/lookup", response_model=Customer360, summary="Find a customer by any identifier")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from omnicx.core.crypto import EncryptedText
@@ -47,3 +47,15 @@ class TimelineEntry(Base):
     # The order the event is about (its properties' order_id), so that the 360 picks a
     # customer's newest orders in SQL and decrypts only the payloads of those it shows.
     order_id: Mapped[str | None] = mapped_column(String(200))
+
+
+class CustomerNameTerm(Base):
+    """A keyed hash of one term of a customer's name (``customers.search``): names are
+    encrypted at rest, and these let an agent find a customer by name without them
+    being stored in plain text."""
+
+    __tablename__ = "customer_name_terms"
+    __table_args__ = (Index("ix_customer_name_terms_customer", "customer_id"),)
+
+    term_hash: Mapped[bytes] = mapped_column(LargeBinary(20), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigId, primary_key=True)

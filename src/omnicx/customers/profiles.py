@@ -16,6 +16,7 @@ from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_datetime, as_utc, utcnow
 from omnicx.customers.models import TRAITS_PURPOSE, CustomerProfile
+from omnicx.customers.search import forget_name_terms, name_of, replace_name_terms
 from omnicx.customers.traits import Strategy, apply_traits, combine_traits
 
 # Raw statements (see core.database.RawStatements): a batch writes hundreds of rows.
@@ -109,6 +110,8 @@ class Profile:
     last_seen_at: datetime | None = None
     is_new: bool = False
     dirty: bool = False
+    # The name its search terms were made from (customers.search): re-indexed on change.
+    indexed_name: str = ""
 
     def see(self, moment: datetime, channel: str) -> None:
         moment = as_utc(moment)
@@ -146,6 +149,7 @@ class ProfileStore:
                 first_seen_at=as_datetime(first) if first else None,
                 last_seen_at=as_datetime(last) if last else None,
             )
+            self.profiles[customer_id].indexed_name = name_of(self.profiles[customer_id].traits)
         for customer_id in wanted:
             if customer_id not in self.profiles:
                 self.profiles[customer_id] = Profile(customer_id, is_new=True, dirty=True)
@@ -208,15 +212,23 @@ class ProfileStore:
         )
         losers = [loser for loser, _ in pairs]
         self.session.execute(delete(CustomerProfile).where(CustomerProfile.customer_id.in_(losers)))
+        forget_name_terms(self.session, losers)
 
     def save(self) -> None:
         raw = RawStatements(self.session)
         now = raw.time(utcnow())
         fresh: list[tuple[Any, ...]] = []
         changed: list[tuple[Any, ...]] = []
+        renamed: dict[int, str] = {}
+        first_named: list[int] = []
         for profile in self.profiles.values():
             if not profile.dirty:
                 continue
+            name = name_of(profile.traits)
+            if name != profile.indexed_name:
+                if not profile.indexed_name:
+                    first_named.append(profile.customer_id)
+                renamed[profile.customer_id] = profile.indexed_name = name
             values = (
                 encode_traits(profile.traits),
                 dumps(profile.times),
@@ -231,6 +243,7 @@ class ProfileStore:
             profile.is_new = profile.dirty = False
         raw.many(INSERT_PROFILE, fresh)
         raw.many(UPDATE_PROFILE, changed)
+        replace_name_terms(self.session, renamed, first_named)
         raw.many(
             INSERT_TIMELINE,
             [

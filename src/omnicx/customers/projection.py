@@ -22,6 +22,7 @@ from omnicx.core.serialization import loads
 from omnicx.core.settings import get_settings
 from omnicx.customers.models import CustomerProfile, TimelineEntry
 from omnicx.customers.profiles import ProfileStore
+from omnicx.customers.search import forget_name_terms
 from omnicx.governance import audit
 from omnicx.governance.service import SYSTEM, Principal
 from omnicx.identity.extract import Candidate, extract_identifiers
@@ -83,6 +84,7 @@ class CustomerProcessor:
         unmerges people made stay, for the replay to give back; see ``identity.replay``)."""
         session.execute(delete(TimelineEntry))
         session.execute(delete(CustomerProfile))
+        forget_name_terms(session)
         reset_graph(session)
 
     def actions_between(self, session: Session, after: int, upto: int) -> list[int]:
@@ -212,6 +214,7 @@ def rebuild_customers(session: Session, customer_ids: Iterable[int]) -> None:
     )
     session.execute(delete(TimelineEntry).where(TimelineEntry.customer_id.in_(ids)))
     session.execute(delete(CustomerProfile).where(CustomerProfile.customer_id.in_(ids)))
+    forget_name_terms(session, ids)
     events = read_events(session, seqs)
     batch = candidates(events)
     hashes = sorted({c.key_hash for _, cands in batch for c in cands})

@@ -149,3 +149,22 @@ class UnmergeResult(BaseModel):
     customer_id: int
     new_customer_ids: list[int]
     split_identifier_ids: list[int]
+
+
+class CustomerSummary(BaseModel):
+    """A row of the customer list, masked for the reader's role."""
+
+    id: int
+    name: str | None = Field(None, description="As the reader's role may see it")
+    channels: list[str]
+    event_count: int
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+    matched_by: str | None = Field(
+        None, description="identifier or name when the list answers a search (q)"
+    )
+
+
+class CustomerPage(BaseModel):
+    items: list[CustomerSummary]
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page")

@@ -85,6 +85,17 @@ def was_erased(session: Session, customer_id: int) -> bool:
     return session.scalar(select(Customer.erased_at).where(Customer.id == customer_id)) is not None
 
 
+def erased_among(session: Session, customer_ids: Sequence[int]) -> set[int]:
+    """Which of these customers an erasure emptied."""
+    return set(
+        session.scalars(
+            select(Customer.id).where(
+                Customer.id.in_(customer_ids), Customer.erased_at.is_not(None)
+            )
+        )
+    )
+
+
 def identifier_hashes_of(session: Session, customer_ids: Sequence[int]) -> list[bytes]:
     """The blind indexes of these customers' identifiers."""
     return [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from omnicx.core.database import Database
 from omnicx.core.processing import Pipeline, Processor, ProcessorGroup
+from omnicx.core.processing.collector import tune_for_throughput
 from omnicx.core.settings import Settings
 from omnicx.customers.consent import ConsentProcessor
 from omnicx.customers.projection import CustomerProcessor, attribute_events
@@ -62,4 +63,5 @@ def processor_named(name: str) -> tuple[ProcessorGroup, Processor]:
 
 
 def make_pipeline(database: Database, settings: Settings) -> Pipeline:
+    tune_for_throughput()
     return Pipeline(database, all_groups(), batch_size=settings.processor_batch_size)

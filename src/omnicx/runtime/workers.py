@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from omnicx.core.database import Database
 from omnicx.core.processing import GroupRunner
+from omnicx.core.processing.collector import tune_for_throughput
 from omnicx.core.processing.leases import Presence
 from omnicx.core.processing.transport import JetStreamTransport
 from omnicx.core.settings import Settings
@@ -37,6 +38,7 @@ class Workers:
     nats_task: asyncio.Task[None] | None = None
 
     def start(self, *, pipeline: bool = True, dispatcher: bool = True) -> None:
+        tune_for_throughput()
         if pipeline:
             self._start_groups()
         if pipeline and self.settings.uses_nats:

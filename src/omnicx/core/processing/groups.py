@@ -315,11 +315,13 @@ class Pipeline:
         self.runners = [GroupRunner(database, g, batch_size) for g in groups]
 
     def run_until_idle(self) -> int:
-        """Run every group until none has work. Returns how many events the first group
-        processed (the others follow those same events)."""
+        """Run every group until none has work, a batch of each in turn (as their threads
+        do in a server: a follower reads what its upstream just read, while the opened
+        payloads are still in ``recent_payloads``). Returns how many events the first
+        group processed (the others follow those same events)."""
         total = 0
         while True:
-            moved = [runner.run_until_idle() for runner in self.runners]
+            moved = [runner.run_once() for runner in self.runners]
             total += moved[0]
             if not any(moved):
                 return total

@@ -17,6 +17,7 @@ from omnicx.core.serialization import loads
 from omnicx.customers.models import CustomerProfile, TimelineEntry
 from omnicx.customers.privacy.person import in_chunks, iso
 from omnicx.customers.profiles import encode_traits
+from omnicx.customers.search import forget_name_terms
 from omnicx.governance.privacy import Erasure, Progress, Subject
 
 
@@ -72,6 +73,7 @@ class ProfilesHandler:
             [(encode_traits({}), "{}", row[0]) for row in present],
         )
         erasure.count("customer_profiles", len(present))
+        forget_name_terms(session, ids)  # the name is gone: nothing may find it
         erasure.touched_tables.add("customer_profiles")
         # The order ids on the timeline would tie the kept rows to the shop's records.
         for part in in_chunks(ids):

@@ -1,0 +1,135 @@
+"""Finding customers by name, although names are encrypted at rest.
+
+Each name is cut into terms, and only a keyed hash of each term is stored
+(``customer_name_terms``, the blind-index key of ``governance.blind_index``): a term can
+be looked up, not read back. Latin-script names give their words ("Zhang Wei" → zhang,
+wei); Chinese names, written without spaces, give their pairs of adjacent characters
+(欧阳娜娜 → 欧阳, 阳娜, 娜娜), so that any two or more consecutive characters find the
+name. Single characters are not indexed: a surname alone matches a large share of
+customers and its hash would be easy to tell by its frequency.
+
+A query is cut the same way and matches the customers that have every one of its terms.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from omnicx.core.database import RawStatements
+from omnicx.core.errors import InvalidInput
+from omnicx.core.serialization import loads
+from omnicx.customers.models import CustomerNameTerm, CustomerProfile
+from omnicx.governance.blind_index import blind_index
+
+# The traits a name is read from (Segment's reserved traits, both spellings).
+NAME_TRAITS = ("name", "firstName", "lastName", "first_name", "last_name")
+TERM_KIND = "customer_name_term"
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# A run of Han characters, or a run of other letters and digits.
+WORDS = re.compile(f"[{HAN}]+|[^\\W{HAN}_]+")
+MAX_TERMS = 64  # a name longer than this is indexed by its first terms
+
+INSERT_TERM = (
+    "INSERT INTO customer_name_terms (term_hash, customer_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+)
+
+
+def name_of(traits: Mapping[str, Any]) -> str:
+    """The text a customer's name terms come from ('' when the traits hold no name)."""
+    return " ".join(str(traits[k]) for k in NAME_TRAITS if isinstance(traits.get(k), str))
+
+
+def terms(text: str) -> list[str]:
+    """The searchable terms of a name or a query, in order, without repeats."""
+    found: dict[str, None] = {}
+    for word in WORDS.findall(unicodedata.normalize("NFKC", text).casefold()):
+        if re.fullmatch(f"[{HAN}]+", word):
+            for i in range(len(word) - 1):
+                found[word[i : i + 2]] = None
+        elif len(word) > 1 or word.isdigit():
+            found[word] = None
+    return list(found)[:MAX_TERMS]
+
+
+def term_hashes(text: str) -> list[bytes]:
+    return [blind_index(TERM_KIND, "", term) for term in terms(text)]
+
+
+def replace_name_terms(
+    session: Session, names: Mapping[int, str], unindexed: Iterable[int] = ()
+) -> None:
+    """Index these customers under their names now (an empty name: no terms). Those in
+    ``unindexed`` are known to have no terms yet (no name until now): no delete for them."""
+    if not names:
+        return
+    fresh = set(unindexed)
+    forget_name_terms(session, [c for c in names if c not in fresh])
+    RawStatements(session).many(
+        INSERT_TERM,
+        [(h, customer_id) for customer_id, name in names.items() for h in term_hashes(name)],
+    )
+
+
+def forget_name_terms(session: Session, customer_ids: Iterable[int] | None = None) -> None:
+    """Drop the terms of these customers (all of them for None: a replay rebuilds them)."""
+    if customer_ids is None:
+        session.execute(delete(CustomerNameTerm))
+        return
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        session.execute(delete(CustomerNameTerm).where(CustomerNameTerm.customer_id.in_(part)))
+
+
+def customers_named(session: Session, query: str, limit: int) -> list[int]:
+    """Customers whose name has every term of ``query``, newest id first.
+
+    Raises InvalidInput when the query has no term that can be looked up (a single
+    Chinese character, punctuation only).
+    """
+    hashes = term_hashes(query)
+    if not hashes:
+        raise InvalidInput(
+            "type at least two characters of a name (or a whole word of a Latin name)",
+            field="q",
+        )
+    rows = session.execute(
+        select(CustomerNameTerm.customer_id)
+        .where(CustomerNameTerm.term_hash.in_(hashes))
+        .group_by(CustomerNameTerm.customer_id)
+        # every distinct term of the query, not just one of them
+        .having(func.count(func.distinct(CustomerNameTerm.term_hash)) == len(set(hashes)))
+        .order_by(CustomerNameTerm.customer_id.desc())
+        .limit(limit)
+    )
+    return [int(r[0]) for r in rows]
+
+
+def reindex_names(session: Session, after: int, chunk: int = 1000) -> int | None:
+    """Index the names of the next ``chunk`` profiles after customer id ``after`` afresh
+    (after the blind-index key changed, or for names stored before this index existed).
+    Returns the last customer id done, None when there were no more."""
+    rows = session.execute(
+        select(CustomerProfile.customer_id, CustomerProfile.traits)
+        .where(CustomerProfile.customer_id > after)
+        .order_by(CustomerProfile.customer_id)
+        .limit(chunk)
+    ).all()
+    if not rows:
+        return None
+    # ORM reads of the encrypted column see the JSON text (models.CustomerProfile).
+    replace_name_terms(session, {r[0]: name_of(_traits(r[1])) for r in rows})
+    return int(rows[-1][0])
+
+
+def _traits(stored: str | None) -> dict[str, Any]:
+    value = loads(stored) if stored else {}
+    return value if isinstance(value, dict) else {}
