@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import NotFound
+from omnicx.desk.canned.demo import seed_canned
 from omnicx.desk.messages import Sender, message_call
 from omnicx.desk.models import RoutingRule
 from omnicx.desk.routing import add_rule
@@ -341,6 +342,7 @@ def seed_staff(session: Session) -> dict[str, int]:
                 priority=priority,
                 position=position,
             )
+    seed_canned(session)
     return ids
 
 
