@@ -9,6 +9,7 @@ def load_all_models() -> None:
     import omnicx.core.outbox
     import omnicx.core.scheduler.models
     import omnicx.customers.models
+    import omnicx.desk.sla.models
     import omnicx.governance.models
     import omnicx.identity.models
     import omnicx.ingest.models  # noqa: F401
