@@ -1,8 +1,8 @@
 """The scheduler's handlers and recurring jobs, wired above every domain.
 
 Core runs the jobs but cannot import the domains that act on them; each kind's handler
-is registered here (retention now; SLA clocks, snooze wake-ups and time triggers join
-as the desk and automation arrive).
+is registered here (retention, the desk's SLA clocks; snooze wake-ups and time triggers
+join as the desk and automation grow).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from functools import partial
 from omnicx.core.database import Database
 from omnicx.core.scheduler import Registry, Runner, handlers
 from omnicx.core.settings import Settings
+from omnicx.desk.sla.service import register_jobs as register_sla_jobs
 from omnicx.runtime.privacy import (
     RETENTION_JOB,
     RETENTION_LEASE,
@@ -25,6 +26,7 @@ def wire_jobs(settings: Settings, registry: Registry = handlers) -> Registry:
     registry.register_detached(
         RETENTION_JOB, partial(run_scheduled_retention, settings), lease=RETENTION_LEASE
     )
+    register_sla_jobs(registry)
     return registry
 
 
