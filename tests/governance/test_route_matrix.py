@@ -51,6 +51,16 @@ BODIES["/api/v1/admin/policies/{role}"] = {
 }
 
 SIGNED_IN_PAGES |= {"/customers/{customer_id}/consent"}
+# Desk SLA (desk/sla/api.py): a calendar and a policy on calendar 1 (created by the
+# first allowed POST; the policy's create answers 404 until then, never 401/403).
+BODIES["/api/v1/calendars"] = {"name": "矩阵日历", "hours": {"mon": [["09:00", "18:00"]]}}
+BODIES["/api/v1/calendars/{calendar_id}"] = {"extra_holidays": ["2027-02-08"]}
+BODIES["/api/v1/sla-policies"] = {
+    "name": "矩阵策略",
+    "calendar_id": 1,
+    "first_response_seconds": 60,
+}
+BODIES["/api/v1/sla-policies/{policy_id}"] = {"enabled": False}
 # Routes outside /api/v1 that take a bearer token and a permission like the API: every
 # actor below is tried on them too (web/metrics.py: metrics:read, admin only).
 TOKEN_ROUTES = {"/metrics"}
@@ -124,6 +134,10 @@ STATE = "SELECT " + ", ".join(
         "SELECT count(*) FROM retention_runs",
         "SELECT count(*) FROM outbox",
         "SELECT count(*) FROM audit_log",
+        "SELECT count(*) FROM desk_calendars",
+        "SELECT count(*) FROM desk_sla_policies",
+        "SELECT max(updated_at) FROM desk_calendars",
+        "SELECT max(updated_at) FROM desk_sla_policies",
     )
 )
 

@@ -23,6 +23,9 @@ class Permission(StrEnum):
     # Scrape GET /metrics: counts and lags only, never customer data. A monitoring
     # token is an admin token scoped to this alone (docs/operations.md).
     METRICS_READ = "metrics:read"
+    DESK_READ = "desk:read"
+    DESK_REPLY = "desk:reply"
+    DESK_MANAGE = "desk:manage"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -36,12 +39,28 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.IDENTITY_REVIEW,
             Permission.ANALYTICS_READ,
             Permission.AUDIT_READ,
+            Permission.DESK_READ,
+            Permission.DESK_REPLY,
+            Permission.DESK_MANAGE,
         }
     ),
     "senior_agent": frozenset(
-        {Permission.CUSTOMERS_READ, Permission.CUSTOMERS_REVEAL, Permission.CONSENT_MANAGE}
+        {
+            Permission.CUSTOMERS_READ,
+            Permission.CUSTOMERS_REVEAL,
+            Permission.CONSENT_MANAGE,
+            Permission.DESK_READ,
+            Permission.DESK_REPLY,
+        }
     ),
-    "agent": frozenset({Permission.CUSTOMERS_READ, Permission.CONSENT_MANAGE}),
+    "agent": frozenset(
+        {
+            Permission.CUSTOMERS_READ,
+            Permission.CONSENT_MANAGE,
+            Permission.DESK_READ,
+            Permission.DESK_REPLY,
+        }
+    ),
     "analyst": frozenset({Permission.ANALYTICS_READ}),
 }
 

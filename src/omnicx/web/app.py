@@ -17,6 +17,7 @@ from omnicx.core.eventlog import make_event_log
 from omnicx.core.settings import Settings, get_settings
 from omnicx.customers.api import router as customers_router
 from omnicx.customers.consent import consent_subject
+from omnicx.desk.sla.api import calendars_router, policies_router
 from omnicx.governance.admin_api import router as admin_router
 from omnicx.governance.audit_api import router as audit_router
 from omnicx.governance.consent_api import consent_router
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(policy_router)
     app.include_router(privacy_router)
     app.include_router(analytics_router)
+    app.include_router(calendars_router)
+    app.include_router(policies_router)
     app.include_router(consent_router(consent_subject))
     app.include_router(consent_pages_router)
     app.include_router(auth_router)
