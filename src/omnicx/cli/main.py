@@ -28,6 +28,7 @@ from omnicx.cli.consent_commands import consent as consent_commands
 from omnicx.cli.customer_commands import customers as customer_commands
 from omnicx.cli.privacy_commands import privacy_app, retention_app
 from omnicx.cli.scheduler_commands import scheduler_app
+from omnicx.cli.sla_commands import sla_app
 from omnicx.cli.source_commands import sources
 from omnicx.core.database import get_database
 from omnicx.core.migrate import upgrade
@@ -52,6 +53,7 @@ app.add_typer(keys_commands.keys, name="keys")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(retention_app, name="retention")
 app.add_typer(scheduler_app, name="scheduler")
+app.add_typer(sla_app, name="sla")
 app.command("import")(data_commands.import_command)
 app.command("replay")(processing_commands.replay_command)
 app.command("status")(processing_commands.status_command)
