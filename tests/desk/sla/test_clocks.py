@@ -301,3 +301,48 @@ def test_a_breach_survives_a_worker_restart_and_fires_once_with_two_workers(db, 
         )
     with db.read() as session:
         assert session.scalar(select(SlaClock.state).where(SlaClock.id == first)) == "breached"
+
+
+def test_two_transactions_starting_the_same_clock_get_one(db, backend):
+    if backend != "postgres":
+        pytest.skip("SQLite has a single writer: the second start waits and finds the first")
+    calendar = make_calendar(db, hours=ALWAYS, region=None)
+    make_policy(db, calendar, first_response_seconds=HOUR)
+    first_inserted, ids = threading.Event(), []
+
+    def first() -> None:
+        with db.write() as session:
+            ids.append(
+                start_clock(
+                    session,
+                    "ticket",
+                    77,
+                    "first_response",
+                    team_id=None,
+                    ticket_type=None,
+                    priority=None,
+                    started_at=utcnow(),
+                ).id
+            )
+            first_inserted.set()
+            time.sleep(0.5)  # the second transaction inserts meanwhile and waits on us
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_inserted.wait(10)
+    with db.write() as session:
+        second = start_clock(
+            session,
+            "ticket",
+            77,
+            "first_response",
+            team_id=None,
+            ticket_type=None,
+            priority=None,
+            started_at=utcnow(),
+        )
+        second_id = second.id if second else None
+    thread.join(10)
+    assert second_id == ids[0]
+    with db.read() as session:
+        assert len(session.scalars(select(SlaClock).where(SlaClock.target_id == 77)).all()) == 1
