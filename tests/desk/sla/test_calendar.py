@@ -214,3 +214,26 @@ def test_add_after_between_comes_back_no_later(a, b):
     assert back <= b
     # …and nothing of working time lies between where it lands and b, bar a fraction.
     assert CN_CALENDAR.business_seconds_between(back, b) <= 1
+
+
+# A desk in Berlin working through both daylight-saving nights of 2026.
+BERLIN_NIGHTS = BusinessCalendar.build(
+    hours={day: [["00:30", "03:30"], ["08:00", "17:00"]] for day in ("fri", "sat", "sun", "mon")},
+    timezone="Europe/Berlin",
+)
+around_changes = st.one_of(
+    st.datetimes(
+        min_value=datetime(2026, 3, 27), max_value=datetime(2026, 3, 31), timezones=st.just(UTC)
+    ),
+    st.datetimes(
+        min_value=datetime(2026, 10, 23), max_value=datetime(2026, 10, 27), timezones=st.just(UTC)
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=around_changes, seconds=st.integers(min_value=0, max_value=3 * 24 * 3600))
+def test_round_trip_across_daylight_saving_changes(start, seconds):
+    due = BERLIN_NIGHTS.add_business_seconds(start, seconds)
+    assert due >= start
+    assert BERLIN_NIGHTS.business_seconds_between(start, due) == seconds

@@ -117,7 +117,7 @@ def start_clock(
     calendar = business_calendar(get_calendar(session, policy.calendar_id))
     # Stored in UTC: SQLite keeps a datetime's wall time and drops its zone.
     started_at = as_utc(started_at)
-    at_risk_seconds = int(goal * policy.at_risk_fraction)
+    at_risk_seconds = round(goal * policy.at_risk_fraction)  # 0.29 * 100 is 28.99…
     now = utcnow()
     clock = SlaClock(
         target_kind=target_kind,
@@ -225,7 +225,8 @@ def resume_clock(
     session: Session, target_kind: str, target_id: int, metric: str, at: datetime
 ) -> SlaClock | None:
     """Run a paused clock again from ``at``: due and at-risk times move by the paused
-    time, and the jobs are scheduled again."""
+    time, and the jobs are scheduled again (after the clock's lock: pausing cancelled
+    them, so no runner holds them)."""
     _check_target(target_kind, metric)
     clock = _open_clock(session, target_kind, target_id, metric, lock=True)
     if clock is None or clock.paused_at is None:
