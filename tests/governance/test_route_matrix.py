@@ -51,6 +51,24 @@ BODIES["/api/v1/admin/policies/{role}"] = {
 }
 
 SIGNED_IN_PAGES |= {"/customers/{customer_id}/consent"}
+# Desk SLA (desk/sla/api.py): a calendar and a policy on calendar 1 (created by the
+# first allowed POST; the policy's create answers 404 until then, never 401/403).
+BODIES["/api/v1/calendars"] = {"name": "矩阵日历", "hours": {"mon": [["09:00", "18:00"]]}}
+BODIES["/api/v1/calendars/{calendar_id}"] = {"extra_holidays": ["2027-02-08"]}
+BODIES["/api/v1/sla-policies"] = {
+    "name": "矩阵策略",
+    "calendar_id": 1,
+    "first_response_seconds": 60,
+}
+BODIES["/api/v1/sla-policies/{policy_id}"] = {"enabled": False}
+# Canned replies and macros (desk/canned/api.py).
+BODIES["/api/v1/canned-replies"] = {"code": "matrix", "title": "矩阵", "body": "您好"}
+BODIES["/api/v1/canned-replies/{reply_id}"] = {"title": "矩阵回复"}
+BODIES["/api/v1/conversations/{conversation_id}/canned-replies/render"] = {"body": "您好"}
+BODIES["/api/v1/macros"] = {
+    "name": "矩阵宏",
+    "actions": [{"action": "priority", "priority": "high"}],
+}
 # Routes outside /api/v1 that take a bearer token and a permission like the API: every
 # actor below is tried on them too (web/metrics.py: metrics:read, admin only).
 TOKEN_ROUTES = {"/metrics"}
@@ -141,6 +159,12 @@ STATE = "SELECT " + ", ".join(
         "SELECT count(*) FROM desk_agents",
         "SELECT count(*) FROM desk_messages",
         "SELECT count(*) FROM desk_conversation_history",
+        "SELECT count(*) FROM desk_calendars",
+        "SELECT count(*) FROM desk_sla_policies",
+        "SELECT max(updated_at) FROM desk_calendars",
+        "SELECT max(updated_at) FROM desk_sla_policies",
+        "SELECT count(*) FROM desk_canned_replies",
+        "SELECT count(*) FROM desk_macros",
     )
 )
 

@@ -15,7 +15,7 @@ from omnicx.core.time import as_utc
 
 console = Console()
 scheduler_app = typer.Typer(
-    help="Jobs due at a time (retention; SLA clocks later).", no_args_is_help=True
+    help="Jobs due at a time (retention, SLA clocks).", no_args_is_help=True
 )
 
 

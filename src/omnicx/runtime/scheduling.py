@@ -1,8 +1,8 @@
 """The scheduler's handlers and recurring jobs, wired above every domain.
 
 Core runs the jobs but cannot import the domains that act on them; each kind's handler
-is registered here (retention, the desk's snooze wake-ups; SLA clocks and time triggers join as the
-SLA work and automation arrive).
+is registered here (retention, the desk's snooze wake-ups and SLA clocks; time triggers
+join as automation arrives).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from omnicx.core.database import Database
 from omnicx.core.scheduler import Registry, Runner, handlers
 from omnicx.core.settings import Settings
 from omnicx.desk.status import SNOOZE_JOB, wake_snoozed
+from omnicx.desk.sla.service import register_jobs as register_sla_jobs
 from omnicx.runtime.privacy import (
     RETENTION_JOB,
     RETENTION_LEASE,
@@ -27,6 +28,7 @@ def wire_jobs(settings: Settings, registry: Registry = handlers) -> Registry:
         RETENTION_JOB, partial(run_scheduled_retention, settings), lease=RETENTION_LEASE
     )
     registry.register(SNOOZE_JOB, wake_snoozed)
+    register_sla_jobs(registry)
     return registry
 
 

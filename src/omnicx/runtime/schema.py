@@ -11,6 +11,7 @@ def load_all_models() -> None:
     import omnicx.customers.models
     import omnicx.desk.canned.models
     import omnicx.desk.models
+    import omnicx.desk.sla.models
     import omnicx.governance.models
     import omnicx.identity.models
     import omnicx.ingest.models  # noqa: F401

@@ -19,6 +19,7 @@ from omnicx.customers.api import router as customers_router
 from omnicx.customers.consent import consent_subject
 from omnicx.desk.api import router as desk_router
 from omnicx.desk.canned.api import router as canned_router
+from omnicx.desk.sla.api import calendars_router, policies_router
 from omnicx.governance.admin_api import router as admin_router
 from omnicx.governance.audit_api import router as audit_router
 from omnicx.governance.consent_api import consent_router
@@ -98,6 +99,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(analytics_router)
     app.include_router(desk_router)
     app.include_router(canned_router)
+    app.include_router(calendars_router)
+    app.include_router(policies_router)
     app.include_router(consent_router(consent_subject))
     app.include_router(consent_pages_router)
     app.include_router(auth_router)
