@@ -17,6 +17,7 @@ from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.serialization import dumps
 from omnicx.core.settings import get_settings
 from omnicx.core.time import as_utc
+from omnicx.desk.clocks import follow
 from omnicx.desk.history import record_change
 from omnicx.desk.messages import ChannelMessage
 from omnicx.desk.models import ACTIVE_STATUSES, Conversation, Message
@@ -126,6 +127,7 @@ def place_message(
         conversation.last_message_at = at
     conversation.updated_at = max(as_utc(conversation.updated_at), at)
     session.flush()
+    follow(session, conversation, at)
     return stored
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from omnicx.core.serialization import dumps
 from omnicx.core.time import as_utc, utcnow
 from omnicx.desk.models import Conversation, ConversationChange, ReportEvent
+from omnicx.desk.sla.service import business_seconds, calendar_for, choose_policy
 
 # The reporting events (``desk_report_events.kind``).
 FIRST_RESPONSE = "first_response"
@@ -54,9 +55,14 @@ def record_report(
     since: datetime | None,
     agent_id: int | None = None,
 ) -> None:
-    """A reporting event measuring wall-clock seconds from ``since`` to ``at``.
-
-    Business seconds stay empty here: the SLA calendars fill them in."""
+    """A reporting event measuring the seconds from ``since`` to ``at``: on the wall clock,
+    and in working time on the calendar of the SLA policy that applies to the
+    conversation (empty when none does)."""
+    business = None
+    policy = choose_policy(session, conversation.team_id, None, conversation.priority)
+    if policy is not None and since is not None and as_utc(since) <= as_utc(at):
+        calendar = calendar_for(session, policy.calendar_id)
+        business = business_seconds(calendar, as_utc(since), as_utc(at)).business_seconds
     session.add(
         ReportEvent(
             conversation_id=conversation.id,
@@ -65,5 +71,6 @@ def record_report(
             team_id=conversation.team_id,
             agent_id=agent_id,
             wall_seconds=seconds_between(since, at),
+            business_seconds=business,
         )
     )

@@ -26,6 +26,7 @@ from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.table import append_rows, read_events, stored_rows
 from omnicx.core.serialization import dumps
 from omnicx.core.time import utcnow
+from omnicx.desk.clocks import follow
 from omnicx.desk.history import FIRST_RESPONSE, REPLY, record_change, record_report
 from omnicx.desk.messages import MAX_TEXT, SENT, sender_fields
 from omnicx.desk.models import Conversation, Message
@@ -117,6 +118,8 @@ def post_message(
     session.add(message)
     session.flush()
     record_change(session, conversation, actor, kind, {"message_id": message.id}, now)
+    if kind == "reply":
+        follow(session, conversation, now)
     return message
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from omnicx.core.errors import Conflict, InvalidInput
 from omnicx.core.scheduler import FiredJob, cancel, schedule
 from omnicx.core.time import as_utc, utcnow
+from omnicx.desk.clocks import follow
 from omnicx.desk.history import HANDOFF, REOPEN, RESOLUTION, record_change, record_report
 from omnicx.desk.models import Conversation
 from omnicx.desk.routing import assign_next, drain_queues, route_new
@@ -68,6 +69,7 @@ def set_status(
     elif before == "resolved":
         reopen_conversation(session, conversation, at, actor, record=False)
     record_change(session, conversation, actor, "status", {"from": before, "to": status}, at)
+    follow(session, conversation, at)
 
 
 def reopen_conversation(
@@ -111,6 +113,7 @@ def snooze(session: Session, actor: str, conversation: Conversation, until: date
     record_change(
         session, conversation, actor, "snooze", {"from": before, "until": until.isoformat()}, now
     )
+    follow(session, conversation, now)
 
 
 def wake(
@@ -132,6 +135,7 @@ def wake(
     conversation.status = "open"
     conversation.updated_at = at
     record_change(session, conversation, actor, "wake", {"to": "open"}, at)
+    follow(session, conversation, at)
     return True
 
 
@@ -155,3 +159,4 @@ def handoff(session: Session, actor: str, conversation: Conversation, reason: st
     record_report(session, conversation, HANDOFF, now, conversation.created_at)
     record_change(session, conversation, actor, "handoff", {"reason": reason}, now)
     route_new(session, conversation)
+    follow(session, conversation, now)

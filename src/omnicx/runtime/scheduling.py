@@ -12,8 +12,8 @@ from functools import partial
 from omnicx.core.database import Database
 from omnicx.core.scheduler import Registry, Runner, handlers
 from omnicx.core.settings import Settings
-from omnicx.desk.status import SNOOZE_JOB, wake_snoozed
 from omnicx.desk.sla.service import register_jobs as register_sla_jobs
+from omnicx.desk.status import SNOOZE_JOB, wake_snoozed
 from omnicx.runtime.privacy import (
     RETENTION_JOB,
     RETENTION_LEASE,
