@@ -124,3 +124,21 @@ def test_bot_inbox_hands_off_to_people(db, monkeypatch):
 def job_status_of(db, conversation_id: int) -> str | None:
     with db.read() as session:
         return job_status(session, snooze_key(conversation_id))
+
+
+def test_a_bot_conversation_is_resolved_or_handed_off_never_just_opened(db, monkeypatch):
+    import pytest
+
+    from omnicx.core.errors import Conflict
+    from omnicx.desk.status import set_status
+
+    monkeypatch.setattr(get_settings(), "desk_bot_channels", ["webchat"])
+    people = Customers(db)
+    people.write("营业时间是几点？", thread="b-1")
+    process(db)
+    [conversation] = conversations(db)
+    with pytest.raises(Conflict), db.write() as session:
+        set_status(session, "system:bot", session.get(Conversation, conversation.id), "open")
+    with db.write() as session:
+        set_status(session, "system:bot", session.get(Conversation, conversation.id), "resolved")
+    assert conversations(db)[0].status == "resolved"

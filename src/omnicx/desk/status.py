@@ -41,7 +41,8 @@ def set_status(
     at: datetime | None = None,
 ) -> None:
     """Move a conversation to open, pending or resolved (resolved → open is a reopen).
-    Raises InvalidInput, Conflict (a bot's conversation is handed off, not opened)."""
+    Raises InvalidInput, Conflict (a bot's conversation is resolved or handed off, not
+    opened)."""
     if status not in SETTABLE:
         raise InvalidInput(
             f"status is one of {', '.join(SETTABLE)} (snooze and handoff have their own calls)",
@@ -51,7 +52,7 @@ def set_status(
     before = conversation.status
     if before == status:
         return
-    if before == "bot":
+    if before == "bot" and status != "resolved":  # the bot may close what it answered
         raise Conflict("the bot holds this conversation: hand it off first", field="status")
     _leave_snooze(session, conversation)
     conversation.status = status
