@@ -61,6 +61,12 @@ BODIES["/api/v1/sla-policies"] = {
     "first_response_seconds": 60,
 }
 BODIES["/api/v1/sla-policies/{policy_id}"] = {"enabled": False}
+# Tickets (desk/tickets/api.py).
+BODIES["/api/v1/tickets"] = {"title": "矩阵工单", "type": "inquiry"}
+BODIES["/api/v1/tickets/{ticket_id}"] = {"priority": "high"}
+BODIES["/api/v1/tickets/{ticket_id}/comments"] = {"text": "矩阵备注"}
+BODIES["/api/v1/tickets/{ticket_id}/conversations"] = {"conversation_id": 1}
+BODIES["/api/v1/conversations/{conversation_id}/tickets"] = {"title": "矩阵工单"}
 # Canned replies and macros (desk/canned/api.py).
 BODIES["/api/v1/canned-replies"] = {"code": "matrix", "title": "矩阵", "body": "您好"}
 BODIES["/api/v1/canned-replies/{reply_id}"] = {"title": "矩阵回复"}
@@ -165,6 +171,9 @@ STATE = "SELECT " + ", ".join(
         "SELECT max(updated_at) FROM desk_sla_policies",
         "SELECT count(*) FROM desk_canned_replies",
         "SELECT count(*) FROM desk_macros",
+        "SELECT count(*) FROM desk_tickets",
+        "SELECT count(*) FROM desk_ticket_comments",
+        "SELECT count(*) FROM desk_ticket_history",
     )
 )
 

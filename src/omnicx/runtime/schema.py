@@ -12,6 +12,7 @@ def load_all_models() -> None:
     import omnicx.desk.canned.models
     import omnicx.desk.models
     import omnicx.desk.sla.models
+    import omnicx.desk.tickets.models
     import omnicx.governance.models
     import omnicx.identity.models
     import omnicx.ingest.models  # noqa: F401

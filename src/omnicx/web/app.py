@@ -20,6 +20,7 @@ from omnicx.customers.consent import consent_subject
 from omnicx.desk.api import router as desk_router
 from omnicx.desk.canned.api import router as canned_router
 from omnicx.desk.sla.api import calendars_router, policies_router
+from omnicx.desk.tickets.api import router as tickets_router
 from omnicx.governance.admin_api import router as admin_router
 from omnicx.governance.audit_api import router as audit_router
 from omnicx.governance.consent_api import consent_router
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(analytics_router)
     app.include_router(desk_router)
     app.include_router(canned_router)
+    app.include_router(tickets_router)
     app.include_router(calendars_router)
     app.include_router(policies_router)
     app.include_router(consent_router(consent_subject))
