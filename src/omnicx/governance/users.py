@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
+from omnicx.core.i18n import LANGUAGES, msg
 from omnicx.core.time import utcnow
 from omnicx.governance import audit, totp
 from omnicx.governance.models import User
@@ -205,3 +206,20 @@ def disable_totp(session: Session, user_id: int, code: str, ip: str | None) -> b
         ip=ip,
     )
     return True
+
+
+def set_language(session: Session, user_id: int, language: str | None) -> None:
+    """Remember the language the UI speaks to the user (None: their browser decides)."""
+    if language is not None and language not in LANGUAGES:
+        choices = ", ".join(LANGUAGES)
+        raise InvalidInput(
+            msg("unknown language {language!r}; use one of {choices}", language=language,
+                choices=choices),
+            field="language",
+        )
+    get_user(session, user_id).locale = language
+
+
+def preferred_language(session: Session, user_id: int) -> str | None:
+    """The language the user chose, if any (one primary-key read)."""
+    return session.scalar(select(User.locale).where(User.id == user_id))
