@@ -19,8 +19,8 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omnicx.core.time import as_utc, utcnow
 from omnicx.core.i18n import Message, msg
+from omnicx.core.time import as_utc, utcnow
 from omnicx.governance import audit, totp
 from omnicx.governance.models import User
 from omnicx.governance.secrets import hash_password, verify_password
@@ -102,7 +102,7 @@ class SignIn:
             minutes = max(1, round((self.retry_at - utcnow()).total_seconds() / 60))
             return msg(
                 "too many failed attempts; try again after {time} UTC (in about {minutes} min)",
-                time=f"{self.retry_at:%H:%M}",
+                time=self.retry_at.strftime("%H:%M"),
                 minutes=minutes,
             )
         if self.outcome == "disabled":

@@ -25,7 +25,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 def _check_password_rules(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"a password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
+            msg("a password needs at least {minimum} characters", minimum=MIN_PASSWORD_LENGTH),
+            field="password",
         )
 
 
@@ -53,7 +54,7 @@ def create_user(
         password = generated = secrets.token_urlsafe(12)
     _check_password_rules(password)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise Conflict(f"a user with the email {email} exists", field="email")
+        raise Conflict(msg("a user with the email {email} exists", email=email), field="email")
     user = User(
         email=email,
         display_name=display_name.strip()[:200],
@@ -66,7 +67,9 @@ def create_user(
     try:
         session.flush()
     except IntegrityError as exc:  # the same email created concurrently
-        raise Conflict(f"a user with the email {email} exists", field="email") from exc
+        raise Conflict(
+            msg("a user with the email {email} exists", email=email), field="email"
+        ) from exc
     audit.record(
         session,
         actor,
@@ -87,7 +90,7 @@ def get_user(session: Session, user_id: int, *, for_update: bool = False) -> Use
     stmt = select(User).where(User.id == user_id)
     user = session.scalar(stmt.with_for_update() if for_update else stmt)
     if user is None:
-        raise NotFound(f"no user {user_id}")
+        raise NotFound(msg("no user {user_id}", user_id=user_id))
     return user
 
 
@@ -213,8 +216,11 @@ def set_language(session: Session, user_id: int, language: str | None) -> None:
     if language is not None and language not in LANGUAGES:
         choices = ", ".join(LANGUAGES)
         raise InvalidInput(
-            msg("unknown language {language!r}; use one of {choices}", language=language,
-                choices=choices),
+            msg(
+                "unknown language {language!r}; use one of {choices}",
+                language=language,
+                choices=choices,
+            ),
             field="language",
         )
     get_user(session, user_id).locale = language

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from omnicx.core.database import get_database
-from omnicx.core.i18n import Message, msg
 from omnicx.core.errors import OmniError
+from omnicx.core.i18n import Message, msg
 from omnicx.core.time import as_utc, parse_timestamp, utcnow
 from omnicx.governance import audit, users
 from omnicx.governance.api import client_ip
@@ -195,7 +195,9 @@ def change_user(
     if not isinstance(principal, Principal):
         return principal
     if action not in ACTIONS:
-        return _users_page(request, error=msg("unknown action {action!r}", action=action), status=400)
+        return _users_page(
+            request, error=msg("unknown action {action!r}", action=action), status=400
+        )
     ip = client_ip(request)
     try:
         with get_database().write() as session:

@@ -199,9 +199,7 @@ def totp_confirm(request: Request, code: Code, csrf: Csrf = "") -> Response:
     with get_database().write() as session:
         enabled = users.enable_totp(session, principal.id, secret, code, client_ip(request))
     if not enabled:
-        error = msg(
-            "that code does not match; check the phone's clock and enter the current code"
-        )
+        error = msg("that code does not match; check the phone's clock and enter the current code")
         return _account_page(request, principal, error=error, status=400)
     request.session.pop("totp_setup", None)
     return RedirectResponse("/account?done=totp_on", status_code=303)
@@ -215,8 +213,7 @@ def totp_disable(request: Request, code: Code, csrf: Csrf = "") -> Response:
     with get_database().write() as session:
         disabled = users.disable_totp(session, principal.id, code, client_ip(request))
     if not disabled:
-        return _account_page(request, principal, error=msg("that code does not match"), status=400
-        )
+        return _account_page(request, principal, error=msg("that code does not match"), status=400)
     return RedirectResponse("/account?done=totp_off", status_code=303)
 
 

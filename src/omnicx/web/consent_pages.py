@@ -17,8 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import escape
 
 from omnicx.core.database import get_database
-from omnicx.core.i18n import Message, msg
 from omnicx.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from omnicx.core.i18n import Message, msg
 from omnicx.customers.consent import consent_subject
 from omnicx.governance.api import client_ip
 from omnicx.governance.consent import (
@@ -141,7 +141,9 @@ def record_consent(
     except (InvalidInput, Conflict) as exc:
         found = consent_subject_or_none(customer_id)
         if found is None:
-            return _refusal(request, msg("No customer {customer_id}.", customer_id=customer_id), 404)
+            return _refusal(
+                request, msg("No customer {customer_id}.", customer_id=customer_id), 404
+            )
         return _fragment(
             request, principal, found, customer_id, error=exc.text, status=exc.status_code
         )

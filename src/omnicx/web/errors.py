@@ -76,9 +76,7 @@ def error_page(request: Request, status: int, message: str | Message) -> HTMLRes
         "heading": heading.in_language(language),
         "message": message.in_language(language) if isinstance(message, Message) else message,
     }
-    page = templates.TemplateResponse(
-        request, "error.html", context | bare, status_code=status
-    )
+    page = templates.TemplateResponse(request, "error.html", context | bare, status_code=status)
     remember_language(request, page)
     return page
 

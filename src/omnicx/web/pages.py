@@ -21,8 +21,8 @@ from omnicx import __version__
 from omnicx.analytics.service import default_window, overview, pseudonymous_customers
 from omnicx.core.database import get_database
 from omnicx.core.errors import NotFound, OmniError
-from omnicx.core.i18n import LANGUAGE_NAMES, Message, msg
 from omnicx.core.eventlog.models import EventRow
+from omnicx.core.i18n import LANGUAGE_NAMES, Message, msg
 from omnicx.core.serialization import dumps
 from omnicx.customers.schemas import Customer360, RevealRequest
 from omnicx.customers.service import customer_360, customer_view_entry, reveal

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from omnicx.core.database import get_database
-from omnicx.core.i18n import Message, msg
 from omnicx.core.errors import InvalidInput, OmniError
+from omnicx.core.i18n import Message, msg
 from omnicx.core.settings import get_settings
 from omnicx.governance import privacy, retention, suppression
 from omnicx.governance.api import client_ip
@@ -91,7 +91,7 @@ def record_request(
         return principal
     check_csrf(request, csrf)
     if not reason.strip():
-        return _page(request, error="say why (no personal data: the reason is kept)")
+        return _page(request, error=msg("say why (no personal data: the reason is kept)"))
     database = get_database()
     try:
         with database.write() as session:
@@ -138,8 +138,11 @@ def run_retention(
     check_csrf(request, csrf)
     run = retention.run_retention(get_database(), get_settings(), principal, dry_run=dry_run)
     assert run is not None  # only the schedule skips
-    return _page(request, done=(
+    return _page(
+        request,
+        done=(
             msg("retention run {id} (dry run)", id=run.id)
             if dry_run
             else msg("retention run {id}", id=run.id)
-        ))
+        ),
+    )
