@@ -1,0 +1,96 @@
+"""In a real browser: sign in (an English browser), switch to 中文 on the account page, and
+read the home and customer pages: no English word is left but data, identifiers and names.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from omnicx.governance.consent import CHANNELS, PURPOSES
+from tests.browser import ADMIN_EMAIL, send_calls, sign_in, wait_for_events
+from tests.factories import call
+from tests.live_server import live_server
+
+pytestmark = pytest.mark.slow
+
+ASCII_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
+# Names that stay as they are in every language: the product, the API link, the database
+# and the switch's other language, named in itself.
+NAMES = {"OmniCX", "API", "SQLite", "English"}
+PHONE = "13712345678"
+EVENT = "WeChat Message Received"
+
+
+def english_words(text: str, data: set[str]) -> set[str]:
+    """ASCII words in ``text`` that are neither data nor names."""
+    allowed = NAMES | set(PURPOSES) | set(CHANNELS)
+    for value in data:
+        allowed |= set(ASCII_WORD.findall(value))
+    return {w for w in ASCII_WORD.findall(text) if w not in allowed}
+
+
+def test_a_user_switches_to_chinese_and_reads_no_english(browser, tmp_path):
+    with live_server(tmp_path) as server:
+        send_calls(
+            server,
+            [
+                call(
+                    "identify",
+                    0,
+                    userId="crm-88",
+                    traits={"name": "王芳", "phone": PHONE, "city": "杭州"},
+                ),
+                call(
+                    "track",
+                    3,
+                    anonymousId="wx-88",
+                    event=EVENT,
+                    properties={"text": "请问发票怎么开?"},
+                    context={"channel": "wechat", "traits": {"phone": PHONE}},
+                ),
+            ],
+        )
+        wait_for_events(server, "phone", PHONE, 2)
+        with server.api() as api:
+            found = api.get("/api/v1/customers/lookup", params={"type": "phone", "value": PHONE})
+            customer_id = int(found.json()["id"])
+
+        context = browser.new_context(locale="en-US")
+        page = context.new_page()
+        page.goto(server.url + "/login")
+        assert page.get_attribute("html", "lang") == "en"
+        sign_in(page, ADMIN_EMAIL, server.env["OMNICX_ADMIN_PASSWORD"])
+        page.wait_for_url("**/customers")
+        assert page.inner_text("h1") == "Find a customer"
+
+        page.goto(server.url + "/account")
+        page.select_option("#language select[name=language]", "zh-CN")
+        page.click("#language button[type=submit]")
+        page.wait_for_url("**/account")
+        assert page.get_attribute("html", "lang") == "zh-CN"
+        assert page.inner_text("h1") == "我的账户"
+
+        # Data on these pages: the signed-in user, the customer's identifiers, trait keys,
+        # event names and types, the consent sources.
+        data = {
+            ADMIN_EMAIL,
+            "admin",
+            "user_id crm-88 phone anonymous_id wx-88 name city",
+            EVENT,
+            "identify track server",
+        }
+        page.goto(f"{server.url}/customers/{customer_id}")
+        page.wait_for_selector("#consent-state")  # the consent card arrives by htmx
+        assert page.inner_text("#customer-name") == "王芳"
+        left = english_words(page.inner_text("body"), data)
+        assert not left, f"English on the customer page: {sorted(left)}"
+        assert "时间线" in page.inner_text("body") and "标识" in page.inner_text("body")
+
+        page.goto(server.url + "/")
+        left = english_words(page.inner_text("body"), data)
+        assert not left, f"English on the home page: {sorted(left)}"
+        assert "查找客户" in page.inner_text("body")
+        page.screenshot(path=str(tmp_path / "home-zh.png"), full_page=True)
+        context.close()
