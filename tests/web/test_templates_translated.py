@@ -32,6 +32,8 @@ ALLOWED = {
     "phone, email, user_id",  # placeholder: identifier types
 }
 READ_ATTRIBUTES = ("placeholder", "title", "aria-label", "alt")
+# Filters that print their input as it is (or nearly).
+PRINTING = {"default", "d", "e", "escape", "safe", "upper", "lower", "title"}
 
 
 def _visible_constants(node: nodes.Node) -> Iterator[str]:
@@ -48,9 +50,8 @@ def _visible_constants(node: nodes.Node) -> Iterator[str]:
     elif isinstance(node, nodes.Concat):
         for part in node.nodes:
             yield from _visible_constants(part)
-    elif isinstance(node, nodes.Filter) and node.node is not None:
-        if node.name in ("default", "d", "e", "escape", "safe", "upper", "lower", "title"):
-            yield from _visible_constants(node.node)
+    elif isinstance(node, nodes.Filter) and node.node is not None and node.name in PRINTING:
+        yield from _visible_constants(node.node)
 
 
 def _walk(node: nodes.Node, html: list[str]) -> None:
