@@ -120,3 +120,8 @@ def test_validation_errors_get_a_translated_summary(client, db):
     assert body["error"]["code"] == "validation_failed"
     assert body["error"]["message"].startswith("customer_id：")
     assert body["errors"], "the detail for programs stays"
+
+
+def test_the_anonymous_switch_keeps_the_address(client):
+    page = client.get("/login?next=/analytics", headers=ZH).text
+    assert 'href="?next=%2Fanalytics&amp;lang=en"' in page

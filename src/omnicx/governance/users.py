@@ -227,5 +227,7 @@ def set_language(session: Session, user_id: int, language: str | None) -> None:
 
 
 def preferred_language(session: Session, user_id: int) -> str | None:
-    """The language the user chose, if any (one primary-key read)."""
-    return session.scalar(select(User.locale).where(User.id == user_id))
+    """The language the user chose, if any (a primary-key get: no query when the session
+    already holds the user, as after ``active_account``)."""
+    user = session.get(User, user_id)
+    return user.locale if user is not None else None
