@@ -8,7 +8,6 @@ import re
 
 import pytest
 
-from omnicx.governance.consent import CHANNELS, PURPOSES
 from tests.browser import ADMIN_EMAIL, send_calls, sign_in, wait_for_events
 from tests.factories import call
 from tests.live_server import live_server
@@ -42,7 +41,7 @@ EVENT = "WeChat Message Received"
 
 def english_words(text: str, data: set[str]) -> set[str]:
     """ASCII words in ``text`` that are neither data nor names."""
-    allowed = NAMES | set(PURPOSES) | set(CHANNELS)
+    allowed = set(NAMES)
     for value in data:
         allowed |= set(ASCII_WORD.findall(value))
     return {w for w in ASCII_WORD.findall(text) if w not in allowed}
@@ -89,14 +88,14 @@ def test_a_user_switches_to_chinese_and_reads_no_english(browser, tmp_path):
         assert page.get_attribute("html", "lang") == "zh-CN"
         assert page.inner_text("h1") == "我的账户"
 
-        # Data on these pages: the signed-in user, the customer's identifiers, trait keys,
-        # event names and types, the consent sources.
+        # Data on these pages: the signed-in user, the customer's identifier types and
+        # values, trait keys, event names and types. Roles, consent purposes and channels
+        # are labelled in Chinese (web/labels.py).
         data = {
             ADMIN_EMAIL,
-            "admin",
             "user_id crm-88 phone anonymous_id wx-88 name city",
             EVENT,
-            "identify track server",
+            "identify track",
         }
         page.goto(f"{server.url}/customers/{customer_id}")
         page.wait_for_selector("#consent-state")  # the consent card arrives by htmx

@@ -32,6 +32,7 @@ from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 from omnicx.identity.models import Customer
 from omnicx.identity.service import find_customer_by_identifier
+from omnicx.web.labels import label_filter
 from omnicx.web.language import (
     install_i18n,
     localize_context,
@@ -43,6 +44,7 @@ from omnicx.web.session import check_csrf, csrf_token, signed_in_principal, sign
 
 templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
 install_i18n(templates.env)
+templates.env.filters["label"] = label_filter
 router = APIRouter(include_in_schema=False)
 
 SEARCH_TYPES = ("phone", "email", "user_id", "wechat_openid", "anonymous_id", "device_id")
