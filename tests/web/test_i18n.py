@@ -125,3 +125,45 @@ def test_validation_errors_get_a_translated_summary(client, db):
 def test_the_anonymous_switch_keeps_the_address(client):
     page = client.get("/login?next=/analytics", headers=ZH).text
     assert 'href="?next=%2Fanalytics&amp;lang=en"' in page
+
+
+def test_every_page_renders_in_both_languages_with_real_data(client, db):
+    customer_id = seed_person(client, db)
+    sign_in_as(client, db, "admin")
+    account = client.get("/account").text
+    # A privacy request and a retention dry run, so their tables have rows to format.
+    recorded = client.post(
+        "/admin/privacy/requests",
+        data={
+            "kind": "export",
+            "customer_id": customer_id,
+            "reason": "客户来电要求导出",
+            "csrf": csrf_of(account),
+        },
+    )
+    assert recorded.status_code == 200, recorded.text
+    ran = client.post(
+        "/admin/privacy/retention", data={"dry_run": "true", "csrf": csrf_of(account)}
+    )
+    assert ran.status_code == 200, ran.text
+    pages = [
+        "/",
+        "/customers",
+        f"/customers/{customer_id}",
+        f"/customers/{customer_id}/consent",
+        "/analytics",
+        "/admin/audit",
+        "/admin/users",
+        "/admin/privacy",
+        "/account",
+    ]
+    for headers, lang in ((ZH, "zh-CN"), (EN, "en")):
+        for path in pages:
+            page = client.get(path, headers=headers)
+            assert page.status_code == 200, (path, lang, page.text[:300])
+            assert html_lang(page.text) == lang, path
+    privacy = client.get("/admin/privacy", headers=ZH).text
+    assert "数据保留任务" not in privacy  # the flash message was for the post only
+    assert "试运行" in privacy and "导出" in privacy and "已完成" in privacy
+    audit = client.get("/admin/audit", headers=ZH).text
+    assert "审计日志" in audit and "年" in audit  # dates formatted for zh-CN

@@ -36,6 +36,13 @@ LABELS: dict[str, dict[str, Message]] = {
         "app": msg("app"),
         "server": msg("server"),
     },
+    # Where a consent decision came from (governance.consent.SOURCES).
+    "consent_source": {
+        "event": msg("event"),
+        "ui": msg("ui"),
+        "api": msg("api"),
+        "cli": msg("cli"),
+    },
     "privacy_kind": {"export": msg("export"), "erase": msg("erase")},
     "privacy_status": {
         "received": msg("received"),
