@@ -29,6 +29,7 @@ from omnicx.core.i18n import (
     normalize_language,
 )
 from omnicx.core.time import as_utc
+from omnicx.web.session import signed_in_user
 
 COOKIE = "omnicx_lang"
 COOKIE_SECONDS = 365 * 24 * 3600
@@ -44,8 +45,6 @@ def request_language(request: Request, *, use_account: bool = True) -> str:
         return chosen
     language = None
     if use_account and "session" in request.scope:
-        from omnicx.web.session import signed_in_user
-
         user = signed_in_user(request)
         language = user.get("locale") if user else None
     language = (
