@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # make run PORT=8001 serves on another port (OMNICX_PORT in the environment works too).
 PORT ?=
 
-.PHONY: help run test check bench lint format clean
+.PHONY: help run test check bench lint format clean messages
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ bench: $(STAMP) ## Run the benchmarks (by hand; figures go to docs/benchmarks.md
 	@$(PY) bench/identity.py
 	@$(PY) bench/lookup.py
 	@$(PY) bench/scheduler.py
+
+messages: $(STAMP) ## Extract the UI's and errors' strings and update the zh-CN/en catalogs (docs/i18n.md)
+	@$(PY) -m omnicx.core.message_catalog
 
 format: $(STAMP) ## Format the code
 	@$(VENV)/bin/ruff format src tests bench

@@ -177,12 +177,15 @@ def stream(nats_url: str) -> Iterator[str]:
 @pytest.fixture
 def client(settings: Settings) -> Iterator[object]:
     """The ASGI app over real HTTP semantics (TestClient), without background workers:
-    tests run the pipeline themselves (``tests.factories.process``) to be deterministic."""
+    tests run the pipeline themselves (``tests.factories.process``) to be deterministic.
+    It reads English (``Accept-Language: en``): the tests that assert wording were written
+    in English; tests/web/test_i18n.py covers Chinese."""
     from fastapi.testclient import TestClient
 
     from omnicx.web.app import create_app
 
-    with TestClient(create_app(settings, background=False)) as test_client:
+    english = {"Accept-Language": "en"}
+    with TestClient(create_app(settings, background=False), headers=english) as test_client:
         yield test_client
 
 

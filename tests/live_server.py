@@ -172,10 +172,10 @@ class LiveServer:
     # -- clients ---------------------------------------------------------------------------
 
     def api(self) -> httpx.Client:
-        """An HTTP client for ``/api/v1`` with this server's bearer token."""
-        return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=10
-        )
+        """An HTTP client for ``/api/v1`` with this server's bearer token, reading English
+        (the tests that assert wording were written in English)."""
+        headers = {"Authorization": f"Bearer {self.token}", "Accept-Language": "en"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
     def engine(self) -> Engine:
         """An engine on the server's database, to inspect it directly."""

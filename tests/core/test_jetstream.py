@@ -348,7 +348,8 @@ def nats_app(settings, monkeypatch) -> Callable[[str, str], TestClient]:
         configured = get_settings()
         assert configured.uses_nats
         assert configured.resolved_database_url == settings.resolved_database_url
-        return TestClient(create_app(configured, background=False))
+        english = {"Accept-Language": "en"}  # the assertions quote the English messages
+        return TestClient(create_app(configured, background=False), headers=english)
 
     return make
 

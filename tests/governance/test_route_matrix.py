@@ -27,6 +27,7 @@ BODIES = {"/api/v1/customers/{customer_id}/unmerge": {"merge_id": 1, "reason": "
 # Sign-in, account and administration pages (auth_pages.py, admin_pages.py).
 PUBLIC |= {"/login/code"}
 SIGNED_IN_PAGES |= {"/account", "/account/totp/setup", "/account/totp/confirm"}
+SIGNED_IN_PAGES |= {"/account/language"}  # the user's language (web/auth_pages.py)
 SIGNED_IN_PAGES |= {"/account/totp/disable", "/admin/audit", "/admin/audit/export.csv"}
 SIGNED_IN_PAGES |= {"/admin/users", "/admin/users/{user_id}"}
 BODIES["/api/v1/admin/users"] = {"email": "m@corp.cn", "display_name": "M", "role": "agent"}

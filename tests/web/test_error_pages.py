@@ -7,7 +7,10 @@ from fastapi.testclient import TestClient
 
 from omnicx.web.app import create_app
 
-BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+BROWSER = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language": "en",
+}
 
 
 def test_pages_answer_people_in_html_and_programs_in_json(client):

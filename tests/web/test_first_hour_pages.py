@@ -126,7 +126,7 @@ def test_an_erased_customer_says_so_and_takes_no_consent(page, server):
     refused = page.request.post(
         f"{server.url}/customers/{zhao}/consent",
         form={"csrf": csrf, "purpose": "marketing", "channel": "*", "granted": "yes"},
-        headers={"Accept": "text/html"},
+        headers={"Accept": "text/html", "Accept-Language": "en"},
     )
     assert refused.status == 409
     assert f"customer {zhao} was erased: no consent can be recorded" in refused.text()

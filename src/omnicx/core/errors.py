@@ -1,26 +1,38 @@
 """Errors the caller can act on, each with an HTTP status and a stable code.
 
-Every one renders as ``{"error": {"code", "message", "field"}}``.
+Every one renders as ``{"error": {"code", "message", "field"}}``: ``code`` is stable for
+programs, ``message`` is in the reader's language (``to_body(language)``); the English text
+stays in ``message`` on the exception, for logs.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from omnicx.core.i18n import Message, lazy, msg
+
 
 class OmniError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self, message: str | Message, *, field: str | None = None, code: str | None = None
+    ):
+        super().__init__(str(message))
+        # A literal string is its own msgid; ``msg(...)`` carries parameters.
+        self.text = lazy(message)
+        self.message = str(message)
         self.field = field
         if code:
             self.code = code
 
-    def to_body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+    def in_language(self, language: str) -> str:
+        return self.text.in_language(language)
+
+    def to_body(self, language: str = "en") -> dict[str, Any]:
+        message = self.in_language(language)
+        return {"error": {"code": self.code, "message": message, "field": self.field}}
 
 
 class InvalidInput(OmniError):
@@ -32,7 +44,7 @@ def check_text(value: str, field: str) -> None:
     """Refuse NUL characters, which PostgreSQL text cannot hold nor even compare (a 400,
     not a 500)."""
     if "\x00" in value:
-        raise InvalidInput(f"{field} must not contain NUL characters", field=field)
+        raise InvalidInput(msg("{field} must not contain NUL characters", field=field), field=field)
 
 
 class Unprocessable(OmniError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,8 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
 
     default_phone_region: str = "CN"
+    # The site's time zone: the UI shows times in it (stored times stay UTC).
+    timezone: str = "Asia/Shanghai"
     # Per-trait merge strategy: "last" (latest event time wins, the default) or "first".
     trait_strategies: dict[str, Literal["last", "first"]] = Field(
         default_factory=_default_trait_strategies
@@ -97,6 +100,15 @@ class Settings(BaseSettings):
     retention: dict[str, int | None] = Field(default_factory=_default_retention)
     # How often the worker runs the retention job; 0 turns the schedule off.
     retention_interval_hours: float = Field(24.0, ge=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use e.g. Asia/Shanghai)") from None
+        return value
 
     @field_validator("retention")
     @classmethod

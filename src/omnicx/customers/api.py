@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.database import get_database
 from omnicx.core.errors import InvalidInput, check_text
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import loads
 from omnicx.customers import directory
 from omnicx.customers.directory import Filters
@@ -228,7 +229,10 @@ def unmerge_customer(
             _, _, key = identifier_hash(ref.type, ref.value, ref.scope)
             found = session.scalar(select(Identifier.id).where(Identifier.key_hash == key))
             if found is None:
-                raise InvalidInput(f"no identifier {ref.type} {ref.value!r}", field="identifiers")
+                raise InvalidInput(
+                    msg("no identifier {type} {value!r}", type=ref.type, value=ref.value),
+                    field="identifiers",
+                )
             ids.append(found)
         record = split_customer(
             session,

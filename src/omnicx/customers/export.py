@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database
 from omnicx.core.errors import InvalidInput
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_utc
 from omnicx.customers.models import CustomerProfile
@@ -46,7 +47,9 @@ def parse_ids(text: str) -> list[int]:
     """``"1, 2,3"`` → [1, 2, 3]. Raises InvalidInput."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts or len(parts) > MAX_IDS or not all(p.isdigit() and len(p) < 19 for p in parts):
-        raise InvalidInput(f"ids is 1 to {MAX_IDS} comma-separated customer ids", field="ids")
+        raise InvalidInput(
+            msg("ids is 1 to {limit} comma-separated customer ids", limit=MAX_IDS), field="ids"
+        )
     return [int(p) for p in parts]
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from omnicx.core.database import RawStatements
 from omnicx.core.errors import InvalidInput, NotFound
 from omnicx.core.eventlog.codec import decode_payload
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import loads
 from omnicx.core.time import as_datetime, as_utc, parse_timestamp
 from omnicx.customers.profiles import decode_traits
@@ -280,7 +281,7 @@ def customer_360(session: Session, principal: Principal, requested_id: int) -> C
         (customer_id,),
     )
     if not rows:
-        raise NotFound(f"no customer {requested_id}", field="id")
+        raise NotFound(msg("no customer {requested_id}", requested_id=requested_id), field="id")
     created_at, traits, channels, event_count, first_seen, last_seen, erased_at = rows[0]
     shown_traits, shown = view.traits(decode_traits(traits))
     identifiers = []
@@ -392,13 +393,27 @@ def _plain_field(session: Session, customer_id: int, field: str) -> tuple[str, A
         )
         traits = decode_traits(rows[0][0]) if rows else {}
         if name not in traits:
-            raise NotFound(f"customer {customer_id} has no trait {name!r}", field="field")
+            raise NotFound(
+                msg(
+                    "customer {customer_id} has no trait {name!r}",
+                    customer_id=customer_id,
+                    name=name,
+                ),
+                field="field",
+            )
         return "traits", traits[name]
     if kind == "identifiers" and name.isdigit():
         for found in identifiers_of(session, customer_id):
             if found.id == int(name):
                 return found.type, found.value
-        raise NotFound(f"customer {customer_id} has no identifier {name}", field="field")
+        raise NotFound(
+            msg(
+                "customer {customer_id} has no identifier {name}",
+                customer_id=customer_id,
+                name=name,
+            ),
+            field="field",
+        )
     raise InvalidInput('field is "traits.<key>" or "identifiers.<id>"', field="field")
 
 

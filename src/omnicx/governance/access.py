@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Forbidden
+from omnicx.core.i18n import msg
 from omnicx.core.settings import get_settings
 from omnicx.governance import audit
 from omnicx.governance.classifier import PUBLIC_FIELD, Classifier, Path, stricter
@@ -193,7 +194,7 @@ def view_for(session: Session, principal: Principal) -> RoleView:
     views = _views.of(current_document(session))
     view = views.views.get(principal.role)
     if view is None:
-        raise Forbidden(f"the {principal.role} role has no access policy")
+        raise Forbidden(msg("the {role} role has no access policy", role=principal.role))
     return view
 
 
@@ -226,10 +227,15 @@ def pseudonym(customer_id: int) -> str:
 def check_reveal(principal: Principal, view: RoleView, field: str, field_class: FieldClass) -> None:
     """Raise Forbidden unless the role may see ``field`` (of ``field_class``) in plain."""
     if not principal.may(Permission.CUSTOMERS_REVEAL):
-        raise Forbidden(f"the {principal.role} role may not reveal fields")
+        raise Forbidden(msg("the {role} role may not reveal fields", role=principal.role))
     if not view.may_reveal(field_class):
         raise Forbidden(
-            f"the {principal.role} role may not reveal {field_class.value} fields", field=field
+            msg(
+                "the {role} role may not reveal {field_class} fields",
+                role=principal.role,
+                field_class=field_class.value,
+            ),
+            field=field,
         )
 
 

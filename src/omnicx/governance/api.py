@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from omnicx.core.database import get_database
 from omnicx.core.errors import Forbidden, Unauthenticated
+from omnicx.core.i18n import msg
 from omnicx.governance.permissions import Permission, allows
 from omnicx.governance.secrets import token_digest
 from omnicx.governance.service import Principal, authenticate_token
@@ -86,7 +87,15 @@ class require:  # lower case: it reads as a phrase, Depends(require(Permission.X
         self, principal: Annotated[Principal, Depends(require_principal)]
     ) -> Principal:
         if not allows(principal.role, self.permission):
-            raise Forbidden(f"the {principal.role} role may not do {self.permission.value}")
+            raise Forbidden(
+                msg(
+                    "the {role} role may not do {permission}",
+                    role=principal.role,
+                    permission=self.permission.value,
+                )
+            )
         if not principal.may(self.permission):
-            raise Forbidden(f"this token is not scoped for {self.permission.value}")
+            raise Forbidden(
+                msg("this token is not scoped for {permission}", permission=self.permission.value)
+            )
         return principal

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.database import chunks
 from omnicx.core.errors import Conflict, InvalidInput
+from omnicx.core.i18n import msg
 from omnicx.core.settings import get_settings
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance import audit
@@ -123,13 +124,17 @@ def default_granted(purpose: str) -> bool:
 
 def check_purpose(purpose: str) -> str:
     if purpose not in PURPOSES:
-        raise InvalidInput(f"purpose must be one of {', '.join(PURPOSES)}", field="purpose")
+        raise InvalidInput(
+            msg("purpose must be one of {names}", names=", ".join(PURPOSES)), field="purpose"
+        )
     return purpose
 
 
 def check_channel(channel: str) -> str:
     if channel != EVERY_CHANNEL and channel not in CHANNELS:
-        raise InvalidInput(f"channel must be * or one of {', '.join(CHANNELS)}", field="channel")
+        raise InvalidInput(
+            msg("channel must be * or one of {names}", names=", ".join(CHANNELS)), field="channel"
+        )
     return channel
 
 
@@ -229,10 +234,15 @@ def change_consent(
     """
     if subject.erased:
         raise Conflict(
-            f"customer {subject.customer_id} was erased: no consent can be recorded for them"
+            msg(
+                "customer {customer_id} was erased: no consent can be recorded for them",
+                customer_id=subject.customer_id,
+            )
         )
     if note is not None and len(note) > NOTE_MAX:
-        raise InvalidInput(f"the note is longer than {NOTE_MAX} characters", field="note")
+        raise InvalidInput(
+            msg("the note is longer than {limit} characters", limit=NOTE_MAX), field="note"
+        )
     row = record_decision(
         session,
         subject.customer_id,

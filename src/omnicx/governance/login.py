@@ -19,6 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from omnicx.core.i18n import Message, msg
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance import audit, totp
 from omnicx.governance.models import User
@@ -95,18 +96,20 @@ class SignIn:
     retry_at: datetime | None = None
 
     @property
-    def message(self) -> str:
+    def message(self) -> Message:
+        """What to tell the person, translated when the page is rendered."""
         if self.outcome == "locked" and self.retry_at is not None:
             minutes = max(1, round((self.retry_at - utcnow()).total_seconds() / 60))
-            return (
-                f"too many failed attempts; try again after {self.retry_at:%H:%M} UTC "
-                f"(in about {minutes} minute{'s' if minutes > 1 else ''})"
+            return msg(
+                "too many failed attempts; try again after {time} UTC (in about {minutes} min)",
+                time=self.retry_at.strftime("%H:%M"),
+                minutes=minutes,
             )
         if self.outcome == "disabled":
-            return "this account is disabled; ask an administrator"
+            return msg("this account is disabled; ask an administrator")
         if self.outcome == "needs_code":
-            return "enter the code from your authenticator app"
-        return "email or password is wrong"
+            return msg("enter the code from your authenticator app")
+        return msg("email or password is wrong")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ class User(Base):
     # The time step of the last code accepted: a code is good for one sign-in only.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The language the UI speaks to them ("zh-CN", "en"); None: their browser's.
+    locale: Mapped[str | None] = mapped_column(String(16))
 
 
 class ApiToken(Base):

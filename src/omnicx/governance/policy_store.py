@@ -15,6 +15,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import NotFound
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import utcnow
 from omnicx.governance import audit
@@ -89,7 +90,9 @@ def load_document(session: Session) -> PolicyDocument:
 
 def role_policy(session: Session, role: str) -> RolePolicy:
     if role not in ROLES:
-        raise NotFound(f"no role {role!r}; one of {', '.join(ROLES)}", field="role")
+        raise NotFound(
+            msg("no role {role!r}; one of {names}", role=role, names=", ".join(ROLES)), field="role"
+        )
     return load_document(session).roles[role]
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import InvalidInput, NotFound, Unauthenticated, check_text
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import utcnow
 from omnicx.governance import audit
@@ -64,7 +65,10 @@ def user_principal(user: User) -> Principal:
 
 def check_role(role: str) -> None:
     if role not in ROLES:
-        raise InvalidInput(f"unknown role {role!r}; one of {', '.join(ROLES)}", field="role")
+        raise InvalidInput(
+            msg("unknown role {role!r}; one of {names}", role=role, names=", ".join(ROLES)),
+            field="role",
+        )
 
 
 def bootstrap_admin(session: Session, email: str, password: str | None) -> tuple[User, str | None]:
@@ -113,9 +117,13 @@ def _check_scopes(role: str, scopes: list[str] | None) -> list[str] | None:
         try:
             permission = Permission(scope)
         except ValueError:
-            raise InvalidInput(f"unknown scope {scope!r}", field="scopes") from None
+            raise InvalidInput(
+                msg("unknown scope {scope!r}", scope=scope), field="scopes"
+            ) from None
         if permission not in allowed:
-            raise InvalidInput(f"the {role} role does not have {scope}", field="scopes")
+            raise InvalidInput(
+                msg("the {role} role does not have {scope}", role=role, scope=scope), field="scopes"
+            )
         if permission.value not in chosen:
             chosen.append(permission.value)
     if not chosen:
@@ -198,7 +206,7 @@ def revoke_token(
     the caller clears this process's cache (``governance.api.tokens.forget``)."""
     row = session.scalar(select(ApiToken).where(ApiToken.id == token_id).with_for_update())
     if row is None:
-        raise NotFound(f"no token {token_id}")
+        raise NotFound(msg("no token {token_id}", token_id=token_id))
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         audit.record(

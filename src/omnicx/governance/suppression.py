@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.database import RawStatements, table_of
 from omnicx.core.errors import InvalidInput, NotFound
+from omnicx.core.i18n import msg
 from omnicx.core.time import utcnow
 from omnicx.governance import audit
 from omnicx.governance.models import Suppression
@@ -51,7 +52,9 @@ def suppress(
     Safe against a concurrent insert of the same (hash, scope): ON CONFLICT DO NOTHING.
     """
     if scope not in SCOPES:
-        raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}", field="scope")
+        raise InvalidInput(
+            msg("scope must be one of {names}", names=", ".join(SCOPES)), field="scope"
+        )
     values = {
         "key_hash": key_hash,
         "identifier_type": identifier_type[:40],
@@ -158,7 +161,9 @@ def remove_suppression(session: Session, suppression_id: int, actor: Principal) 
     """
     row = session.get(Suppression, suppression_id)
     if row is None:
-        raise NotFound(f"no suppression {suppression_id}", field="id")
+        raise NotFound(
+            msg("no suppression {suppression_id}", suppression_id=suppression_id), field="id"
+        )
     session.delete(row)
     session.flush()
     audit.record(

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
+from omnicx.core.i18n import LANGUAGES, msg
 from omnicx.core.time import utcnow
 from omnicx.governance import audit, totp
 from omnicx.governance.models import User
@@ -24,7 +25,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 def _check_password_rules(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"a password needs at least {MIN_PASSWORD_LENGTH} characters", field="password"
+            msg("a password needs at least {minimum} characters", minimum=MIN_PASSWORD_LENGTH),
+            field="password",
         )
 
 
@@ -52,7 +54,7 @@ def create_user(
         password = generated = secrets.token_urlsafe(12)
     _check_password_rules(password)
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise Conflict(f"a user with the email {email} exists", field="email")
+        raise Conflict(msg("a user with the email {email} exists", email=email), field="email")
     user = User(
         email=email,
         display_name=display_name.strip()[:200],
@@ -65,7 +67,9 @@ def create_user(
     try:
         session.flush()
     except IntegrityError as exc:  # the same email created concurrently
-        raise Conflict(f"a user with the email {email} exists", field="email") from exc
+        raise Conflict(
+            msg("a user with the email {email} exists", email=email), field="email"
+        ) from exc
     audit.record(
         session,
         actor,
@@ -86,7 +90,7 @@ def get_user(session: Session, user_id: int, *, for_update: bool = False) -> Use
     stmt = select(User).where(User.id == user_id)
     user = session.scalar(stmt.with_for_update() if for_update else stmt)
     if user is None:
-        raise NotFound(f"no user {user_id}")
+        raise NotFound(msg("no user {user_id}", user_id=user_id))
     return user
 
 
@@ -205,3 +209,25 @@ def disable_totp(session: Session, user_id: int, code: str, ip: str | None) -> b
         ip=ip,
     )
     return True
+
+
+def set_language(session: Session, user_id: int, language: str | None) -> None:
+    """Remember the language the UI speaks to the user (None: their browser decides)."""
+    if language is not None and language not in LANGUAGES:
+        choices = ", ".join(LANGUAGES)
+        raise InvalidInput(
+            msg(
+                "unknown language {language!r}; use one of {choices}",
+                language=language,
+                choices=choices,
+            ),
+            field="language",
+        )
+    get_user(session, user_id).locale = language
+
+
+def preferred_language(session: Session, user_id: int) -> str | None:
+    """The language the user chose, if any (a primary-key get: no query when the session
+    already holds the user, as after ``active_account``)."""
+    user = session.get(User, user_id)
+    return user.locale if user is not None else None

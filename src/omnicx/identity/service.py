@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.database import RawStatements
 from omnicx.core.errors import Conflict, InvalidInput, NotFound
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.settings import get_settings
 from omnicx.core.time import as_datetime, utcnow
@@ -62,11 +63,13 @@ def current_customer_id(session: Session, customer_id: int) -> int:
     for _ in range(MAX_MERGE_HOPS):
         rows = raw.select("SELECT merged_into_id FROM customers WHERE id = ?", (customer_id,))
         if not rows:
-            raise NotFound(f"no customer {customer_id}", field="id")
+            raise NotFound(msg("no customer {customer_id}", customer_id=customer_id), field="id")
         if rows[0][0] is None:
             return customer_id
         customer_id = int(rows[0][0])
-    raise Conflict(f"merge chain of customer {customer_id} is too long")
+    raise Conflict(
+        msg("merge chain of customer {customer_id} is too long", customer_id=customer_id)
+    )
 
 
 def find_customer_by_identifier(session: Session, kind: str, value: str, scope: str = "") -> int:
@@ -76,7 +79,9 @@ def find_customer_by_identifier(session: Session, kind: str, value: str, scope: 
         "SELECT customer_id FROM identifiers WHERE key_hash = ?", (key,)
     )
     if not rows or rows[0][0] is None:
-        raise NotFound(f"no customer has {kind} {value!r}", field="value")
+        raise NotFound(
+            msg("no customer has {kind} {value!r}", kind=kind, value=value), field="value"
+        )
     return current_customer_id(session, int(rows[0][0]))
 
 
@@ -223,10 +228,15 @@ def unmerge(
     if merge_id is not None:
         merge = session.get(Merge, merge_id)
         if merge is None or merge.undone_at is not None:
-            raise NotFound(f"no merge {merge_id} to undo", field="merge_id")
+            raise NotFound(msg("no merge {merge_id} to undo", merge_id=merge_id), field="merge_id")
         if current_customer_id(session, merge.survivor_id) != customer_id:
             raise InvalidInput(
-                f"merge {merge_id} is not part of customer {customer_id}", field="merge_id"
+                msg(
+                    "merge {merge_id} is not part of customer {customer_id}",
+                    merge_id=merge_id,
+                    customer_id=customer_id,
+                ),
+                field="merge_id",
             )
         split |= set(loads(merge.identifier_ids))
     split &= members

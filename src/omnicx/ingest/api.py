@@ -26,6 +26,7 @@ from omnicx.core.errors import (
     UnsupportedMediaType,
 )
 from omnicx.core.eventlog.base import EventLog
+from omnicx.core.i18n import msg
 from omnicx.core.time import parse_timestamp, utcnow
 from omnicx.ingest.metrics import count_accepted, count_rejected
 from omnicx.ingest.sources import WriteKeys, normalize_origin, origin_allowed
@@ -112,7 +113,13 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 async def _read_json(request: Request, content_encoding: str | None) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
-        raise PayloadTooLarge(f"request is {declared} bytes; the limit is {MAX_REQUEST_BYTES}")
+        raise PayloadTooLarge(
+            msg(
+                "request is {declared} bytes; the limit is {limit}",
+                declared=declared,
+                limit=MAX_REQUEST_BYTES,
+            )
+        )
     content_type = request.headers.get("content-type", "application/json")
     if "json" not in content_type and "text/plain" not in content_type:
         raise UnsupportedMediaType("send the events as application/json")
@@ -120,7 +127,9 @@ async def _read_json(request: Request, content_encoding: str | None) -> Any:
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > MAX_REQUEST_BYTES:
-            raise PayloadTooLarge(f"request is over the {MAX_REQUEST_BYTES}-byte limit")
+            raise PayloadTooLarge(
+                msg("request is over the {limit}-byte limit", limit=MAX_REQUEST_BYTES)
+            )
     raw = bytes(body)
     if content_encoding and content_encoding.lower() == "gzip":
         try:
@@ -130,7 +139,7 @@ async def _read_json(request: Request, content_encoding: str | None) -> Any:
             raise InvalidInput("the body is not valid gzip", code="malformed_body") from exc
         if len(raw) > MAX_REQUEST_BYTES:
             raise PayloadTooLarge(
-                f"uncompressed request is over the {MAX_REQUEST_BYTES}-byte limit"
+                msg("uncompressed request is over the {limit}-byte limit", limit=MAX_REQUEST_BYTES)
             )
         if not inflater.eof:
             # A truncated stream inflates without an error into a prefix of the body;
@@ -141,7 +150,7 @@ async def _read_json(request: Request, content_encoding: str | None) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"malformed JSON: {exc}", code="malformed_json") from exc
+        raise InvalidInput(msg("malformed JSON: {exc}", exc=exc), code="malformed_json") from exc
 
 
 def _write_key(request: Request, body: Any) -> str:
@@ -166,7 +175,7 @@ def _sent_at(body: dict[str, Any], field: str = "sentAt") -> Any:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidInput(f"{field} must be an ISO-8601 string", field=field)
+        raise InvalidInput(msg("{field} must be an ISO-8601 string", field=field), field=field)
     try:
         return parse_timestamp(value)
     except (ValueError, OverflowError) as exc:  # Overflow: leaves years 1-9999 in UTC
@@ -194,8 +203,11 @@ def _source_id(request: Request, body: Any) -> int:
         and not _same_origin(request, origin)
     ):
         raise Forbidden(
-            f"this source does not accept events from {origin}; allow it with "
-            f"`omnicx sources set-origins NAME --origin {origin}`",
+            msg(
+                "this source does not accept events from {origin}; allow it with `omnicx sources "
+                "set-origins NAME --origin {origin}`",
+                origin=origin,
+            ),
             code="origin_not_allowed",
             field="Origin",
         )
@@ -270,7 +282,12 @@ async def segment_batch(
     if len(calls) > MAX_BATCH_EVENTS:
         count_rejected(source_id, ["payload_too_large"] * len(calls))
         raise PayloadTooLarge(
-            f"batch has {len(calls)} calls; the limit is {MAX_BATCH_EVENTS}", field="batch"
+            msg(
+                "batch has {count} calls; the limit is {limit}",
+                count=len(calls),
+                limit=MAX_BATCH_EVENTS,
+            ),
+            field="batch",
         )
     shared_context = body.get("context")
     if shared_context is not None and not isinstance(shared_context, dict):

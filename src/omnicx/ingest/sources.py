@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database
 from omnicx.core.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance import audit
@@ -45,22 +46,33 @@ def normalize_origin(raw: str) -> str:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise InvalidInput(f"{raw!r} is not an origin: {exc}", field="origins") from exc
+        raise InvalidInput(
+            msg("{raw!r} is not an origin: {exc}", raw=raw, exc=exc), field="origins"
+        ) from exc
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise InvalidInput(
-            f"{raw!r} is not an origin: use http(s)://host[:port], e.g. https://shop.example.cn",
+            msg(
+                "{raw!r} is not an origin: use http(s)://host[:port], e.g. https://shop.example.cn",
+                raw=raw,
+            ),
             field="origins",
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
         raise InvalidInput(
-            f"{raw!r} is not an origin: no path, query or user, only scheme://host[:port]",
+            msg(
+                "{raw!r} is not an origin: no path, query or user, only scheme://host[:port]",
+                raw=raw,
+            ),
             field="origins",
         )
     host = parts.hostname.lower()
     if not HOST.match(host):
         raise InvalidInput(
-            f"{raw!r} is not an origin: the host must be ASCII (punycode, xn--, for"
-            " international names)",
+            msg(
+                "{raw!r} is not an origin: the host must be ASCII (punycode, xn--, for "
+                "international names)",
+                raw=raw,
+            ),
             field="origins",
         )
     if ":" in host:  # an IPv6 literal keeps its brackets in an origin
@@ -98,7 +110,9 @@ def source_named(session: Session, name: str) -> Source:
     """The source called ``name`` (``NotFound`` with the way to list them otherwise)."""
     source = session.scalar(select(Source).where(Source.name == name))
     if source is None:
-        raise NotFound(f"no source named {name!r} (omnicx sources list)", field="name")
+        raise NotFound(
+            msg("no source named {name!r} (omnicx sources list)", name=name), field="name"
+        )
     return source
 
 
@@ -122,8 +136,11 @@ def create_source(
     allowed = normalize_origins(origins)
     if session.scalar(select(Source.id).where(Source.name == name)) is not None:
         raise Conflict(
-            f"a source named {name!r} exists; for a new write key run "
-            f"`omnicx sources rotate-key {name}`",
+            msg(
+                "a source named {name!r} exists; for a new write key run `omnicx sources "
+                "rotate-key {name}`",
+                name=name,
+            ),
             field="name",
         )
     key = new_token("wk")
@@ -166,7 +183,8 @@ def rotate_write_key(
     """
     if grace < timedelta(0) or grace > MAX_GRACE:
         raise InvalidInput(
-            f"the grace period is 0 to {MAX_GRACE.days * 24} hours", field="grace_hours"
+            msg("the grace period is 0 to {hours} hours", hours=MAX_GRACE.days * 24),
+            field="grace_hours",
         )
     source = source_named(session, name)
     now = utcnow()

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
+from omnicx.core.i18n import Message, msg
 from omnicx.core.time import as_utc, parse_timestamp, utcnow
 from omnicx.governance import audit, users
 from omnicx.governance.api import client_ip
@@ -33,7 +34,7 @@ USERS_TEMPLATE = "admin_users.html"
 Role = Annotated[str, Form(max_length=32)]
 
 
-def _filter_from(params: dict[str, str]) -> tuple[audit.AuditFilter, str | None]:
+def _filter_from(params: dict[str, str]) -> tuple[audit.AuditFilter, Message | None]:
     """The search filter from the form; a bad date comes back as an error message."""
     times = {}
     for name in ("since", "until"):
@@ -41,7 +42,9 @@ def _filter_from(params: dict[str, str]) -> tuple[audit.AuditFilter, str | None]
         try:
             times[name] = parse_timestamp(text) if text else None
         except ValueError:
-            return audit.AuditFilter(), f"{name}: not a date (use 2026-05-01 or 2026-05-01T08:00)"
+            return audit.AuditFilter(), msg(
+                "{name}: not a date (use 2026-05-01 or 2026-05-01T08:00)", name=name
+            )
     try:
         where = audit.AuditFilter(
             actor=params.get("actor") or None,
@@ -52,7 +55,7 @@ def _filter_from(params: dict[str, str]) -> tuple[audit.AuditFilter, str | None]
             until=times["until"],
         )
     except OmniError as exc:
-        return audit.AuditFilter(), exc.message
+        return audit.AuditFilter(), exc.text
     return where, None
 
 
@@ -116,7 +119,7 @@ def _user_row(user: User, now: datetime) -> dict[str, Any]:
 def _users_page(
     request: Request,
     *,
-    error: str | None = None,
+    error: Message | None = None,
     created: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
@@ -173,7 +176,7 @@ def create_user(
             )
             created = {"email": user.email, "password": generated or ""}
     except OmniError as exc:
-        return _users_page(request, error=exc.message, status=exc.status_code)
+        return _users_page(request, error=exc.text, status=exc.status_code)
     return _users_page(request, created=created, status=201)
 
 
@@ -192,7 +195,9 @@ def change_user(
     if not isinstance(principal, Principal):
         return principal
     if action not in ACTIONS:
-        return _users_page(request, error=f"unknown action {action!r}", status=400)
+        return _users_page(
+            request, error=msg("unknown action {action!r}", action=action), status=400
+        )
     ip = client_ip(request)
     try:
         with get_database().write() as session:
@@ -203,5 +208,5 @@ def change_user(
             else:
                 users.update_user(session, principal, user_id, disabled=action == "disable", ip=ip)
     except OmniError as exc:
-        return _users_page(request, error=exc.message, status=exc.status_code)
+        return _users_page(request, error=exc.text, status=exc.status_code)
     return RedirectResponse(f"/admin/users?done={action}", status_code=303)

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from omnicx.core.crypto import UndecryptableValue, decrypt_text, encrypt_text
 from omnicx.core.database import get_database
+from omnicx.core.i18n import Message, msg
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance import totp, users
 from omnicx.governance.api import client_ip
@@ -42,7 +43,12 @@ def _local(target: str) -> str:
 
 
 def _login_page(
-    request: Request, next: str, *, step: str = "password", error: str | None = None, status: int
+    request: Request,
+    next: str,
+    *,
+    step: str = "password",
+    error: Message | None = None,
+    status: int,
 ) -> HTMLResponse:
     return render(request, "login.html", {"next": next, "step": step, "error": error}, status)
 
@@ -101,14 +107,14 @@ def login_code(request: Request, code: Code, csrf: Csrf = "") -> Response:
     pending = request.session.get("second_step")
     if not isinstance(pending, dict) or float(pending.get("until", 0)) < time.time():
         request.session.pop("second_step", None)
-        error = "the sign-in took too long; enter your email and password again"
+        error = msg("the sign-in took too long; enter your email and password again")
         return _login_page(request, "/customers", error=error, status=401)
     next = str(pending.get("next", "/customers"))
     with get_database().write() as session:
         result = check_second_factor(session, int(pending["user"]), code, client_ip(request))
     if result.outcome == "refused":
         # Stay on the code step: the counter has the failure, the lockout ends the step.
-        error = "the code is wrong or has expired; enter the current one"
+        error = msg("the code is wrong or has expired; enter the current one")
         return _login_page(request, next, step="code", error=error, status=401)
     return _answer(request, result, next)
 
@@ -124,13 +130,14 @@ def logout(request: Request, csrf: Csrf = "") -> Response:
 
 
 def _account_page(
-    request: Request, principal: Principal, *, error: str | None = None, status: int = 200
+    request: Request, principal: Principal, *, error: Message | None = None, status: int = 200
 ) -> HTMLResponse:
     with get_database().read() as session:
         user = users.get_user(session, principal.id)
         context: dict[str, Any] = {
             "account": user,
             "second_factor": user.totp_secret is not None,
+            "chosen_language": user.locale,
             "last_login": as_utc(user.last_login_at) if user.last_login_at else None,
             "error": error,
             "done": request.query_params.get("done"),
@@ -188,11 +195,11 @@ def totp_confirm(request: Request, code: Code, csrf: Csrf = "") -> Response:
         return principal
     secret = _setup_secret(request)
     if secret is None:
-        return _account_page(request, principal, error="start the setup again", status=400)
+        return _account_page(request, principal, error=msg("start the setup again"), status=400)
     with get_database().write() as session:
         enabled = users.enable_totp(session, principal.id, secret, code, client_ip(request))
     if not enabled:
-        error = "that code does not match; check the phone's clock and enter the current code"
+        error = msg("that code does not match; check the phone's clock and enter the current code")
         return _account_page(request, principal, error=error, status=400)
     request.session.pop("totp_setup", None)
     return RedirectResponse("/account?done=totp_on", status_code=303)
@@ -206,5 +213,22 @@ def totp_disable(request: Request, code: Code, csrf: Csrf = "") -> Response:
     with get_database().write() as session:
         disabled = users.disable_totp(session, principal.id, code, client_ip(request))
     if not disabled:
-        return _account_page(request, principal, error="that code does not match", status=400)
+        return _account_page(request, principal, error=msg("that code does not match"), status=400)
     return RedirectResponse("/account?done=totp_off", status_code=303)
+
+
+@router.post("/account/language")
+def choose_language(
+    request: Request,
+    language: Annotated[str, Form(max_length=16)] = "",
+    next: Annotated[str, Form(max_length=200)] = "/account",
+    csrf: Csrf = "",
+) -> Response:
+    """Remember the language the UI speaks to this user ("" hands it back to the browser's
+    Accept-Language), then go back to the page the switch was on."""
+    principal = _account_holder(request, csrf)
+    if not isinstance(principal, Principal):
+        return principal
+    with get_database().write() as session:
+        users.set_language(session, principal.id, language or None)
+    return RedirectResponse(_local(next), status_code=303)

@@ -14,9 +14,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import escape
 
 from omnicx.core.database import get_database
 from omnicx.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from omnicx.core.i18n import Message, msg
 from omnicx.customers.consent import consent_subject
 from omnicx.governance.api import client_ip
 from omnicx.governance.consent import (
@@ -32,6 +34,7 @@ from omnicx.governance.consent import (
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 from omnicx.web.errors import error_page
+from omnicx.web.language import translate
 from omnicx.web.pages import Csrf, CustomerId, render, to_login
 from omnicx.web.session import check_csrf, signed_in_principal
 
@@ -45,7 +48,7 @@ def _fragment(
     subject: ConsentSubject,
     requested_id: int,
     *,
-    error: str | None = None,
+    error: Message | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     with get_database().read() as session:
@@ -74,10 +77,11 @@ def _from_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def _refusal(request: Request, message: str, status: int) -> HTMLResponse:
+def _refusal(request: Request, message: Message, status: int) -> HTMLResponse:
     if not _from_htmx(request):
         return error_page(request, status, message)
-    return HTMLResponse(f'<p class="error">{message}</p>', status_code=status)
+    text = escape(translate(request, message))
+    return HTMLResponse(f'<p class="error">{text}</p>', status_code=status)
 
 
 def consent_subject_or_none(customer_id: int) -> ConsentSubject | None:
@@ -95,10 +99,10 @@ def consent_fragment(request: Request, customer_id: CustomerId) -> Response:
         return to_login(request, back_to=f"/customers/{customer_id}")
     # Not ``gate``: a refusal here is a fragment swapped into the page, not a whole page.
     if not principal.may(Permission.CUSTOMERS_READ):
-        return _refusal(request, "Your role does not see customers.", 403)
+        return _refusal(request, msg("Your role does not see customers."), 403)
     subject = consent_subject_or_none(customer_id)
     if subject is None:
-        return _refusal(request, f"No customer {customer_id}.", 404)
+        return _refusal(request, msg("No customer {customer_id}.", customer_id=customer_id), 404)
     return _fragment(request, principal, subject, customer_id)
 
 
@@ -117,7 +121,7 @@ def record_consent(
         return to_login(request, back_to=f"/customers/{customer_id}")
     check_csrf(request, csrf)
     if not principal.may(Permission.CONSENT_MANAGE):
-        raise Forbidden(f"the {principal.role} role may not record consent")
+        raise Forbidden(msg("the {role} role may not record consent", role=principal.role))
     try:
         with get_database().write() as session:
             subject = consent_subject(session, customer_id)
@@ -133,13 +137,15 @@ def record_consent(
                 ip=client_ip(request),
             )
     except NotFound:
-        return _refusal(request, f"No customer {customer_id}.", 404)
+        return _refusal(request, msg("No customer {customer_id}.", customer_id=customer_id), 404)
     except (InvalidInput, Conflict) as exc:
         found = consent_subject_or_none(customer_id)
         if found is None:
-            return _refusal(request, f"No customer {customer_id}.", 404)
+            return _refusal(
+                request, msg("No customer {customer_id}.", customer_id=customer_id), 404
+            )
         return _fragment(
-            request, principal, found, customer_id, error=exc.message, status=exc.status_code
+            request, principal, found, customer_id, error=exc.text, status=exc.status_code
         )
     if _from_htmx(request):
         return _fragment(request, principal, subject, customer_id)

@@ -22,6 +22,7 @@ from omnicx.analytics.service import default_window, overview, pseudonymous_cust
 from omnicx.core.database import get_database
 from omnicx.core.errors import NotFound, OmniError
 from omnicx.core.eventlog.models import EventRow
+from omnicx.core.i18n import LANGUAGE_NAMES, Message, msg
 from omnicx.core.serialization import dumps
 from omnicx.customers.schemas import Customer360, RevealRequest
 from omnicx.customers.service import customer_360, customer_view_entry, reveal
@@ -31,9 +32,19 @@ from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 from omnicx.identity.models import Customer
 from omnicx.identity.service import find_customer_by_identifier
+from omnicx.web.labels import label_filter
+from omnicx.web.language import (
+    install_i18n,
+    localize_context,
+    remember_language,
+    request_language,
+    translate,
+)
 from omnicx.web.session import check_csrf, csrf_token, signed_in_principal, signed_in_user
 
 templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
+install_i18n(templates.env)
+templates.env.filters["label"] = label_filter
 router = APIRouter(include_in_schema=False)
 
 SEARCH_TYPES = ("phone", "email", "user_id", "wechat_openid", "anonymous_id", "device_id")
@@ -46,9 +57,15 @@ CustomerId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    """``name`` rendered for the signed-in user in the request's language; ``Message``
+    values in ``context`` are translated."""
     settings = request.app.state.settings
     principal = signed_in_principal(request)
+    language = request_language(request)
     base = {
+        "language": language,
+        "languages": LANGUAGE_NAMES,
+        "timezone": settings.timezone,
         "version": __version__,
         "user": signed_in_user(request),
         # What the signed-in user may do, for navigation (routes check again).
@@ -57,9 +74,13 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
         "database": "SQLite"
         if settings.resolved_database_url.startswith("sqlite")
         else "PostgreSQL",
-        "event_log": "NATS JetStream" if settings.uses_nats else "database table",
+        "event_log": "NATS JetStream" if settings.uses_nats else msg("database table"),
     }
-    return templates.TemplateResponse(request, name, base | context, status_code=status)
+    page = templates.TemplateResponse(
+        request, name, localize_context(language, base | context), status_code=status
+    )
+    remember_language(request, page)
+    return page
 
 
 def to_login(request: Request, back_to: str | None = None) -> RedirectResponse:
@@ -86,9 +107,9 @@ def gate(
     return principal
 
 
-def _home_gate(request: Request, permission: Permission, what: str) -> Principal | Response:
+def _home_gate(request: Request, permission: Permission, what: Message) -> Principal | Response:
     """``gate`` for the desk pages: a refusal is the home page saying what is not allowed."""
-    return gate(request, permission, "home.html", {"error": f"Your role may not {what}."})
+    return gate(request, permission, "home.html", {"error": what})
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -109,22 +130,26 @@ def find_customer(
     type: Annotated[str, Query(max_length=40)] = "phone",
     value: Annotated[str, Query(max_length=500)] = "",
 ) -> Response:
-    principal = _home_gate(request, Permission.CUSTOMERS_READ, "look customers up")
+    principal = _home_gate(
+        request, Permission.CUSTOMERS_READ, msg("Your role may not look customers up.")
+    )
     if not isinstance(principal, Principal):
         return principal
     error = None
+    status = 200
     if value.strip():
         try:
             with get_database().read() as session:
                 customer_id = find_customer_by_identifier(session, type, value.strip())
             return RedirectResponse(f"/customers/{customer_id}", status_code=303)
         except OmniError as exc:
-            error = exc.message
+            error = exc.text
+            status = 404 if isinstance(exc, NotFound) else 200
     return render(
         request,
         "search.html",
         {"types": SEARCH_TYPES, "type": type, "value": value, "error": error},
-        status=404 if error and "no customer" in error else 200,
+        status=status,
     )
 
 
@@ -139,7 +164,9 @@ def _reveal_controls(principal: Principal, view: Customer360) -> dict[str, dict[
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
 def customer_page(request: Request, customer_id: CustomerId) -> Response:
-    principal = _home_gate(request, Permission.CUSTOMERS_READ, "see customers")
+    principal = _home_gate(
+        request, Permission.CUSTOMERS_READ, msg("Your role may not see customers.")
+    )
     if not isinstance(principal, Principal):
         return principal
     try:
@@ -153,7 +180,7 @@ def customer_page(request: Request, customer_id: CustomerId) -> Response:
                 "types": SEARCH_TYPES,
                 "type": "phone",
                 "value": "",
-                "error": f"no customer {customer_id}",
+                "error": msg("no customer {customer_id}", customer_id=customer_id),
             },
             status=404,
         )
@@ -179,28 +206,31 @@ def reveal_on_page(
     """The htmx reveal control: answers the plain value as a fragment to swap in."""
     principal = signed_in_principal(request)
     if principal is None:
-        return _fragment('<span class="error">Sign in again.</span>', 401)
+        again = translate(request, msg("Sign in again."))
+        return _fragment(f'<span class="error">{escape(again)}</span>', 401)
     try:
         check_csrf(request, csrf)
         try:
             asked = RevealRequest(field=field, reason=reason)
         except ValueError:
-            return _fragment(
-                '<span class="error">Give a reason (up to 500 characters).</span>', 400
-            )
+            reason_needed = translate(request, msg("Give a reason (up to 500 characters)."))
+            return _fragment(f'<span class="error">{escape(reason_needed)}</span>', 400)
         with get_database().write() as session:
             _, value = reveal(
                 session, principal, customer_id, asked.field, asked.reason, ip=client_ip(request)
             )
     except OmniError as exc:
-        return _fragment(f'<span class="error">{escape(exc.message)}</span>', exc.status_code)
+        text = translate(request, exc.text)
+        return _fragment(f'<span class="error">{escape(text)}</span>', exc.status_code)
     text = value if isinstance(value, str) else dumps(value)
     return _fragment(f'<span class="revealed" data-field="{escape(field)}">{escape(text)}</span>')
 
 
 @router.get("/analytics", response_class=HTMLResponse)
 def analytics_page(request: Request, days: Annotated[int, Query(ge=1, le=366)] = 30) -> Response:
-    principal = _home_gate(request, Permission.ANALYTICS_READ, "see analytics")
+    principal = _home_gate(
+        request, Permission.ANALYTICS_READ, msg("Your role may not see analytics.")
+    )
     if not isinstance(principal, Principal):
         return principal
     since, until = default_window(days, None)

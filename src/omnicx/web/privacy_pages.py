@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from omnicx.core.database import get_database
 from omnicx.core.errors import InvalidInput, OmniError
+from omnicx.core.i18n import Message, msg
 from omnicx.core.settings import get_settings
 from omnicx.governance import privacy, retention, suppression
 from omnicx.governance.api import client_ip
@@ -39,11 +40,13 @@ def _customer_id(text: str) -> int | None:
         return None
     value = int(text)
     if not 1 <= value <= 2**62:
-        raise InvalidInput(f"no customer {text}", field="customer_id")
+        raise InvalidInput(msg("no customer {text}", text=text), field="customer_id")
     return value
 
 
-def _page(request: Request, *, error: str | None = None, done: str | None = None) -> Response:
+def _page(
+    request: Request, *, error: Message | None = None, done: Message | None = None
+) -> Response:
     settings = get_settings()
     with get_database().read() as session:
         requests = [
@@ -88,7 +91,7 @@ def record_request(
         return principal
     check_csrf(request, csrf)
     if not reason.strip():
-        return _page(request, error="say why (no personal data: the reason is kept)")
+        return _page(request, error=msg("say why (no personal data: the reason is kept)"))
     database = get_database()
     try:
         with database.write() as session:
@@ -105,8 +108,8 @@ def record_request(
             request_id = row.id
         row = privacy.run_request(database, request_id, principal)
     except OmniError as exc:
-        return _page(request, error=exc.message)
-    return _page(request, done=f"request {row.id}: {row.status}")
+        return _page(request, error=exc.text)
+    return _page(request, done=msg("request {id}: {status}", id=row.id, status=row.status))
 
 
 @router.get("/admin/privacy/requests/{request_id}/bundle")
@@ -119,7 +122,7 @@ def download_bundle(request: Request, request_id: Annotated[int, Path(ge=1, le=2
             row = privacy.get_request(session, request_id)
             bundle = privacy.deliver_export(session, row, principal, ip=client_ip(request))
     except OmniError as exc:
-        return _page(request, error=exc.message)
+        return _page(request, error=exc.text)
     return bundle_download(request_id, bundle)
 
 
@@ -135,4 +138,11 @@ def run_retention(
     check_csrf(request, csrf)
     run = retention.run_retention(get_database(), get_settings(), principal, dry_run=dry_run)
     assert run is not None  # only the schedule skips
-    return _page(request, done=f"retention run {run.id}{' (dry run)' if dry_run else ''}")
+    return _page(
+        request,
+        done=(
+            msg("retention run {id} (dry run)", id=run.id)
+            if dry_run
+            else msg("retention run {id}", id=run.id)
+        ),
+    )

@@ -15,6 +15,7 @@ from fastapi import Request
 from omnicx.core.database import get_database
 from omnicx.core.errors import Forbidden
 from omnicx.governance.service import Principal, active_account
+from omnicx.governance.users import preferred_language
 
 
 def csrf_token(request: Request) -> str:
@@ -29,7 +30,8 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     expected = request.session.get("csrf")
     if not expected or not submitted or not hmac.compare_digest(str(expected), submitted):
         raise Forbidden(
-            "the form expired or did not come from this site; reload and retry", code="csrf_failed"
+            "the form expired or did not come from this site; reload and retry",
+            code="csrf_failed",
         )
 
 
@@ -43,10 +45,13 @@ def signed_in_user(request: Request) -> dict[str, Any] | None:
     if isinstance(user, dict):
         with get_database().read() as session:
             principal = active_account(session, int(user["id"]))
+            language = preferred_language(session, int(user["id"])) if principal else None
         if principal is None:
             request.session.pop("user", None)
         else:
             current = {"id": principal.id, "email": principal.name, "role": principal.role}
+            if language is not None:
+                current["locale"] = language
             if current != user:
                 request.session["user"] = current
     request.state.signed_in_user = current

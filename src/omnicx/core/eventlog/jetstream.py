@@ -27,6 +27,7 @@ from omnicx.core.errors import ServiceUnavailable
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.codec import encode_payload
 from omnicx.core.eventlog.table import StoredRow
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dump_bytes, loads
 from omnicx.core.time import parse_timestamp
 
@@ -201,8 +202,12 @@ class JetStreamEventLog:
         if failures:
             first = failures[0]
             raise ServiceUnavailable(
-                f"event log did not confirm storage of {len(failures)} of {len(events)} "
-                f"events: {first or type(first).__name__}"
+                msg(
+                    "event log did not confirm storage of {failed} of {total} events: {reason}",
+                    failed=len(failures),
+                    total=len(events),
+                    reason=first or type(first).__name__,
+                )
             ) from first
 
     async def close(self) -> None:

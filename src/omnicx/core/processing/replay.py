@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from omnicx.core.errors import Conflict
 from omnicx.core.eventlog.facts import Fact
 from omnicx.core.eventlog.models import DeadLetter
+from omnicx.core.i18n import msg
 from omnicx.core.processing.groups import ProcessorGroup
 from omnicx.core.processing.leases import running_workers
 from omnicx.core.processing.offsets import lock_offsets
@@ -34,8 +35,12 @@ def refuse_while_workers_run(session: Session) -> None:
     if workers:
         names = ", ".join(f"{w.host}:{w.pid}" for w in workers)
         raise WorkersRunning(
-            f"{len(workers)} worker process(es) running ({names}): stop them "
-            "(and `omnicx serve`, which runs one) before a replay"
+            msg(
+                "{count} worker process(es) running ({names}): stop them (and `omnicx serve`, "
+                "which runs one) before a replay",
+                count=len(workers),
+                names=names,
+            )
         )
 
 

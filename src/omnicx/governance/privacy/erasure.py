@@ -14,6 +14,7 @@ from sqlalchemy import CursorResult, delete
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict
+from omnicx.core.i18n import msg
 from omnicx.governance import audit
 from omnicx.governance.models import Consent, PrivacyRequest
 from omnicx.governance.privacy.registry import (
@@ -37,7 +38,13 @@ def erase_subject(
     holds, then consent history goes (the request row is the record that remains).
     """
     if request.kind != "erase":
-        raise Conflict(f"privacy request {request.id} is an {request.kind}, not an erasure")
+        raise Conflict(
+            msg(
+                "privacy request {id} is an {kind}, not an erasure",
+                id=request.id,
+                kind=request.kind,
+            )
+        )
     subject = registry.require_locator().subject(session, request.customer_id, for_erasure=True)
     erasure = Erasure(request=request, subject=subject, actor=actor.actor, progress=progress)
     for identifier in subject.identifiers:

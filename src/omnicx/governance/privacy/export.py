@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict
+from omnicx.core.i18n import msg
 from omnicx.core.time import as_utc, utcnow
 from omnicx.governance import audit
 from omnicx.governance.models import Consent, PrivacyRequest
@@ -38,7 +39,11 @@ def export_bundle(
 ) -> dict[str, Any]:
     """Everything about the person, across every merged identity, from live data."""
     if request.kind != "export":
-        raise Conflict(f"privacy request {request.id} is an {request.kind}, not an export")
+        raise Conflict(
+            msg(
+                "privacy request {id} is an {kind}, not an export", id=request.id, kind=request.kind
+            )
+        )
     subject = registry.require_locator().subject(session, request.customer_id, for_erasure=False)
     data: dict[str, Any] = {}
     for handler in registry.handlers:
@@ -66,7 +71,7 @@ def deliver_export(
     (section names only). Conflict unless the request is a completed export."""
     if request.kind != "export" or request.status != "completed":
         raise Conflict(
-            f"privacy request {request.id} is not a completed export", field="request_id"
+            msg("privacy request {id} is not a completed export", id=request.id), field="request_id"
         )
     bundle = export_bundle(session, request, progress)
     audit.record(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.settings import get_settings
 from omnicx.core.time import as_utc, utcnow
@@ -40,7 +41,7 @@ def open_request(
     """Record a request about a customer (by id, or by an identifier ``(type, value,
     scope)``); due ``OMNICX_PRIVACY_REQUEST_DAYS`` from now. Audited ``privacy.request``."""
     if kind not in KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}", field="kind")
+        raise InvalidInput(msg("kind must be one of {names}", names=", ".join(KINDS)), field="kind")
     if (customer_id is None) == (identifier is None):
         raise InvalidInput("name the person by customer_id or by identifier", field="customer_id")
     check_text(reason, "reason")
@@ -76,7 +77,7 @@ def get_request(session: Session, request_id: int, *, lock: bool = False) -> Pri
     stmt = select(PrivacyRequest).where(PrivacyRequest.id == request_id)
     row = session.scalar(stmt.with_for_update() if lock else stmt)
     if row is None:
-        raise NotFound(f"no privacy request {request_id}", field="id")
+        raise NotFound(msg("no privacy request {request_id}", request_id=request_id), field="id")
     return row
 
 
@@ -106,7 +107,7 @@ def start_request(session: Session, request: PrivacyRequest) -> None:
     """→ in_progress (the caller holds the row lock). Conflict once completed."""
     if request.status not in RUNNABLE:
         raise Conflict(
-            f"privacy request {request.id} is already {request.status}",
+            msg("privacy request {id} is already {status}", id=request.id, status=request.status),
             field="status",
         )
     request.status = "in_progress"

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database
 from omnicx.core.errors import Conflict
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps
 from omnicx.core.settings import get_settings
 from omnicx.governance.models import PrivacyRequest
@@ -109,7 +110,9 @@ def _waiting_erasures(session: Session) -> list[int]:
 def _ensure_runnable(request: PrivacyRequest) -> None:
     # A second run that waited for the row lock finds the first one's outcome.
     if request.status == "completed":
-        raise Conflict(f"privacy request {request.id} is already completed", field="status")
+        raise Conflict(
+            msg("privacy request {id} is already completed", id=request.id), field="status"
+        )
 
 
 def _erase(database: Database, request_id: int, actor: Principal, progress: Progress) -> Erasure:
