@@ -8,6 +8,7 @@ from omnicx.desk.messages import Sender
 from omnicx.governance.audit import AuditFilter, detail_of, search
 from tests.core.test_migrations import empty_database  # noqa: F401  (fixture)
 from tests.desk.factories import Customers, conversations, make_agent, make_rule, messages
+from tests.desk.test_migration import check_revision
 from tests.factories import append_calls, call, make_token, process
 
 INVOICE = "{{ customer.name }}您好，您的发票已开具，请查收。客服{{ agent.name }}"
@@ -194,25 +195,4 @@ def test_bad_macros_are_400_naming_the_action(client, db):
 
 
 def test_migration_0011_creates_the_canned_tables_and_removes_them(empty_database):  # noqa: F811
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlalchemy import inspect
-
-    from omnicx.core.database import Base
-    from omnicx.core.migrate import downgrade, upgrade
-    from omnicx.runtime.schema import load_all_models
-    from tests.desk.test_migration import _engine
-
-    tables = {"desk_canned_replies", "desk_macros"}
-    upgrade(empty_database, "0011")
-    load_all_models()
-    engine = _engine(empty_database)
-    with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    assert [d for d in diff if any(f"'{t}'" in repr(d) for t in tables)] == []
-    assert tables <= set(inspect(engine).get_table_names())
-    engine.dispose()
-    downgrade(empty_database, "0010")
-    engine = _engine(empty_database)
-    assert not tables & set(inspect(engine).get_table_names())
-    engine.dispose()
+    check_revision(empty_database, "0011", "0010", {"desk_canned_replies", "desk_macros"})

@@ -29,6 +29,23 @@ def _engine(url: str):
     return create_engine(url if url.startswith("sqlite") else _sqlalchemy_url(url))
 
 
+def check_revision(url: str, revision: str, previous: str, tables: set[str]) -> None:
+    """Upgrading to ``revision`` creates ``tables`` exactly as the models say; going back
+    to ``previous`` removes them."""
+    upgrade(url, revision)
+    load_all_models()
+    engine = _engine(url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diff if any(f"'{t}'" in repr(d) for t in tables)] == []
+    assert tables <= set(inspect(engine).get_table_names())
+    engine.dispose()
+    downgrade(url, previous)
+    engine = _engine(url)
+    assert not tables & set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
 def test_models_and_migration_agree_and_downgrade_removes_the_desk(empty_database):  # noqa: F811
     upgrade(empty_database, "0006")
     load_all_models()

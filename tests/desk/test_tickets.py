@@ -13,6 +13,7 @@ from tests.core.test_migrations import empty_database  # noqa: F401  (fixture)
 from tests.desk.factories import Customers, conversations, make_agent, make_rule
 from tests.desk.sla.factories import ALWAYS, make_calendar, make_policy
 from tests.desk.test_canned import _auth, _conversation
+from tests.desk.test_migration import check_revision
 from tests.factories import make_token, process
 
 
@@ -141,30 +142,14 @@ def test_bad_tickets_are_clear_4xx(client, db):
 
 
 def test_migration_0012_creates_and_removes_the_ticket_tables(empty_database):  # noqa: F811
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-    from sqlalchemy import inspect
-
-    from omnicx.core.database import Base
-    from omnicx.core.migrate import downgrade, upgrade
-    from omnicx.runtime.schema import load_all_models
-    from tests.desk.test_migration import _engine
-
-    tables = {
-        "desk_tickets",
-        "desk_ticket_conversations",
-        "desk_ticket_comments",
-        "desk_ticket_history",
-    }
-    upgrade(empty_database, "0012")
-    load_all_models()
-    engine = _engine(empty_database)
-    with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    assert [d for d in diff if any(f"'{t}'" in repr(d) for t in tables)] == []
-    assert tables <= set(inspect(engine).get_table_names())
-    engine.dispose()
-    downgrade(empty_database, "0011")
-    engine = _engine(empty_database)
-    assert not tables & set(inspect(engine).get_table_names())
-    engine.dispose()
+    check_revision(
+        empty_database,
+        "0012",
+        "0011",
+        {
+            "desk_tickets",
+            "desk_ticket_conversations",
+            "desk_ticket_comments",
+            "desk_ticket_history",
+        },
+    )

@@ -97,9 +97,7 @@ def untranslated_text(source: str) -> list[str]:
     parser = _Text()
     parser.feed("".join(html))
     parser.close()
-    shown = [
-        text.strip() for piece in parser.found for text in piece.split(SLOT) if text.strip()
-    ]
+    shown = [text.strip() for piece in parser.found for text in piece.split(SLOT) if text.strip()]
     return [
         piece
         for piece in shown

@@ -49,6 +49,15 @@ class Reach:
         return or_(*parts) if parts else false()
 
 
+def customer_fields(session: Session, view: RoleView, customer_id: int | None) -> dict[str, Any]:
+    """The customer's identifying traits (``CUSTOMER_FIELDS``) as this role sees them."""
+    if customer_id is None:
+        return {}
+    traits = customer_traits(session, customer_id)
+    shown, _ = view.traits({k: traits[k] for k in CUSTOMER_FIELDS if k in traits})
+    return shown
+
+
 def reach_of(session: Session, principal: Principal) -> Reach:
     user_id = acting_user_id(session, principal)
     if allows(principal.role, Permission.DESK_MANAGE):
@@ -67,13 +76,7 @@ class LoadedConversation:
     principal: Principal
 
     def customer(self, session: Session) -> dict[str, Any]:
-        """The customer's identifying traits as this role sees them."""
-        if self.row.customer_id is None:
-            return {}
-        traits = customer_traits(session, self.row.customer_id)
-        picked = {k: traits[k] for k in CUSTOMER_FIELDS if k in traits}
-        shown, _ = self.view.traits(picked)
-        return shown
+        return customer_fields(session, self.view, self.row.customer_id)
 
     def text(self, message: Message) -> str:
         """Free text as the role sees it (phones and e-mails masked for agents)."""

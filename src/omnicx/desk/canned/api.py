@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from omnicx.core.database import get_database
 from omnicx.core.errors import InvalidInput
@@ -99,6 +100,26 @@ class MacroOut(BaseModel):
         return cls(id=row.id, name=row.name, actions=loads(row.actions))
 
 
+def _audit(
+    session: Session, principal: Principal, request: Request, action: str, row: CannedReply | Macro
+) -> None:
+    """Audit a change to a canned reply or a macro (``desk.canned_reply.create`` …)."""
+    kind, label = (
+        ("canned_reply", {"code": row.code})
+        if isinstance(row, CannedReply)
+        else ("macro", {"name": row.name})
+    )
+    audit.record(
+        session,
+        principal,
+        f"desk.{kind}.{action}",
+        target_type=kind,
+        target_id=row.id,
+        detail=label,
+        ip=client_ip(request),
+    )
+
+
 def _audit_customer_read(
     principal: Principal, customer_id: int | None, shown: list[Shown], via: str, request: Request
 ) -> None:
@@ -124,15 +145,7 @@ def list_canned(
 def create_canned(principal: Manager, request: Request, body: CannedIn) -> CannedOut:
     with get_database().write() as session:
         row = replies.create_canned(session, principal.actor, body.code, body.title, body.body)
-        audit.record(
-            session,
-            principal,
-            "desk.canned_reply.create",
-            target_type="canned_reply",
-            target_id=row.id,
-            detail={"code": row.code},
-            ip=client_ip(request),
-        )
+        _audit(session, principal, request, "create", row)
         return CannedOut.of(row)
 
 
@@ -144,15 +157,7 @@ def update_canned(
         row = replies.update_canned(
             session, reply_id, code=body.code, title=body.title, body=body.body
         )
-        audit.record(
-            session,
-            principal,
-            "desk.canned_reply.update",
-            target_type="canned_reply",
-            target_id=row.id,
-            detail={"code": row.code},
-            ip=client_ip(request),
-        )
+        _audit(session, principal, request, "update", row)
         return CannedOut.of(row)
 
 
@@ -160,15 +165,7 @@ def update_canned(
 def delete_canned(principal: Manager, request: Request, reply_id: ItemId) -> Response:
     with get_database().write() as session:
         row = replies.get_canned(session, reply_id)
-        audit.record(
-            session,
-            principal,
-            "desk.canned_reply.delete",
-            target_type="canned_reply",
-            target_id=row.id,
-            detail={"code": row.code},
-            ip=client_ip(request),
-        )
+        _audit(session, principal, request, "delete", row)
         session.delete(row)
     return Response(status_code=204)
 
@@ -209,15 +206,7 @@ def list_macros(principal: Reader) -> list[MacroOut]:
 def create_macro(principal: Manager, request: Request, body: MacroIn) -> MacroOut:
     with get_database().write() as session:
         row = macros.create_macro(session, principal.actor, body.name, body.actions)
-        audit.record(
-            session,
-            principal,
-            "desk.macro.create",
-            target_type="macro",
-            target_id=row.id,
-            detail={"name": row.name},
-            ip=client_ip(request),
-        )
+        _audit(session, principal, request, "create", row)
         return MacroOut.of(row)
 
 
@@ -225,15 +214,7 @@ def create_macro(principal: Manager, request: Request, body: MacroIn) -> MacroOu
 def delete_macro(principal: Manager, request: Request, macro_id: ItemId) -> Response:
     with get_database().write() as session:
         row = macros.get_macro(session, macro_id)
-        audit.record(
-            session,
-            principal,
-            "desk.macro.delete",
-            target_type="macro",
-            target_id=row.id,
-            detail={"name": row.name},
-            ip=client_ip(request),
-        )
+        _audit(session, principal, request, "delete", row)
         session.delete(row)
     return Response(status_code=204)
 

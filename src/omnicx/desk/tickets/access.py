@@ -14,8 +14,7 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import NotFound
-from omnicx.customers.service import customer_traits
-from omnicx.desk.access import CUSTOMER_FIELDS, Reach, reach_of
+from omnicx.desk.access import Reach, customer_fields, reach_of
 from omnicx.desk.tickets.models import Ticket
 from omnicx.governance.access import RoleView, view_for
 from omnicx.governance.service import Principal
@@ -40,12 +39,7 @@ class LoadedTicket:
     principal: Principal
 
     def customer(self, session: Session) -> dict[str, Any]:
-        """The customer's identifying traits as this role sees them."""
-        if self.row.customer_id is None:
-            return {}
-        traits = customer_traits(session, self.row.customer_id)
-        shown, _ = self.view.traits({k: traits[k] for k in CUSTOMER_FIELDS if k in traits})
-        return shown
+        return customer_fields(session, self.view, self.row.customer_id)
 
 
 def load_ticket(
