@@ -31,7 +31,15 @@ POSTGRES_URL = os.environ.get(
 NATS_URL = os.environ.get("OMNICX_TEST_NATS_URL", "nats://127.0.0.1:4222")
 REQUIRE_SERVICES = os.environ.get("OMNICX_TEST_REQUIRE_SERVICES") == "1"
 
-_skipped_services: set[str] = set()
+SKIP_REASON = " not reachable at "
+
+
+def require_service(name: str, url: str, port: int) -> None:
+    if _reachable(url, port):
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{name} is required here but not reachable at {url}")
+    pytest.skip(f"{name}{SKIP_REASON}{url}")
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -45,20 +53,17 @@ def _reachable(url: str, default_port: int) -> bool:
         return False
 
 
-def require_service(name: str, url: str, port: int) -> None:
-    if _reachable(url, port):
-        return
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{name} is required here but not reachable at {url}")
-    _skipped_services.add(f"{name} ({url})")
-    pytest.skip(f"{name} not reachable at {url}")
-
-
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _skipped_services:
+    # Read from the skip reports, which parallel workers (pytest -n) send back here.
+    missing = set()
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+        if SKIP_REASON in reason:
+            missing.add(reason.removeprefix("Skipped: ").replace(SKIP_REASON, " (", 1) + ")")
+    if missing:
         terminalreporter.write_line(
             "SKIPPED tests that need: "
-            + ", ".join(sorted(_skipped_services))
+            + ", ".join(sorted(missing))
             + " — start them to run the whole suite (see README, Development).",
             yellow=True,
         )
