@@ -177,7 +177,12 @@ async def _push(visitor: VisitorSocket, queue: asyncio.Queue[Any]) -> None:
 
 
 async def _read(visitor: VisitorSocket, limits: WebchatLimits, ip: str) -> None:
-    async for raw in visitor.websocket.iter_text():
+    while True:
+        received = await visitor.websocket.receive()
+        if received["type"] == "websocket.disconnect":
+            return
+        # Text frames normally; a client library may send the JSON as a binary frame.
+        raw = received.get("text") or received.get("bytes") or b""
         frame: Any = None
         try:
             if len(raw) > MAX_FRAME_BYTES:
