@@ -51,6 +51,10 @@ BODIES["/api/v1/admin/policies/{role}"] = {
 }
 
 SIGNED_IN_PAGES |= {"/customers/{customer_id}/consent"}
+# Channels (channels/api.py); the web chat widget's script is public code, its socket
+# (/widget/ws) checks the channel's token and origins itself (tests/channels).
+BODIES["/api/v1/channels"] = {"name": "矩阵测试客服", "origins": ["https://matrix.example.cn"]}
+PUBLIC |= {"/widget.js"}
 # Routes outside /api/v1 that take a bearer token and a permission like the API: every
 # actor below is tried on them too (web/metrics.py: metrics:read, admin only).
 TOKEN_ROUTES = {"/metrics"}
@@ -123,6 +127,7 @@ STATE = "SELECT " + ", ".join(
         "SELECT count(*) FROM privacy_requests",
         "SELECT count(*) FROM retention_runs",
         "SELECT count(*) FROM outbox",
+        "SELECT count(*) FROM channels",
         "SELECT count(*) FROM audit_log",
     )
 )
