@@ -36,9 +36,11 @@ class Webchat:
     channel_id: int
 
 
-def create_webchat(server: LiveServer, name: str, *origins: str) -> Webchat:
+def create_webchat(server: LiveServer, name: str, *origins: str, prechat: bool = False) -> Webchat:
     """``omnicx channels create webchat`` as an operator would; parse what it prints."""
     args = ["channels", "create", "webchat", "--name", name, "--identity-secret-generate"]
+    if prechat:
+        args.append("--prechat")
     for origin in origins or (SHOP,):
         args += ["--origin", origin]
     out = server.cli(*args, "--server-url", server.url)
