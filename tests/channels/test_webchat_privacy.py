@@ -21,7 +21,7 @@ def _chat(client, token: str, text: str) -> dict:
         welcome = ws.receive_json()
         client_id = uuid.uuid4().hex
         ws.send_json({"type": "message", "client_id": client_id, "text": text})
-        while (frame := ws.receive_json())["type"] != "ack":
+        while ws.receive_json()["type"] != "ack":
             pass
     return welcome
 
