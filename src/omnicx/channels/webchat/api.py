@@ -89,8 +89,15 @@ class VisitorSocket:
             await self.websocket.send_text(orjson.dumps(frame).decode())
 
     async def refuse(self, code: str) -> None:
-        await self.send(error_frame(code, self.language))
-        await self.websocket.close(REFUSED[code])
+        async with self._send_lock:
+            await _refuse(self.websocket, code, self.language)
+
+
+async def _refuse(websocket: WebSocket, code: str, language: str) -> None:
+    """Tell the visitor why (translated), then close with a code the widget does not
+    reconnect after."""
+    await websocket.send_text(orjson.dumps(error_frame(code, language)).decode())
+    await websocket.close(REFUSED[code])
 
 
 @router.websocket("/widget/ws")
@@ -101,18 +108,18 @@ async def widget_socket(websocket: WebSocket) -> None:
     limits, follower = webchat_state(websocket.app)
     await websocket.accept()
     ip = websocket.client.host if websocket.client else "unknown"
+    # Counted before anything reads the database, so a flood of sockets costs little.
+    if not limits.ip_connects.take(ip):
+        await _refuse(websocket, "too_many_connections", language)
+        return
     try:
         channel = await asyncio.to_thread(_channel, query.get("token") or "")
     except NotFound:
-        await websocket.send_text(orjson.dumps(error_frame("unknown_channel", language)).decode())
-        await websocket.close(REFUSED["unknown_channel"])
+        await _refuse(websocket, "unknown_channel", language)
         return
     visitor = VisitorSocket(websocket, channel, language)
     if not channel.allows_origin(websocket.headers.get("origin")):
         await visitor.refuse("origin_not_allowed")
-        return
-    if not limits.ip_connects.take(ip):
-        await visitor.refuse("too_many_connections")
         return
     key = websocket.app.state.settings.secret_key.get_secret_value()
     visitor_id = visitor_of(key, channel.id, query.get("visitor"))

@@ -87,4 +87,5 @@ class WebchatTranscriptHandler:
             )
             erased += int(getattr(result, "rowcount", 0) or 0)
         erasure.count("webchat_messages", erased)
-        erasure.touched_tables.add("webchat_messages")
+        if erased:  # VACUUM (PostgreSQL) only a table that changed
+            erasure.touched_tables.add("webchat_messages")
