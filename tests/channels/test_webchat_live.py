@@ -20,6 +20,7 @@ from tests.channels.webchat_helpers import (
     queue_reply,
     receive,
     receive_until,
+    record_reply,
     say,
     transcript,
     visitor,
@@ -187,3 +188,20 @@ def test_an_outbox_reply_reaches_the_socket_and_a_returning_visitor_sees_the_thr
             other = receive(ws)
         assert other["visitor_id"] != welcome["visitor_id"]
         assert other["history"] == []
+
+
+def test_a_line_written_by_another_process_reaches_the_socket_well_under_a_second(chat):
+    """The follower's promise (docs/channels.md): transcript to socket in ~250 ms at most."""
+    delays = []
+    with visitor(chat) as ws:
+        welcome = receive(ws)
+        thread = f"v:{welcome['visitor_id']}"
+        for n in range(20):
+            message_id = f"latency-{welcome['visitor_id']}-{n}"
+            written = time.monotonic()
+            record_reply(chat.server, chat.channel_id, thread, message_id, f"第{n}条回复")
+            frame = receive_until(ws, "message")
+            delays.append(time.monotonic() - written)
+            assert frame["message_id"] == message_id
+    delays.sort()
+    assert delays[-1] < 0.6, f"slowest of 20: {delays[-1]:.3f}s (median {delays[10]:.3f}s)"

@@ -18,7 +18,8 @@ import orjson
 from sqlalchemy import select
 from websockets.sync.client import ClientConnection, connect
 
-from omnicx.channels.webchat.models import WebchatMessage
+from omnicx.channels.webchat.models import OUTBOUND, WebchatMessage
+from omnicx.channels.webchat.transcript import record_line
 from omnicx.core.database import Database, get_database, reset_database
 from omnicx.core.eventlog.models import EventRow
 from omnicx.core.outbox import enqueue
@@ -155,3 +156,19 @@ def queue_reply(server: LiveServer, chat: Webchat, thread: str, text: str, custo
             channel="webchat",
         )
     return message_id
+
+
+def record_reply(
+    server: LiveServer, channel_id: int, thread: str, message_id: str, text: str
+) -> None:
+    """A transcript line written from this process, as the worker's dispatcher writes it."""
+    with server_database(server) as db, db.write() as session:
+        record_line(
+            session,
+            channel_id=channel_id,
+            thread=thread,
+            direction=OUTBOUND,
+            message_id=message_id,
+            text=text,
+            author_name="客服小李",
+        )
