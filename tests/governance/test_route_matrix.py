@@ -76,6 +76,10 @@ BODIES["/api/v1/macros"] = {
     "name": "矩阵宏",
     "actions": [{"action": "priority", "priority": "high"}],
 }
+# Channels (channels/api.py); the web chat widget's script is public code, its socket
+# (/widget/ws) checks the channel's token and origins itself (tests/channels).
+BODIES["/api/v1/channels"] = {"name": "矩阵测试客服", "origins": ["https://matrix.example.cn"]}
+PUBLIC |= {"/widget.js"}
 # Routes outside /api/v1 that take a bearer token and a permission like the API: every
 # actor below is tried on them too (web/metrics.py: metrics:read, admin only).
 TOKEN_ROUTES = {"/metrics"}
@@ -160,6 +164,7 @@ STATE = "SELECT " + ", ".join(
         "SELECT count(*) FROM privacy_requests",
         "SELECT count(*) FROM retention_runs",
         "SELECT count(*) FROM outbox",
+        "SELECT count(*) FROM channels",
         "SELECT count(*) FROM audit_log",
         "SELECT count(*) FROM desk_teams",
         "SELECT count(*) FROM desk_team_members",

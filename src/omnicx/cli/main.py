@@ -24,6 +24,7 @@ from omnicx.cli import (
     processing_commands,
 )
 from omnicx.cli.admin_commands import audit_app, tokens_app, users_app
+from omnicx.cli.channel_commands import channels as channel_commands
 from omnicx.cli.consent_commands import consent as consent_commands
 from omnicx.cli.customer_commands import customers as customer_commands
 from omnicx.cli.desk_commands import agents_app, desk_app, teams_app
@@ -43,6 +44,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(sources, name="sources")
+app.add_typer(channel_commands, name="channels")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from omnicx.channels.outbound import channel_deliverers
 from omnicx.core.database import Database
 from omnicx.core.errors import NotFound
-from omnicx.core.outbox import Dispatcher, OutboxMessage
+from omnicx.core.outbox import DELIVERERS, Dispatcher, OutboxMessage
 from omnicx.core.settings import Settings
 from omnicx.customers.consent import consent_subject
 from omnicx.governance import audit
@@ -89,5 +90,11 @@ def consent_gate(session: Session, message: OutboxMessage) -> str | None:
 
 
 def make_dispatcher(database: Database, settings: Settings) -> Dispatcher:
-    """The dispatcher every process runs: consent and suppression checked on each send."""
-    return Dispatcher(database, max_attempts=settings.outbox_max_attempts, gate=consent_gate)
+    """The dispatcher every process runs: consent and suppression checked on each send,
+    webhooks and every channel's deliverers."""
+    return Dispatcher(
+        database,
+        max_attempts=settings.outbox_max_attempts,
+        deliverers={**DELIVERERS, **channel_deliverers(database)},
+        gate=consent_gate,
+    )

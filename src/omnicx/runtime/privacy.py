@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+from omnicx.channels.webchat.privacy import WebchatTranscriptHandler
 from omnicx.core import scheduler
 from omnicx.core.database import Database
 from omnicx.core.scheduler import FiredJob
@@ -42,6 +43,7 @@ def wire() -> None:
     privacy.registry.locator = IdentityGraphLocator()
     for handler in handlers():
         privacy.registry.register(handler)
+    privacy.registry.register(WebchatTranscriptHandler())
     retention.event_dependents["customer_timeline"] = forget_timeline_entries
 
 

@@ -12,6 +12,9 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from omnicx import __version__
 from omnicx.analytics.api import router as analytics_router
+from omnicx.channels.api import router as channels_router
+from omnicx.channels.webchat.api import router as webchat_router
+from omnicx.channels.webchat.api import webchat_state
 from omnicx.core.database import get_database
 from omnicx.core.eventlog import make_event_log
 from omnicx.core.settings import Settings, get_settings
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         app.state.event_log = make_event_log(settings)
         app.state.write_keys = WriteKeys(database)
         app.state.browser_origins = BrowserOrigins(database)
+        _, webchat_follower = webchat_state(app)
         workers = Workers(database, settings)
         if background:
             workers.start()
@@ -63,6 +67,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
             yield
         finally:
             await workers.aclose()
+            await webchat_follower.aclose()
             await app.state.event_log.close()
             # Closed connections let SQLite fold the WAL into the database file and remove
             # it when the last one closes (the worker process closes its own).
@@ -103,6 +108,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(tickets_router)
     app.include_router(calendars_router)
     app.include_router(policies_router)
+    app.include_router(channels_router)
+    app.include_router(webchat_router)
     app.include_router(consent_router(consent_subject))
     app.include_router(consent_pages_router)
     app.include_router(auth_router)

@@ -1,0 +1,45 @@
+"""``/api/v1/channels``: list and create channels (admins only; creation is audited)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from omnicx.channels.schemas import ChannelCreate, ChannelCreated, ChannelOut
+from omnicx.channels.service import create_channel, list_channels
+from omnicx.core.database import get_database
+from omnicx.governance.api import require
+from omnicx.governance.permissions import Permission
+from omnicx.governance.service import Principal
+
+router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
+Admin = Annotated[Principal, Depends(require(Permission.ADMIN))]
+
+
+def _server_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+@router.get("", response_model=list[ChannelOut], summary="List channels")
+def get_channels(principal: Admin, request: Request) -> list[ChannelOut]:
+    with get_database().read() as session:
+        return [ChannelOut.of(c, _server_url(request)) for c in list_channels(session)]
+
+
+@router.post("", response_model=ChannelCreated, status_code=201, summary="Create a channel")
+def post_channel(principal: Admin, body: ChannelCreate, request: Request) -> ChannelCreated:
+    """Create a channel and its ingest source; the answer holds the embed snippet and,
+    if asked for, the identity secret (shown once)."""
+    with get_database().write() as session:
+        channel, secret = create_channel(
+            session,
+            body.kind,
+            body.name,
+            origins=body.origins,
+            identity_secret=body.identity_secret_generate,
+            prechat=body.prechat,
+            actor=principal,
+        )
+        out = ChannelOut.of(channel, _server_url(request))
+    return ChannelCreated(**out.model_dump(), identity_secret=secret)

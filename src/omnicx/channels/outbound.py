@@ -1,0 +1,13 @@
+"""The outbox deliverers of every channel, by outbox kind (``runtime.outbound`` adds
+them to the dispatcher)."""
+
+from __future__ import annotations
+
+from omnicx.channels.webchat.outbound import KIND as WEBCHAT_KIND
+from omnicx.channels.webchat.outbound import WebchatDeliverer
+from omnicx.core.database import Database
+from omnicx.core.outbox import Deliverer
+
+
+def channel_deliverers(database: Database) -> dict[str, Deliverer]:
+    return {WEBCHAT_KIND: WebchatDeliverer(database)}

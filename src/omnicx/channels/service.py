@@ -1,0 +1,158 @@
+"""Creating and finding channels. Each channel gets its own ingest source, created
+through ingest's service in the same transaction."""
+
+from __future__ import annotations
+
+import secrets as random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from omnicx.channels.models import Channel
+from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
+from omnicx.core.serialization import dumps, loads
+from omnicx.core.time import utcnow
+from omnicx.governance import audit
+from omnicx.governance.secrets import new_token
+from omnicx.governance.service import SYSTEM, Principal
+from omnicx.ingest.sources import create_source, normalize_origins, origin_allowed
+
+KINDS = ("webchat",)
+IDENTITY_SECRET = "identity_secret"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelView:
+    """What the web chat socket needs of a channel, read once per connection."""
+
+    id: int
+    kind: str
+    name: str
+    source_id: int
+    origins: tuple[str, ...]
+    settings: dict[str, Any]
+    identity_secret: str | None
+    enabled: bool
+
+    def allows_origin(self, origin: str | None) -> bool:
+        return origin is not None and origin_allowed(origin, self.origins)
+
+
+def origins_of(channel: Channel) -> list[str]:
+    value = loads(channel.allowed_origins or "[]")
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def settings_of(channel: Channel) -> dict[str, Any]:
+    value = loads(channel.settings or "{}")
+    return value if isinstance(value, dict) else {}
+
+
+def _secrets_of(channel: Channel) -> dict[str, Any]:
+    value = loads(channel.secrets or "{}")
+    return value if isinstance(value, dict) else {}
+
+
+def view_of(channel: Channel) -> ChannelView:
+    secret = _secrets_of(channel).get(IDENTITY_SECRET)
+    return ChannelView(
+        id=channel.id,
+        kind=channel.kind,
+        name=channel.name,
+        source_id=channel.source_id,
+        origins=tuple(origins_of(channel)),
+        settings=settings_of(channel),
+        identity_secret=str(secret) if secret else None,
+        enabled=channel.enabled,
+    )
+
+
+def snippet(channel: Channel, server_url: str) -> str:
+    """The ``<script>`` tag a site pastes into its pages."""
+    base = server_url.rstrip("/")
+    return (
+        f'<script src="{escape(base)}/widget.js" '
+        f'data-omnicx-channel="{escape(channel.public_token)}" async></script>'
+    )
+
+
+def create_channel(
+    session: Session,
+    kind: str,
+    name: str,
+    *,
+    origins: Iterable[str] = (),
+    identity_secret: bool = False,
+    prechat: bool = False,
+    actor: Principal = SYSTEM,
+) -> tuple[Channel, str | None]:
+    """Create a channel and its ingest source (audited); returns it and its identity
+    secret when one was generated (the site's server signs user ids with it)."""
+    if kind not in KINDS:
+        raise InvalidInput(f"a channel kind is one of: {', '.join(KINDS)}", field="kind")
+    name = name.strip()
+    check_text(name, "name")
+    if not 1 <= len(name) <= 100:
+        raise InvalidInput("a channel name is 1-100 characters", field="name")
+    allowed = normalize_origins(origins)
+    if not allowed:
+        raise InvalidInput(
+            "name the site's origins (e.g. https://shop.example.cn): the widget refuses others",
+            field="origins",
+        )
+    if session.scalar(select(Channel.id).where(Channel.name == name)) is not None:
+        raise Conflict(f"a channel named {name!r} exists (omnicx channels list)", field="name")
+    secret = random.token_hex(32) if identity_secret else None
+    channel = Channel(
+        kind=kind,
+        name=name,
+        public_token=new_token("wc"),
+        allowed_origins=dumps(allowed),
+        settings=dumps({"prechat": prechat}),
+        secrets=dumps({IDENTITY_SECRET: secret} if secret else {}),
+        source_id=0,  # set below, once the id names the source
+        enabled=True,
+        created_at=utcnow(),
+    )
+    session.add(channel)
+    session.flush()
+    source, _ = create_source(session, f"channel-{kind}-{channel.id}", kind, actor=actor)
+    channel.source_id = source.id
+    audit.record(
+        session,
+        actor,
+        "channel.create",
+        target_type="channel",
+        target_id=channel.id,
+        detail={
+            "kind": kind,
+            "name": name,
+            "origins": allowed,
+            "source_id": source.id,
+            "identity_secret": secret is not None,
+        },
+    )
+    return channel, secret
+
+
+def list_channels(session: Session) -> list[Channel]:
+    return list(session.scalars(select(Channel).order_by(Channel.id)))
+
+
+def channel_for_token(session: Session, token: str) -> ChannelView:
+    """The enabled channel whose public token this is (``NotFound`` otherwise)."""
+    channel = session.scalar(select(Channel).where(Channel.public_token == token[:64]))
+    if channel is None or not channel.enabled:
+        raise NotFound("no such chat channel", field="token")
+    return view_of(channel)
+
+
+def channel_by_id(session: Session, channel_id: int) -> ChannelView:
+    channel = session.get(Channel, channel_id)
+    if channel is None:
+        raise NotFound(f"no channel {channel_id}", field="channel_id")
+    return view_of(channel)

@@ -1,0 +1,1 @@
+"""Web chat: the embeddable widget, its WebSocket, signed visitors and the transcript."""
