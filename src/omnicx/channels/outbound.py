@@ -8,6 +8,14 @@ from omnicx.channels.webchat.outbound import WebchatDeliverer
 from omnicx.core.database import Database
 from omnicx.core.outbox import Deliverer
 
+# The outbox kind each channel's replies are queued as (a channel not here has no adapter
+# yet: its replies stay queued in the desk).
+OUTBOX_KINDS = {"webchat": WEBCHAT_KIND}
+
 
 def channel_deliverers(database: Database) -> dict[str, Deliverer]:
     return {WEBCHAT_KIND: WebchatDeliverer(database)}
+
+
+def outbox_kind(channel: str) -> str | None:
+    return OUTBOX_KINDS.get(channel)

@@ -20,6 +20,7 @@ from omnicx.core.serialization import loads
 from omnicx.desk import assignment, replies, teams
 from omnicx.desk import status as statuses
 from omnicx.desk.access import LoadedConversation, load_conversation, reach_of
+from omnicx.desk.delivery import delivery_states
 from omnicx.desk.listing import list_conversations
 from omnicx.desk.models import Conversation, Message, Team
 from omnicx.desk.routing import drain_agent_queues, drain_queues
@@ -70,7 +71,9 @@ def _fields(row: Conversation) -> dict[str, object]:
     return fields
 
 
-def message_out(loaded: LoadedConversation, message: Message) -> MessageOut:
+def message_out(
+    loaded: LoadedConversation, message: Message, delivery: str | None = None
+) -> MessageOut:
     return MessageOut(
         id=message.id,
         direction=message.direction,
@@ -78,7 +81,7 @@ def message_out(loaded: LoadedConversation, message: Message) -> MessageOut:
         text=loaded.text(message),
         attachments=loads(message.attachments),
         created_at=message.created_at,
-        delivery=message.delivery,
+        delivery=delivery or message.delivery,
     )
 
 
@@ -156,7 +159,8 @@ def get_messages(
                 .limit(limit + 1)
             )
         )
-        items = [message_out(loaded, m) for m in rows[:limit]]
+        states = delivery_states(session, rows[:limit])
+        items = [message_out(loaded, m, states[m.id]) for m in rows[:limit]]
         customer_id = loaded.row.customer_id
     _audit_read(principal, customer_id, request)
     more = len(rows) > limit

@@ -153,6 +153,8 @@ class Message(Base):
     event_seq: Mapped[int | None] = mapped_column(BigId, unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     delivery: Mapped[str] = mapped_column(String(16))
+    # The outbox message that takes a reply to its channel (``desk.delivery``).
+    outbox_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ConversationChange(Base):

@@ -1,11 +1,12 @@
 """An agent's reply or private note.
 
-A reply is stored as a message of the conversation and appended to the event log as a
+A reply is stored as a message of the conversation, queued in the outbox for its
+channel's adapter (``desk.delivery``), and appended to the event log as a
 ``Message Sent`` event (through the log's one append path, ``append_rows``, in the same
 transaction, from the internal source ``desk``), addressed with the identifiers of the
 customer's latest message, so identity puts it on the customer's timeline. Its delivery
-state is ``queued``: channel adapters deliver it (coming with the channels work); nothing
-here claims it was delivered.
+state follows its outbox message (``queued``, ``delivered``, ``failed``, ``refused``); on
+a channel without an adapter yet it stays ``queued``: nothing claims it was delivered.
 
 A private note is NOT put on the event log: the log feeds the customer's timeline,
 exports and outbound automation, and a note must never reach a customer-facing surface.
@@ -27,9 +28,11 @@ from omnicx.core.eventlog.table import append_rows, read_events, stored_rows
 from omnicx.core.serialization import dumps
 from omnicx.core.time import utcnow
 from omnicx.desk.clocks import follow
+from omnicx.desk.delivery import queue_delivery
 from omnicx.desk.history import FIRST_RESPONSE, REPLY, record_change, record_report
 from omnicx.desk.messages import MAX_TEXT, SENT, sender_fields
 from omnicx.desk.models import Conversation, Message
+from omnicx.governance.users import get_user
 from omnicx.ingest.sources import ensure_source
 
 DESK_SOURCE = "desk"
@@ -46,8 +49,8 @@ def _check(text: str, attachments: list[dict[str, Any]]) -> str:
     return text
 
 
-def customer_address(session: Session, conversation: Conversation) -> dict[str, Any]:
-    """The identifying fields of the customer's latest logged message in the conversation."""
+def latest_inbound(session: Session, conversation: Conversation) -> LogEvent | None:
+    """The customer's latest logged message in the conversation, as an event."""
     seq = session.scalar(
         select(Message.event_seq)
         .where(
@@ -59,7 +62,12 @@ def customer_address(session: Session, conversation: Conversation) -> dict[str, 
         .limit(1)
     )
     events = read_events(session, [seq]) if seq is not None else []
-    address = sender_fields(events[0].payload) if events else {}
+    return events[0] if events else None
+
+
+def customer_address(inbound: LogEvent | None) -> dict[str, Any]:
+    """The identifying fields of the customer's latest logged message in the conversation."""
+    address = sender_fields(inbound.payload) if inbound is not None else {}
     if not address:
         raise Conflict(
             "the customer never wrote in this conversation: there is no one to reply to",
@@ -98,7 +106,10 @@ def post_message(
         delivery="queued" if kind == "reply" else "internal",
     )
     if kind == "reply":
-        message.event_seq = _append_sent(session, conversation, message, attachments)
+        inbound = latest_inbound(session, conversation)
+        message.event_seq = _append_sent(session, conversation, message, attachments, inbound)
+        author = get_user(session, author_user_id).display_name if author_user_id else None
+        message.outbox_id = queue_delivery(session, conversation, message, inbound, author)
         if conversation.first_reply_at is None:
             conversation.first_reply_at = now
             record_report(
@@ -124,7 +135,11 @@ def post_message(
 
 
 def _append_sent(
-    session: Session, conversation: Conversation, message: Message, attachments: list[Any]
+    session: Session,
+    conversation: Conversation,
+    message: Message,
+    attachments: list[Any],
+    inbound: LogEvent | None,
 ) -> int:
     """Append the reply's ``Message Sent`` event; returns its seq."""
     source_id = ensure_source(session, DESK_SOURCE).id
@@ -132,7 +147,7 @@ def _append_sent(
         "type": "track",
         "event": SENT,
         "messageId": f"{conversation.channel}:{message.message_id}",
-        **customer_address(session, conversation),
+        **customer_address(inbound),
         "properties": {
             "channel": conversation.channel,
             "thread": conversation.thread,

@@ -53,7 +53,7 @@ class MessageOut(BaseModel):
     text: str = Field(description="Masked for your role (phones, e-mails in free text)")
     attachments: list[Any]
     created_at: datetime
-    delivery: Literal["received", "sent", "queued", "internal"]
+    delivery: Literal["received", "sent", "queued", "delivered", "failed", "refused", "internal"]
 
 
 class MessagePage(BaseModel):

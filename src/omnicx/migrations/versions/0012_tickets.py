@@ -1,4 +1,4 @@
-"""desk: tickets, their linked conversations, comments and history
+"""desk: tickets, their linked conversations, comments and history; replies' outbox link
 
 Revision ID: 0012
 Revises: 0011
@@ -94,9 +94,13 @@ def upgrade() -> None:
         )
     op.create_index("ix_desk_ticket_comments_ticket", "desk_ticket_comments", ["ticket_id", "id"])
     op.create_index("ix_desk_ticket_history_ticket", "desk_ticket_history", ["ticket_id", "id"])
+    with op.batch_alter_table("desk_messages") as batch:
+        batch.add_column(sa.Column("outbox_id", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("desk_messages") as batch:
+        batch.drop_column("outbox_id")
     op.drop_table("desk_ticket_history")
     op.drop_table("desk_ticket_comments")
     op.drop_table("desk_ticket_conversations")
