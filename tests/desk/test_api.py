@@ -155,3 +155,35 @@ def test_bad_input_is_a_clear_4xx(client, db):
         response = client.post(url, json=body, headers=_auth(admin))
         assert response.status_code == status, (url, body, response.text)
         assert response.json()["error"]["message"]
+
+
+def test_desk_errors_come_back_in_chinese_when_the_reader_asks(client, db):
+    """The client fixture reads English; a Chinese reader gets the same codes and fields
+    with the message from the zh-CN catalog: a literal, a msg() with values, and a
+    calendar error raised deep in the SLA arithmetic."""
+    conversation, _, token = _one_conversation(db)
+    chinese = {**_auth(token), "Accept-Language": "zh-CN,zh;q=0.9"}
+    past = client.post(
+        f"/api/v1/conversations/{conversation.id}/snooze",
+        json={"until": "2001-01-01T00:00:00Z"},
+        headers=chinese,
+    )
+    assert past.status_code == 400
+    assert past.json()["error"]["message"] == "稍后提醒的时间必须在将来"
+    missing = client.get("/api/v1/conversations/999999", headers=chinese)
+    assert missing.status_code == 404
+    assert missing.json()["error"] == {
+        "code": "not_found",
+        "message": "没有会话 999999",
+        "field": "conversation_id",
+    }
+    supervisor = {**_auth(make_token(db, "supervisor")), "Accept-Language": "zh-CN"}
+    overlapping = {"mon": [["09:00", "12:00"], ["11:00", "18:00"]]}
+    calendar = client.post(
+        "/api/v1/calendars", json={"name": "上海客服中心", "hours": overlapping}, headers=supervisor
+    )
+    assert calendar.status_code == 400
+    assert calendar.json()["error"]["message"] == "mon 的时间段有重叠"
+    assert calendar.json()["error"]["field"] == "hours.mon"
+    english = client.get("/api/v1/conversations/999999", headers=_auth(token))
+    assert english.json()["error"]["message"] == "no conversation 999999"

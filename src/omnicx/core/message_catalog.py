@@ -22,9 +22,9 @@ from omnicx.core.i18n import BABEL_LOCALES, LANGUAGES, LOCALE_DIR
 
 PACKAGE_DIR = LOCALE_DIR.parent
 ROOT = PACKAGE_DIR.parent.parent  # the repository (src/omnicx/..)
-# Error classes whose first argument is the message a person reads (core.errors and the
-# two subclasses defined elsewhere). A non-literal argument (a ``msg()`` call) is skipped
-# here and extracted through ``msg`` itself.
+# Error classes whose first argument is the message a person reads (core.errors, the two
+# subclasses defined elsewhere, and the SLA calendar's, which its API passes on). A
+# non-literal argument (a ``msg()`` call) is skipped here and extracted through ``msg``.
 ERROR_CLASSES = (
     "OmniError",
     "InvalidInput",
@@ -38,6 +38,7 @@ ERROR_CLASSES = (
     "ServiceUnavailable",
     "AuditUnavailable",
     "WorkersRunning",
+    "CalendarError",
 )
 KEYWORDS: dict[str, tuple[int, ...] | None] = {
     "_": None,

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import NotFound
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import loads
 from omnicx.customers.service import customer_traits
 from omnicx.desk.models import Conversation, Message
@@ -95,7 +96,10 @@ def load_conversation(
         stmt = stmt.with_for_update()
     row = session.scalars(stmt).first()
     if row is None:
-        raise NotFound(f"no conversation {conversation_id}", field="conversation_id")
+        raise NotFound(
+            msg("no conversation {conversation_id}", conversation_id=conversation_id),
+            field="conversation_id",
+        )
     return LoadedConversation(
         row=row, view=view_for(session, principal), reach=reach, principal=principal
     )

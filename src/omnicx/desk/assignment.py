@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Forbidden, InvalidInput, check_text
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import utcnow
 from omnicx.desk.access import LoadedConversation
@@ -71,10 +72,12 @@ def set_labels(session: Session, loaded: LoadedConversation, labels: Iterable[st
         label = label.strip()
         check_text(label, "labels")
         if not label or len(label) > MAX_LABEL:
-            raise InvalidInput(f"a label is 1 to {MAX_LABEL} characters", field="labels")
+            raise InvalidInput(
+                msg("a label is 1 to {maximum} characters", maximum=MAX_LABEL), field="labels"
+            )
         cleaned.add(label)
     if len(cleaned) > MAX_LABELS:
-        raise InvalidInput(f"at most {MAX_LABELS} labels", field="labels")
+        raise InvalidInput(msg("at most {maximum} labels", maximum=MAX_LABELS), field="labels")
     conversation = loaded.row
     before = loads(conversation.labels)
     conversation.labels = dumps(sorted(cleaned))
@@ -91,7 +94,9 @@ def set_labels(session: Session, loaded: LoadedConversation, labels: Iterable[st
 
 def set_priority(session: Session, loaded: LoadedConversation, priority: str) -> None:
     if priority not in PRIORITIES:
-        raise InvalidInput(f"priority is one of {', '.join(PRIORITIES)}", field="priority")
+        raise InvalidInput(
+            msg("priority is one of {names}", names=", ".join(PRIORITIES)), field="priority"
+        )
     before = loaded.row.priority
     loaded.row.priority = priority
     loaded.row.updated_at = utcnow()

@@ -25,6 +25,7 @@ from omnicx.core.database import RawStatements
 from omnicx.core.errors import Conflict, InvalidInput, check_text
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.table import append_rows, read_events, stored_rows
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps
 from omnicx.core.time import utcnow
 from omnicx.desk.clocks import follow
@@ -45,7 +46,9 @@ def _check(text: str, attachments: list[dict[str, Any]]) -> str:
     if not text and not attachments:
         raise InvalidInput("a message needs text or an attachment", field="text")
     if len(text) > MAX_TEXT:
-        raise InvalidInput(f"a message is at most {MAX_TEXT} characters", field="text")
+        raise InvalidInput(
+            msg("a message is at most {maximum} characters", maximum=MAX_TEXT), field="text"
+        )
     return text
 
 
@@ -89,7 +92,7 @@ def post_message(
     """Store a reply (and append its ``Message Sent`` event) or a private note.
     Not idempotent: each call is a new message. Raises InvalidInput, Conflict."""
     if kind not in KINDS:
-        raise InvalidInput(f"kind is one of {', '.join(KINDS)}", field="kind")
+        raise InvalidInput(msg("kind is one of {names}", names=", ".join(KINDS)), field="kind")
     attachments = attachments or []
     text = _check(text, attachments)
     now = utcnow()

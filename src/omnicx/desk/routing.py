@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import InvalidInput, check_text
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
 from omnicx.customers.service import customer_traits
 from omnicx.desk.history import record_change
@@ -47,13 +48,17 @@ def add_rule(
 ) -> RoutingRule:
     """A routing rule: ``tag`` value, ``trait`` key = value, or ``always``."""
     if kind not in RULE_KINDS:
-        raise InvalidInput(f"a rule matches one of {', '.join(RULE_KINDS)}", field="kind")
+        raise InvalidInput(
+            msg("a rule matches one of {names}", names=", ".join(RULE_KINDS)), field="kind"
+        )
     if kind == "tag" and not value:
         raise InvalidInput("a tag rule names the tag", field="value")
     if kind == "trait" and not (key and value):
         raise InvalidInput("a trait rule names the trait and its value", field="key")
     if priority is not None and priority not in PRIORITIES:
-        raise InvalidInput(f"priority is one of {', '.join(PRIORITIES)}", field="priority")
+        raise InvalidInput(
+            msg("priority is one of {names}", names=", ".join(PRIORITIES)), field="priority"
+        )
     for text in (key, value):
         check_text(text, "value")
     rule = RoutingRule(

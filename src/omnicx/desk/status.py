@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict, InvalidInput
+from omnicx.core.i18n import msg
 from omnicx.core.scheduler import FiredJob, cancel, schedule
 from omnicx.core.time import as_utc, utcnow
 from omnicx.desk.clocks import follow
@@ -45,7 +46,10 @@ def set_status(
     opened)."""
     if status not in SETTABLE:
         raise InvalidInput(
-            f"status is one of {', '.join(SETTABLE)} (snooze and handoff have their own calls)",
+            msg(
+                "status is one of {names} (snooze and handoff have their own calls)",
+                names=", ".join(SETTABLE),
+            ),
             field="status",
         )
     at = at or utcnow()
@@ -99,7 +103,10 @@ def snooze(session: Session, actor: str, conversation: Conversation, until: date
     if until <= now:
         raise InvalidInput("snooze until a time in the future", field="until")
     if conversation.status in ("bot", "resolved"):
-        raise Conflict(f"a {conversation.status} conversation cannot be snoozed", field="status")
+        raise Conflict(
+            msg("a {status} conversation cannot be snoozed", status=conversation.status),
+            field="status",
+        )
     before = conversation.status
     conversation.status = "snoozed"
     conversation.snoozed_until = until
@@ -151,7 +158,10 @@ def handoff(session: Session, actor: str, conversation: Conversation, reason: st
     """The bot hands the conversation to people: open, routed to a team and an agent."""
     reason = reason.strip()
     if not reason or len(reason) > MAX_HANDOFF_REASON:
-        raise InvalidInput(f"give a reason of 1 to {MAX_HANDOFF_REASON} characters", field="reason")
+        raise InvalidInput(
+            msg("give a reason of 1 to {maximum} characters", maximum=MAX_HANDOFF_REASON),
+            field="reason",
+        )
     if conversation.status != "bot":
         raise Conflict("only a conversation the bot holds can be handed off", field="status")
     now = utcnow()

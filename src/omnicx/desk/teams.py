@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import utcnow
 from omnicx.desk.models import ACTIVE_STATUSES, PRESENCES, Agent, Conversation, Team, TeamMember
@@ -26,7 +27,10 @@ def check_skills(skills: Iterable[str]) -> list[str]:
         skill = skill.strip()
         if not SKILL.match(skill):
             raise InvalidInput(
-                f"{skill!r} is not a skill: write kind:value, e.g. lang:zh or product:空调",
+                msg(
+                    "{skill!r} is not a skill: write kind:value, e.g. lang:zh or product:空调",
+                    skill=skill,
+                ),
                 field="skills",
             )
         found.add(skill)
@@ -35,7 +39,10 @@ def check_skills(skills: Iterable[str]) -> list[str]:
 
 def check_capacity(capacity: int) -> int:
     if not 0 <= capacity <= MAX_CAPACITY:
-        raise InvalidInput(f"capacity is 0 to {MAX_CAPACITY} open conversations", field="capacity")
+        raise InvalidInput(
+            msg("capacity is 0 to {maximum} open conversations", maximum=MAX_CAPACITY),
+            field="capacity",
+        )
     return capacity
 
 
@@ -47,7 +54,7 @@ def create_team(session: Session, name: str, description: str = "") -> Team:
     if not name or len(name) > 100:
         raise InvalidInput("a team name is 1 to 100 characters", field="name")
     if session.scalar(select(Team.id).where(Team.name == name)) is not None:
-        raise Conflict(f"there is a team called {name!r} already", field="name")
+        raise Conflict(msg("there is a team called {name!r} already", name=name), field="name")
     team = Team(name=name, description=description[:500], created_at=utcnow())
     session.add(team)
     session.flush()
@@ -62,7 +69,7 @@ def team_by_ref(session: Session, ref: str | int) -> Team:
     if team is None:
         team = session.scalar(select(Team).where(Team.name == str(ref)))
     if team is None:
-        raise NotFound(f"no team {ref!r}", field="team")
+        raise NotFound(msg("no team {ref!r}", ref=ref), field="team")
     return team
 
 
@@ -76,7 +83,7 @@ def ensure_agent(session: Session, user_id: int) -> Agent:
     if agent is None:
         user = get_user(session, user_id)
         if user.disabled_at is not None:
-            raise InvalidInput(f"user {user_id} is disabled", field="user_id")
+            raise InvalidInput(msg("user {user_id} is disabled", user_id=user_id), field="user_id")
         agent = Agent(
             user_id=user_id, skills="[]", capacity=5, presence="offline", presence_since=utcnow()
         )
@@ -116,14 +123,19 @@ def add_member(session: Session, team: Team, user_id: int) -> TeamMember:
 def remove_member(session: Session, team: Team, user_id: int) -> None:
     member = session.get(TeamMember, (team.id, user_id))
     if member is None:
-        raise NotFound(f"user {user_id} is not in team {team.name!r}", field="user_id")
+        raise NotFound(
+            msg("user {user_id} is not in team {team!r}", user_id=user_id, team=team.name),
+            field="user_id",
+        )
     session.delete(member)
 
 
 def set_presence(session: Session, user_id: int, presence: str) -> Agent:
     """online, away or offline, since now (unchanged presence keeps its time)."""
     if presence not in PRESENCES:
-        raise InvalidInput(f"presence is one of {', '.join(PRESENCES)}", field="presence")
+        raise InvalidInput(
+            msg("presence is one of {names}", names=", ".join(PRESENCES)), field="presence"
+        )
     agent = ensure_agent(session, user_id)
     if agent.presence != presence:
         agent.presence = presence

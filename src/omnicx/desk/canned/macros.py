@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import utcnow
 from omnicx.desk import assignment, replies
@@ -70,14 +71,19 @@ def check_actions(session: Session, raw: object) -> list[Action]:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"])
-        raise InvalidInput(f"actions.{where}: {error['msg']}", field="actions") from exc
+        raise InvalidInput(
+            msg("actions.{where}: {problem}", where=where, problem=error["msg"]), field="actions"
+        ) from exc
     if not actions or len(actions) > MAX_ACTIONS:
-        raise InvalidInput(f"a macro has 1 to {MAX_ACTIONS} actions", field="actions")
+        raise InvalidInput(
+            msg("a macro has 1 to {maximum} actions", maximum=MAX_ACTIONS), field="actions"
+        )
     for action in actions:
         if isinstance(action, Reply):
             if (action.canned is None) == (action.text is None):
                 raise InvalidInput(
-                    f"a {action.action} action has either canned or text", field="actions"
+                    msg("a {action} action has either canned or text", action=action.action),
+                    field="actions",
                 )
             if action.canned is not None:
                 canned_by_code(session, action.canned)  # it must exist now
@@ -90,14 +96,16 @@ def check_name(name: str) -> str:
     name = name.strip()
     check_text(name, "name")
     if not name or len(name) > MAX_NAME:
-        raise InvalidInput(f"a macro's name is 1 to {MAX_NAME} characters", field="name")
+        raise InvalidInput(
+            msg("a macro's name is 1 to {maximum} characters", maximum=MAX_NAME), field="name"
+        )
     return name
 
 
 def create_macro(session: Session, actor: str, name: str, actions: object) -> Macro:
     name = check_name(name)
     if session.scalar(select(Macro.id).where(Macro.name == name)) is not None:
-        raise Conflict(f"a macro named {name!r} exists", field="name")
+        raise Conflict(msg("a macro named {name!r} exists", name=name), field="name")
     checked = check_actions(session, actions)
     now = utcnow()
     macro = Macro(
@@ -115,7 +123,7 @@ def create_macro(session: Session, actor: str, name: str, actions: object) -> Ma
 def get_macro(session: Session, macro_id: int) -> Macro:
     macro = session.get(Macro, macro_id)
     if macro is None:
-        raise NotFound(f"no macro {macro_id}", field="macro_id")
+        raise NotFound(msg("no macro {macro_id}", macro_id=macro_id), field="macro_id")
     return macro
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
+from omnicx.core.i18n import msg
 from omnicx.core.time import utcnow
 from omnicx.customers.service import customer_traits
 from omnicx.desk.access import LoadedConversation
@@ -42,12 +43,19 @@ def check_body(body: str) -> str:
     body = body.strip()
     check_text(body, "body")
     if not body or len(body) > MAX_BODY:
-        raise InvalidInput(f"a canned reply is 1 to {MAX_BODY} characters", field="body")
+        raise InvalidInput(
+            msg("a canned reply is 1 to {maximum} characters", maximum=MAX_BODY), field="body"
+        )
     try:
         templates.parse(body)
     except TemplateSyntaxError as exc:
         raise InvalidInput(
-            f"the template does not parse (line {exc.lineno}): {exc.message}", field="body"
+            msg(
+                "the template does not parse (line {line}): {problem}",
+                line=exc.lineno,
+                problem=exc.message,
+            ),
+            field="body",
         ) from exc
     return body
 
@@ -65,14 +73,16 @@ def check_title(title: str) -> str:
     title = title.strip()
     check_text(title, "title")
     if not title or len(title) > MAX_TITLE:
-        raise InvalidInput(f"a title is 1 to {MAX_TITLE} characters", field="title")
+        raise InvalidInput(
+            msg("a title is 1 to {maximum} characters", maximum=MAX_TITLE), field="title"
+        )
     return title
 
 
 def create_canned(session: Session, actor: str, code: str, title: str, body: str) -> CannedReply:
     code = check_code(code)
     if session.scalar(select(CannedReply.id).where(CannedReply.code == code)) is not None:
-        raise Conflict(f"the short code /{code} is taken", field="code")
+        raise Conflict(msg("the short code /{code} is taken", code=code), field="code")
     now = utcnow()
     reply = CannedReply(
         code=code,
@@ -97,7 +107,7 @@ def update_canned(
             select(CannedReply.id).where(CannedReply.code == code, CannedReply.id != reply.id)
         )
         if taken is not None:
-            raise Conflict(f"the short code /{code} is taken", field="code")
+            raise Conflict(msg("the short code /{code} is taken", code=code), field="code")
         reply.code = code
     if title is not None:
         reply.title = check_title(title)
@@ -110,14 +120,14 @@ def update_canned(
 def get_canned(session: Session, reply_id: int) -> CannedReply:
     reply = session.get(CannedReply, reply_id)
     if reply is None:
-        raise NotFound(f"no canned reply {reply_id}", field="id")
+        raise NotFound(msg("no canned reply {reply_id}", reply_id=reply_id), field="id")
     return reply
 
 
 def canned_by_code(session: Session, code: str) -> CannedReply:
     reply = session.scalar(select(CannedReply).where(CannedReply.code == check_code(code)))
     if reply is None:
-        raise NotFound(f"no canned reply /{code.lstrip('/')}", field="code")
+        raise NotFound(msg("no canned reply /{code}", code=code.lstrip("/")), field="code")
     return reply
 
 
@@ -145,7 +155,9 @@ def render(session: Session, loaded: LoadedConversation, body: str) -> tuple[str
         return templates.from_string(body).render(values).strip(), shown
     except (TemplateError, ArithmeticError, TypeError, ValueError) as exc:
         # The sandbox refusing an attribute, or a template that fails on these values.
-        raise InvalidInput(f"the template cannot be filled in: {exc}", field="body") from exc
+        raise InvalidInput(
+            msg("the template cannot be filled in: {problem}", problem=str(exc)), field="body"
+        ) from exc
 
 
 def variables(session: Session, loaded: LoadedConversation) -> tuple[dict[str, Any], list[Shown]]:

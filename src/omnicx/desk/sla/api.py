@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from omnicx.core.database import get_database
 from omnicx.core.errors import InvalidInput
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import loads
 from omnicx.core.time import utcnow
 from omnicx.desk.sla import service
@@ -46,7 +47,7 @@ def _sent(body: BaseModel, required: tuple[str, ...]) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     for name in required:
         if name in changes and changes[name] is None:
-            raise InvalidInput(f"{name} cannot be null", field=name)
+            raise InvalidInput(msg("{name} cannot be null", name=name), field=name)
     return changes
 
 

@@ -27,6 +27,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
 
+from omnicx.core.i18n import Message, lazy, msg
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -45,19 +47,22 @@ Span = tuple[int, int]
 class CalendarError(ValueError):
     """A calendar definition that cannot be used; ``field`` names the faulty part."""
 
-    def __init__(self, message: str, field: str):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Message, field: str):
+        super().__init__(str(message))
+        # Raised before the reader's language is known: the API translates ``text``,
+        # logs and the CLI read the English ``message``.
+        self.text = lazy(message)
+        self.message = str(message)
         self.field = field
 
 
 def _clock_seconds(text: str, where: str) -> int:
     match = _CLOCK.match(text.strip()) if isinstance(text, str) else None
     if match is None:
-        raise CalendarError(f"{text!r} is not a time of day HH:MM", where)
+        raise CalendarError(msg("{text!r} is not a time of day HH:MM", text=text), where)
     seconds = int(match.group(1)) * 3600 + int(match.group(2)) * 60
     if seconds > DAY_SECONDS:
-        raise CalendarError(f"{text!r} is past 24:00", where)
+        raise CalendarError(msg("{text!r} is past 24:00", text=text), where)
     return seconds
 
 
@@ -73,7 +78,9 @@ def parse_hours(hours: Mapping[str, Sequence[Sequence[str]]]) -> tuple[tuple[Spa
         raise CalendarError("hours must map weekdays (mon … sun) to intervals", "hours")
     unknown = sorted(set(hours) - set(WEEKDAYS))
     if unknown:
-        raise CalendarError(f"unknown weekday {', '.join(unknown)} (use mon … sun)", "hours")
+        raise CalendarError(
+            msg("unknown weekday {names} (use mon … sun)", names=", ".join(unknown)), "hours"
+        )
     week: list[tuple[Span, ...]] = []
     for day in WEEKDAYS:
         spans: list[Span] = []
@@ -83,12 +90,15 @@ def parse_hours(hours: Mapping[str, Sequence[Sequence[str]]]) -> tuple[tuple[Spa
                 raise CalendarError('an interval is [start, end], e.g. ["09:00", "12:00"]', where)
             start, end = (_clock_seconds(value, where) for value in interval)
             if end <= start:
-                raise CalendarError(f"{interval[0]}–{interval[1]} ends before it starts", where)
+                raise CalendarError(
+                    msg("{start}–{end} ends before it starts", start=interval[0], end=interval[1]),
+                    where,
+                )
             spans.append((start, end))
         spans.sort()
         for (_, earlier_end), (later_start, _) in itertools.pairwise(spans):
             if later_start < earlier_end:
-                raise CalendarError(f"intervals on {day} overlap", f"hours.{day}")
+                raise CalendarError(msg("intervals on {day} overlap", day=day), f"hours.{day}")
         week.append(tuple(spans))
     if not any(week):
         raise CalendarError("the week has no working hours", "hours")
@@ -109,7 +119,9 @@ def zone_named(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise CalendarError(f"unknown time zone {name!r} (an IANA name)", "timezone") from exc
+        raise CalendarError(
+            msg("unknown time zone {name!r} (an IANA name)", name=name), "timezone"
+        ) from exc
 
 
 def parse_dates(values: Iterable[str], where: str) -> frozenset[date]:
@@ -119,7 +131,9 @@ def parse_dates(values: Iterable[str], where: str) -> frozenset[date]:
         try:
             found.add(date.fromisoformat(value))
         except (TypeError, ValueError) as exc:
-            raise CalendarError(f"{value!r} is not a date YYYY-MM-DD", f"{where}[{index}]") from exc
+            raise CalendarError(
+                msg("{value!r} is not a date YYYY-MM-DD", value=value), f"{where}[{index}]"
+            ) from exc
     return frozenset(found)
 
 
@@ -180,13 +194,18 @@ class BusinessCalendar:
     ) -> BusinessCalendar:
         """A calendar from its stored (JSON) form. Raises CalendarError."""
         if region is not None and region not in REGIONS:
-            raise CalendarError(f"unknown holiday region {region!r} (CN or none)", "region")
+            raise CalendarError(
+                msg("unknown holiday region {region!r} (CN or none)", region=region), "region"
+            )
         holidays = parse_dates(extra_holidays, "extra_holidays")
         workdays = parse_dates(extra_workdays, "extra_workdays")
         both = sorted(holidays & workdays)
         if both:
             raise CalendarError(
-                f"{both[0].isoformat()} is both an extra holiday and an extra working day",
+                msg(
+                    "{day} is both an extra holiday and an extra working day",
+                    day=both[0].isoformat(),
+                ),
                 "extra_workdays",
             )
         return cls(parse_hours(hours), zone_named(timezone), region, holidays, workdays)

@@ -17,6 +17,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_utc, utcnow
 from omnicx.desk.sla.calendar import (
@@ -50,7 +51,9 @@ class CalendarDefinition:
 def _checked(definition: CalendarDefinition) -> BusinessCalendar:
     name = definition.name.strip()
     if not name or len(name) > NAME_MAX:
-        raise InvalidInput(f"a calendar name is 1 to {NAME_MAX} characters", field="name")
+        raise InvalidInput(
+            msg("a calendar name is 1 to {maximum} characters", maximum=NAME_MAX), field="name"
+        )
     check_text(name, "name")
     try:
         return BusinessCalendar.build(
@@ -61,7 +64,7 @@ def _checked(definition: CalendarDefinition) -> BusinessCalendar:
             extra_workdays=definition.extra_workdays,
         )
     except CalendarError as exc:
-        raise InvalidInput(exc.message, field=exc.field) from exc
+        raise InvalidInput(exc.text, field=exc.field) from exc
 
 
 def _store(row: SlaCalendar, definition: CalendarDefinition, built: BusinessCalendar) -> None:
@@ -85,7 +88,9 @@ def create_calendar(session: Session, definition: CalendarDefinition) -> SlaCale
     """Store a new calendar. Raises InvalidInput (bad hours, zone, dates), Conflict (name)."""
     built = _checked(definition)
     if _name_taken(session, definition.name):
-        raise Conflict(f"a calendar named {definition.name.strip()!r} exists", field="name")
+        raise Conflict(
+            msg("a calendar named {name!r} exists", name=definition.name.strip()), field="name"
+        )
     row = SlaCalendar(created_at=utcnow())
     _store(row, definition, built)
     session.add(row)
@@ -101,7 +106,9 @@ def update_calendar(session: Session, calendar_id: int, changes: dict[str, Any])
     definition = CalendarDefinition(**merged)
     built = _checked(definition)
     if _name_taken(session, definition.name, other_than=row.id):
-        raise Conflict(f"a calendar named {definition.name.strip()!r} exists", field="name")
+        raise Conflict(
+            msg("a calendar named {name!r} exists", name=definition.name.strip()), field="name"
+        )
     _store(row, definition, built)
     session.flush()
     return row
@@ -125,14 +132,16 @@ def delete_calendar(session: Session, calendar_id: int) -> None:
 def get_calendar(session: Session, calendar_id: int) -> SlaCalendar:
     row = session.get(SlaCalendar, calendar_id)
     if row is None:
-        raise NotFound(f"no calendar {calendar_id}", field="calendar_id")
+        raise NotFound(
+            msg("no calendar {calendar_id}", calendar_id=calendar_id), field="calendar_id"
+        )
     return row
 
 
 def calendar_named(session: Session, name: str) -> SlaCalendar:
     row = session.scalar(select(SlaCalendar).where(SlaCalendar.name == name))
     if row is None:
-        raise NotFound(f"no calendar named {name!r}", field="calendar")
+        raise NotFound(msg("no calendar named {name!r}", name=name), field="calendar")
     return row
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from omnicx.core import scheduler
 from omnicx.core.errors import InvalidInput
 from omnicx.core.eventlog.facts import record_facts
+from omnicx.core.i18n import msg
 from omnicx.core.processing.offsets import lock_offsets
 from omnicx.core.scheduler import FiredJob, Registry
 from omnicx.core.time import as_utc, utcnow
@@ -46,9 +47,14 @@ FACT_WRITERS_LOCK = CustomerProcessor.name
 
 def _check_target(target_kind: str, metric: str | None) -> None:
     if target_kind not in TARGET_KINDS:
-        raise InvalidInput(f"target kind is one of {', '.join(TARGET_KINDS)}", field="target_kind")
+        raise InvalidInput(
+            msg("target kind is one of {names}", names=", ".join(TARGET_KINDS)),
+            field="target_kind",
+        )
     if metric is not None and metric not in METRICS:
-        raise InvalidInput(f"metric is one of {', '.join(METRICS)}", field="metric")
+        raise InvalidInput(
+            msg("metric is one of {names}", names=", ".join(METRICS)), field="metric"
+        )
 
 
 def open_key(target_kind: str, target_id: int, metric: str) -> str:
@@ -364,7 +370,9 @@ def targets_in_state(target_kind: str, states: list[str]) -> Select[Any]:
     _check_target(target_kind, None)
     unknown = set(states) - set(CLOCK_STATES)
     if unknown:
-        raise InvalidInput(f"unknown SLA state {', '.join(sorted(unknown))}", field="sla_state")
+        raise InvalidInput(
+            msg("unknown SLA state {names}", names=", ".join(sorted(unknown))), field="sla_state"
+        )
     return (
         select(SlaClock.target_id)
         .where(

@@ -14,6 +14,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
+from omnicx.core.i18n import msg
 from omnicx.core.time import utcnow
 from omnicx.desk.sla.calendars import get_calendar
 from omnicx.desk.sla.models import METRICS, PRIORITIES, SlaClock, SlaPolicy
@@ -41,13 +42,19 @@ class PolicyDefinition:
 def _check(session: Session, definition: PolicyDefinition, other_than: int | None) -> None:
     name = definition.name.strip()
     if not name or len(name) > NAME_MAX:
-        raise InvalidInput(f"a policy name is 1 to {NAME_MAX} characters", field="name")
+        raise InvalidInput(
+            msg("a policy name is 1 to {maximum} characters", maximum=NAME_MAX), field="name"
+        )
     check_text(name, "name")
     for metric in METRICS:
         seconds = getattr(definition, f"{metric}_seconds")
         if seconds is not None and not 0 < seconds <= SECONDS_MAX:
             raise InvalidInput(
-                f"{metric} target must be 1 to {SECONDS_MAX} business seconds (or empty)",
+                msg(
+                    "{metric} target must be 1 to {maximum} business seconds (or empty)",
+                    metric=metric,
+                    maximum=SECONDS_MAX,
+                ),
                 field=f"{metric}_seconds",
             )
     if not 0 < definition.at_risk_fraction < 1:
@@ -55,10 +62,15 @@ def _check(session: Session, definition: PolicyDefinition, other_than: int | Non
             "at_risk_fraction is between 0 and 1, e.g. 0.8", field="at_risk_fraction"
         )
     if definition.priority is not None and definition.priority not in PRIORITIES:
-        raise InvalidInput(f"priority is one of {', '.join(PRIORITIES)}", field="priority")
+        raise InvalidInput(
+            msg("priority is one of {names}", names=", ".join(PRIORITIES)), field="priority"
+        )
     if definition.ticket_type is not None:
         if not definition.ticket_type.strip() or len(definition.ticket_type) > TYPE_MAX:
-            raise InvalidInput(f"a ticket type is 1 to {TYPE_MAX} characters", field="ticket_type")
+            raise InvalidInput(
+                msg("a ticket type is 1 to {maximum} characters", maximum=TYPE_MAX),
+                field="ticket_type",
+            )
         check_text(definition.ticket_type, "ticket_type")
     if definition.team_id is not None and definition.team_id <= 0:
         raise InvalidInput("team_id is a positive id", field="team_id")
@@ -67,7 +79,7 @@ def _check(session: Session, definition: PolicyDefinition, other_than: int | Non
     if other_than is not None:
         taken = taken.where(SlaPolicy.id != other_than)
     if session.scalar(taken) is not None:
-        raise Conflict(f"a policy named {name!r} exists", field="name")
+        raise Conflict(msg("a policy named {name!r} exists", name=name), field="name")
 
 
 def _store(row: SlaPolicy, definition: PolicyDefinition) -> None:
@@ -110,7 +122,7 @@ def delete_policy(session: Session, policy_id: int) -> None:
 def get_policy(session: Session, policy_id: int) -> SlaPolicy:
     row = session.get(SlaPolicy, policy_id)
     if row is None:
-        raise NotFound(f"no SLA policy {policy_id}", field="policy_id")
+        raise NotFound(msg("no SLA policy {policy_id}", policy_id=policy_id), field="policy_id")
     return row
 
 

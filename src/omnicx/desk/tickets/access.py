@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import NotFound
+from omnicx.core.i18n import msg
 from omnicx.desk.access import Reach, customer_fields, reach_of
 from omnicx.desk.tickets.models import Ticket
 from omnicx.governance.access import RoleView, view_for
@@ -53,7 +54,7 @@ def load_ticket(
         stmt = stmt.with_for_update()
     row = session.scalars(stmt).first()
     if row is None:
-        raise NotFound(f"no ticket {ticket_id}", field="ticket_id")
+        raise NotFound(msg("no ticket {ticket_id}", ticket_id=ticket_id), field="ticket_id")
     return LoadedTicket(
         row=row, view=view_for(session, principal), reach=reach, principal=principal
     )

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import Conflict, Forbidden, InvalidInput, check_text
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps
 from omnicx.core.time import as_utc, utcnow
 from omnicx.desk.access import LoadedConversation
@@ -45,13 +46,17 @@ def _title(title: str) -> str:
     title = title.strip()
     check_text(title, "title")
     if not title or len(title) > MAX_TITLE:
-        raise InvalidInput(f"a title is 1 to {MAX_TITLE} characters", field="title")
+        raise InvalidInput(
+            msg("a title is 1 to {maximum} characters", maximum=MAX_TITLE), field="title"
+        )
     return title
 
 
 def _choice(value: str, allowed: tuple[str, ...], field: str) -> str:
     if value not in allowed:
-        raise InvalidInput(f"{field} is one of {', '.join(allowed)}", field=field)
+        raise InvalidInput(
+            msg("{field} is one of {names}", field=field, names=", ".join(allowed)), field=field
+        )
     return value
 
 
@@ -184,7 +189,8 @@ def link_conversation(
     )
     if (count or 0) >= MAX_LINKS:
         raise InvalidInput(
-            f"a ticket links at most {MAX_LINKS} conversations", field="conversation_id"
+            msg("a ticket links at most {maximum} conversations", maximum=MAX_LINKS),
+            field="conversation_id",
         )
     _link(session, loaded.row, conversation.row.id, loaded.principal.actor)
 
@@ -203,7 +209,9 @@ def add_comment(session: Session, loaded: LoadedTicket, text: str) -> TicketComm
     text = text.strip()
     check_text(text, "text")
     if not text or len(text) > MAX_COMMENT:
-        raise InvalidInput(f"a comment is 1 to {MAX_COMMENT} characters", field="text")
+        raise InvalidInput(
+            msg("a comment is 1 to {maximum} characters", maximum=MAX_COMMENT), field="text"
+        )
     comment = TicketComment(
         ticket_id=loaded.row.id,
         author_user_id=loaded.reach.user_id,
