@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from omnicx.channels.models import Channel
 from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
+from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import utcnow
 from omnicx.governance import audit
@@ -93,7 +94,9 @@ def create_channel(
     """Create a channel and its ingest source (audited); returns it and its identity
     secret when one was generated (the site's server signs user ids with it)."""
     if kind not in KINDS:
-        raise InvalidInput(f"a channel kind is one of: {', '.join(KINDS)}", field="kind")
+        raise InvalidInput(
+            msg("a channel kind is one of: {kinds}", kinds=", ".join(KINDS)), field="kind"
+        )
     name = name.strip()
     check_text(name, "name")
     if not 1 <= len(name) <= 100:
@@ -105,7 +108,9 @@ def create_channel(
             field="origins",
         )
     if session.scalar(select(Channel.id).where(Channel.name == name)) is not None:
-        raise Conflict(f"a channel named {name!r} exists (omnicx channels list)", field="name")
+        raise Conflict(
+            msg("a channel named {name!r} exists (omnicx channels list)", name=name), field="name"
+        )
     secret = random.token_hex(32) if identity_secret else None
     channel = Channel(
         kind=kind,
@@ -154,5 +159,5 @@ def channel_for_token(session: Session, token: str) -> ChannelView:
 def channel_by_id(session: Session, channel_id: int) -> ChannelView:
     channel = session.get(Channel, channel_id)
     if channel is None:
-        raise NotFound(f"no channel {channel_id}", field="channel_id")
+        raise NotFound(msg("no channel {channel_id}", channel_id=channel_id), field="channel_id")
     return view_of(channel)
