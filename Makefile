@@ -6,6 +6,9 @@ PYTHON ?= python3
 STAMP := $(VENV)/.installed
 # make run PORT=8001 serves on another port (OMNICX_PORT in the environment works too).
 PORT ?=
+# Test processes: one per core (at most 4); each test file stays in one process, so a
+# module's live server starts once.
+TEST_WORKERS ?= auto
 
 .PHONY: help run test check bench lint format clean messages
 
@@ -23,9 +26,9 @@ run: $(STAMP) ## Install, migrate, load demo data and serve on http://127.0.0.1:
 	@$(VENV)/bin/omnicx demo --if-empty
 	@$(VENV)/bin/omnicx serve $(if $(PORT),--port $(PORT))
 
-test: $(STAMP) check ## Lint, type-check, then run the whole test suite
+test: $(STAMP) check ## Lint, type-check, then run the whole test suite (in parallel; TEST_WORKERS=1 for one process)
 	@scripts/ensure-chromium
-	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile $(PYTEST_ARGS)
 
 check: $(STAMP) ## ruff, mypy and the domain dependency contract
 	@$(VENV)/bin/ruff check src tests bench

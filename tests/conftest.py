@@ -25,6 +25,12 @@ from omnicx.core.database import Database, get_database, reset_database
 from omnicx.core.migrate import upgrade
 from omnicx.core.settings import Settings, get_settings, reset_settings
 
+# pytest-xdist's workers export COLUMNS=80 and LINES=24: the CLI's Rich consoles, made at
+# import, would keep that width whatever a test's CliRunner(env=...) asks for.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
 POSTGRES_URL = os.environ.get(
     "OMNICX_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
