@@ -41,7 +41,7 @@ from _common import (
 )
 
 TARGET = 1_000_000  # the bars are for one million events
-ISSUE_SECONDS = 60  # this issue: 1M events in under 60 s
+ISSUE_SECONDS = 90  # the processing issue's bar: 1M events in under 90 s
 MISSION_SECONDS = 30  # mission: under 30 s
 # The bars are for one million events, and a run of that size (generation, bulk load and
 # resolution) takes about six minutes on the reference machine, so it is the default.
@@ -222,7 +222,7 @@ def main() -> None:
         "Compared with",
         [
             (
-                "this issue: 1M events in under 60 s",
+                "processing issue: 1M events in under 90 s",
                 f"{at_target:,.0f} s",
                 verdict(at_target, ISSUE_SECONDS, lower_is_better=True),
             ),

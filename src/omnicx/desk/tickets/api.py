@@ -156,11 +156,12 @@ def _detail(session: Session, loaded: LoadedTicket) -> TicketDetail:
     )
 
 
-def _answer(principal: Principal, request: Request, ticket_id: int, write: bool) -> TicketDetail:
+def _answer(principal: Principal, request: Request, ticket_id: int) -> TicketDetail:
+    """The ticket as the caller sees it; showing its customer is an audited read."""
     database = get_database()
     with database.read() as session:
         detail = _detail(session, load_ticket(session, principal, ticket_id))
-    if detail.customer_id is not None and not write:
+    if detail.customer_id is not None:
         entry = view_entry(principal, detail.customer_id, via="desk.ticket", ip=client_ip(request))
         commit_entry(database, entry)
     return detail
@@ -218,7 +219,7 @@ def create_ticket(principal: Replier, request: Request, body: TicketIn) -> Ticke
             owner_id=body.owner_id,
         )
         ticket_id = ticket.id
-    return _answer(principal, request, ticket_id, write=True)
+    return _answer(principal, request, ticket_id)
 
 
 @router.post(
@@ -242,12 +243,12 @@ def create_from_conversation(
             conversation=conversation,
         )
         ticket_id = ticket.id
-    return _answer(principal, request, ticket_id, write=True)
+    return _answer(principal, request, ticket_id)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketDetail, summary="A ticket")
 def get_ticket(principal: Reader, request: Request, ticket_id: TicketId) -> TicketDetail:
-    return _answer(principal, request, ticket_id, write=False)
+    return _answer(principal, request, ticket_id)
 
 
 @router.patch("/tickets/{ticket_id}", response_model=TicketDetail, summary="Change a ticket")
@@ -261,7 +262,7 @@ def patch_ticket(
         service.update_ticket(
             session, load_ticket(session, principal, ticket_id, for_update=True), changes
         )
-    return _answer(principal, request, ticket_id, write=True)
+    return _answer(principal, request, ticket_id)
 
 
 @router.post(
@@ -277,7 +278,7 @@ def post_comment(
         service.add_comment(
             session, load_ticket(session, principal, ticket_id, for_update=True), body.text
         )
-    return _answer(principal, request, ticket_id, write=True)
+    return _answer(principal, request, ticket_id)
 
 
 @router.post(
@@ -292,4 +293,4 @@ def link_conversation(
         loaded = load_ticket(session, principal, ticket_id, for_update=True)
         conversation = load_conversation(session, principal, body.conversation_id)
         service.link_conversation(session, loaded, conversation)
-    return _answer(principal, request, ticket_id, write=True)
+    return _answer(principal, request, ticket_id)
