@@ -62,6 +62,8 @@ BODIES["/api/v1/sla-policies"] = {
     "first_response_seconds": 60,
 }
 BODIES["/api/v1/sla-policies/{policy_id}"] = {"enabled": False}
+# Routing rules (desk/rules_api.py): on team 1, created by the desk's matrix setup.
+BODIES["/api/v1/routing-rules"] = {"team_id": 1, "kind": "always", "position": 500}
 # Tickets (desk/tickets/api.py).
 BODIES["/api/v1/tickets"] = {"title": "矩阵工单", "type": "inquiry"}
 BODIES["/api/v1/tickets/{ticket_id}"] = {"priority": "high"}
@@ -178,6 +180,7 @@ STATE = "SELECT " + ", ".join(
         "SELECT count(*) FROM desk_canned_replies",
         "SELECT count(*) FROM desk_macros",
         "SELECT count(*) FROM desk_tickets",
+        "SELECT count(*) FROM desk_routing_rules",
         "SELECT count(*) FROM desk_ticket_comments",
         "SELECT count(*) FROM desk_ticket_history",
     )

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omnicx.core.errors import InvalidInput, check_text
+from omnicx.core.errors import InvalidInput, NotFound, check_text
 from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
 from omnicx.customers.service import customer_traits
@@ -73,6 +73,13 @@ def add_rule(
     )
     session.add(rule)
     session.flush()
+    return rule
+
+
+def get_rule(session: Session, rule_id: int) -> RoutingRule:
+    rule = session.get(RoutingRule, rule_id)
+    if rule is None:
+        raise NotFound(msg("no routing rule {rule_id}", rule_id=rule_id), field="rule_id")
     return rule
 
 
