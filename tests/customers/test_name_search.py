@@ -199,3 +199,25 @@ def test_the_commands_search_and_rebuild_the_index(client, db):
     assert NAME not in found.stdout
     refused = runner.invoke(app, ["customers", "search", "张"])
     assert refused.exit_code == 1 and "two characters" in refused.output
+
+
+def test_a_page_of_erased_customers_still_leads_on(client, db):
+    source_id, _ = make_source(db)
+    append_calls(
+        db, source_id, [identify(f"crm-erase-{n}", minutes=n, name=f"顾客{n}号") for n in range(3)]
+    )
+    process(db)
+    headers = {"Authorization": f"Bearer {make_token(db)}"}
+    newest = client.get("/api/v1/customers?limit=1", headers=headers).json()["items"][0]["id"]
+    erased = client.post(
+        "/api/v1/privacy/requests",
+        json={"kind": "erase", "customer_id": newest, "reason": "客户要求删除"},
+        headers=headers,
+    )
+    assert erased.status_code in (200, 201, 202), erased.text
+    first = client.get("/api/v1/customers?limit=1", headers=headers).json()
+    assert first["items"] == [] and first["next_cursor"]  # the erased one is left out
+    rest = client.get(
+        "/api/v1/customers", params={"limit": 5, "cursor": first["next_cursor"]}, headers=headers
+    ).json()
+    assert len(rest["items"]) == 2 and newest not in [i["id"] for i in rest["items"]]

@@ -78,12 +78,13 @@ def list_customers(
         stmt = stmt.order_by(
             CustomerProfile.last_seen_at.desc(), CustomerProfile.customer_id.desc()
         ).limit(limit + 1)
-        rows = list(session.scalars(stmt))
-        erased = erased_among(session, [r.customer_id for r in rows])
-        more = len(rows) > limit
-        rows = [r for r in rows[:limit] if r.customer_id not in erased]
-        items = [_summary(view, row, None) for row in rows]
-        next_cursor = encode_cursor(rows[-1]) if more and rows else None
+        fetched = list(session.scalars(stmt))
+        page = fetched[:limit]
+        # The cursor follows the page as read: erased customers are left out of it, not
+        # of the paging (a page of only erased customers still leads on).
+        next_cursor = encode_cursor(page[-1]) if len(fetched) > limit else None
+        erased = erased_among(session, [r.customer_id for r in page])
+        items = [_summary(view, row, None) for row in page if row.customer_id not in erased]
     shown = [s for _, item_shown in items for s in item_shown]
     entry = audit.draft(
         principal,

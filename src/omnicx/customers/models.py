@@ -17,6 +17,8 @@ class CustomerProfile(Base):
     """Traits (JSON), when each trait was set (JSON, epoch µs), counters, first/last seen."""
 
     __tablename__ = "customer_profiles"
+    # The customer list pages by last activity (customers.directory).
+    __table_args__ = (Index("ix_customer_profiles_last_seen", "last_seen_at", "customer_id"),)
 
     customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id"), primary_key=True)
     # Encrypted JSON: ORM reads see the JSON text; raw statements use profiles' codec.

@@ -1,4 +1,4 @@
-"""customers: keyed-hash terms of names, to find customers by name
+"""customers: keyed-hash terms of names, to find customers by name; the list by last activity
 
 Revision ID: 0010
 Revises: 0009
@@ -31,8 +31,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_customer_name_terms_customer", "customer_name_terms", ["customer_id"], unique=False
     )
+    # The customer list pages by last activity.
+    op.create_index(
+        "ix_customer_profiles_last_seen", "customer_profiles", ["last_seen_at", "customer_id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_customer_profiles_last_seen", table_name="customer_profiles")
     op.drop_index("ix_customer_name_terms_customer", table_name="customer_name_terms")
     op.drop_table("customer_name_terms")
