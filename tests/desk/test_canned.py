@@ -196,3 +196,21 @@ def test_bad_macros_are_400_naming_the_action(client, db):
 
 def test_migration_0011_creates_the_canned_tables_and_removes_them(empty_database):  # noqa: F811
     check_revision(empty_database, "0011", "0010", {"desk_canned_replies", "desk_macros"})
+
+
+def test_a_reply_to_a_message_no_adapter_brought_stays_queued(client, db):
+    """The demo's and imported web chat messages name no channel instance: their replies
+    are not queued for a delivery that could only fail."""
+    from sqlalchemy import func, select
+
+    from omnicx.core.outbox import OutboxMessage
+
+    conversation, _, token = _conversation(db)  # a webchat message without channel_id
+    sent = client.post(
+        f"/api/v1/conversations/{conversation.id}/messages",
+        json={"kind": "reply", "text": "您好，发票已开具。"},
+        headers=_auth(token),
+    )
+    assert sent.status_code == 201 and sent.json()["delivery"] == "queued"
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0

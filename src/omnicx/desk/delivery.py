@@ -33,12 +33,13 @@ def queue_delivery(
     author_name: str | None,
 ) -> int | None:
     """Queue ``message`` for its channel; the outbox message's id, or None when the
-    channel has no adapter yet."""
+    channel has no adapter yet, or the customer's message did not come through one
+    (imported or demo messages name no channel instance to answer on)."""
     kind = outbox_kind(conversation.channel)
-    if kind is None:
-        return None
     properties = inbound.payload.get("properties") if inbound is not None else None
     channel_id = properties.get("channel_id") if isinstance(properties, dict) else None
+    if kind is None or channel_id is None:
+        return None
     payload: dict[str, Any] = {
         "channel_id": channel_id,
         "thread": conversation.thread,

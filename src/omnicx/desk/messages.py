@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from omnicx.channels.messages import MESSAGE_RECEIVED
 from omnicx.core.eventlog.base import LogEvent
 
-RECEIVED = "Message Received"
+RECEIVED = MESSAGE_RECEIVED  # what channel adapters append (channels.messages)
 SENT = "Message Sent"
 CHANNELS = ("webchat", "wechat", "sms", "email", "phone", "api")
 MAX_TEXT = 20_000
