@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 from omnicx.core.database import get_database
 from omnicx.core.errors import Conflict, check_text
 from omnicx.core.eventlog.table import appended
+from omnicx.core.i18n import DEFAULT_LANGUAGE, negotiate_language, normalize_language
 from omnicx.core.serialization import loads
 from omnicx.desk import assignment, replies, teams
 from omnicx.desk import status as statuses
 from omnicx.desk.access import LoadedConversation, load_conversation, reach_of
-from omnicx.desk.delivery import delivery_states
+from omnicx.desk.delivery import Delivery, delivery_states
 from omnicx.desk.listing import list_conversations
 from omnicx.desk.models import Conversation, Message, Team
 from omnicx.desk.routing import drain_agent_queues, drain_queues
@@ -72,7 +73,7 @@ def _fields(row: Conversation) -> dict[str, object]:
 
 
 def message_out(
-    loaded: LoadedConversation, message: Message, delivery: str | None = None
+    loaded: LoadedConversation, message: Message, delivery: Delivery | None = None
 ) -> MessageOut:
     return MessageOut(
         id=message.id,
@@ -81,7 +82,17 @@ def message_out(
         text=loaded.text(message),
         attachments=loads(message.attachments),
         created_at=message.created_at,
-        delivery=delivery or message.delivery,
+        delivery=delivery.state if delivery else message.delivery,
+        delivery_reason=delivery.reason if delivery else None,
+    )
+
+
+def api_language(request: Request) -> str:
+    """The language an API answer's sentences are in: ``?lang=``, else Accept-Language."""
+    return (
+        normalize_language(request.query_params.get("lang"))
+        or negotiate_language(request.headers.get("accept-language"))
+        or DEFAULT_LANGUAGE
     )
 
 
@@ -159,7 +170,7 @@ def get_messages(
                 .limit(limit + 1)
             )
         )
-        states = delivery_states(session, rows[:limit])
+        states = delivery_states(session, rows[:limit], api_language(request))
         items = [message_out(loaded, m, states[m.id]) for m in rows[:limit]]
         customer_id = loaded.row.customer_id
     _audit_read(principal, customer_id, request)
