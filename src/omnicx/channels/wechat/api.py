@@ -149,9 +149,9 @@ async def receive_callback(token: str, request: Request) -> PlainTextResponse:
     except CallbackRefused as exc:
         raise await _refuse(request, channel, exc.reason) from exc
     except CallbackUnreadable as exc:
+        code = "callback_" + exc.reason  # e.g. callback_malformed_xml
         raise InvalidInput(
-            "the WeChat callback's body is not a message this channel can read",
-            code=f"callback_{exc.reason}",
+            "the WeChat callback's body is not a message this channel can read", code=code
         ) from exc
     event_log: EventLog = request.app.state.event_log
     try:
