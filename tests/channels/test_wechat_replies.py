@@ -16,8 +16,17 @@ from omnicx.channels.wechat.models import WechatContact
 from omnicx.core.time import utcnow
 from omnicx.governance.models import AuditEntry
 from omnicx.runtime.outbound import make_dispatcher
-from tests.channels.wechat_helpers import OPENID, Recorder, Wechat, create_wechat, post, text_xml
+from tests.channels.wechat_helpers import (
+    OPENID,
+    Recorder,
+    Wechat,
+    create_wechat,
+    message_xml,
+    post,
+    text_xml,
+)
 from tests.channels.wechat_helpers import wechat_api as local_wechat_api
+from tests.desk.factories import make_agent
 from tests.factories import make_token, process
 
 
@@ -160,3 +169,42 @@ def test_a_wechat_outage_is_retried_not_refused(thread, db, settings, wechat_api
     _dispatch(db, settings)
     [reply] = thread.replies()
     assert reply["delivery"] == "queued" and wechat_api.sent == []
+
+
+def test_an_agent_opens_a_photo_the_follower_sent(thread, client, db, wechat_api):
+    photo = b"\xff\xd8\xff\xe0JFIF-" + bytes(range(256)) * 4
+    wechat_api.media["MEDIA_PHOTO"] = (photo, "image/jpeg")
+    for msg_id, xml in enumerate(
+        [
+            message_xml("image", PicUrl="http://mmbiz.qpic.cn/p.jpg", MediaId="MEDIA_PHOTO"),
+            message_xml("image", PicUrl="http://mmbiz.qpic.cn/q.jpg", MediaId="MEDIA_EXPIRED"),
+            message_xml("location", Location_X="31.2", Location_Y="121.4", Scale="15", Label="家"),
+        ],
+        start=25_100_001,
+    ):
+        assert (
+            post(client, thread.chat, xml.replace("</xml>", f"<MsgId>{msg_id}</MsgId></xml>")).text
+            == "success"
+        )
+    process(db)
+    items = client.get(
+        f"/api/v1/conversations/{thread.conversation_id}/messages", headers=thread.headers
+    ).json()["items"]
+    base = f"/api/v1/conversations/{thread.conversation_id}/messages"
+    opened = client.get(f"{base}/{items[0]['id']}/attachments/0", headers=thread.headers)
+    assert opened.status_code == 200 and opened.content == photo
+    assert opened.headers["content-type"] == "image/jpeg"
+    expired = client.get(f"{base}/{items[1]['id']}/attachments/0", headers=thread.headers)
+    assert expired.status_code == 404 and "3 days" in expired.json()["error"]["message"]
+    place = client.get(f"{base}/{items[2]['id']}/attachments/0", headers=thread.headers)
+    assert place.status_code == 404
+    assert (
+        client.get(f"{base}/{items[0]['id']}/attachments/1", headers=thread.headers).status_code
+        == 404
+    )
+    # An agent outside the conversation's team does not learn it exists.
+    _, outsider = make_agent(db, "其他团队")
+    hidden = client.get(
+        f"{base}/{items[0]['id']}/attachments/0", headers={"Authorization": f"Bearer {outsider}"}
+    )
+    assert hidden.status_code == 404

@@ -10,13 +10,15 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from omnicx.channels.media import attachment_content
 from omnicx.core.database import get_database
-from omnicx.core.errors import Conflict, check_text
+from omnicx.core.errors import Conflict, NotFound, check_text
 from omnicx.core.eventlog.table import appended
-from omnicx.core.i18n import DEFAULT_LANGUAGE, negotiate_language, normalize_language
+from omnicx.core.i18n import DEFAULT_LANGUAGE, msg, negotiate_language, normalize_language
 from omnicx.core.serialization import loads
 from omnicx.desk import assignment, replies, teams
 from omnicx.desk import status as statuses
@@ -176,6 +178,34 @@ def get_messages(
     _audit_read(principal, customer_id, request)
     more = len(rows) > limit
     return MessagePage(items=items, next_cursor=str(items[-1].id) if more and items else None)
+
+
+@router.get(
+    "/conversations/{conversation_id}/messages/{message_id}/attachments/{index}",
+    summary="An attachment's content (a WeChat image, voice or video, fetched from WeChat)",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def get_attachment(
+    principal: Reader,
+    request: Request,
+    conversation_id: ConversationId,
+    message_id: Annotated[int, Path(ge=1, le=2**62)],
+    index: Annotated[int, Path(ge=0, le=19)],
+) -> Response:
+    database = get_database()
+    with database.read() as session:
+        loaded = load_conversation(session, principal, conversation_id)
+        message = session.get(Message, message_id)
+        if message is None or message.conversation_id != conversation_id:
+            raise NotFound(msg("no message {message_id}", message_id=message_id), field="id")
+        attachments = loads(message.attachments)
+        if not isinstance(attachments, list) or index >= len(attachments):
+            raise NotFound(msg("no attachment {index}", index=index), field="index")
+        customer_id = loaded.row.customer_id
+    _audit_read(principal, customer_id, request)
+    content, kind = attachment_content(database, attachments[index])
+    return Response(content, media_type=kind, headers={"Cache-Control": "private, max-age=300"})
 
 
 def _command(

@@ -3,6 +3,7 @@ never used for another message, and when the follower last opened the reply wind
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -40,11 +41,13 @@ def record_callback(
     """Remember a verified callback's (timestamp, nonce). The same pair again is WeChat's
     retry if it carries the same message (fine: the log drops the copy); with another
     message it is a replayed signature (``CallbackRefused("replayed")``)."""
+    # Hashed: an event's key holds the openid, and this table keeps nothing personal.
+    key = hashlib.sha256(message_key.encode()).hexdigest()
     row = {
         "channel_id": channel_id,
         "timestamp": timestamp,
         "nonce": nonce,
-        "message_key": message_key,
+        "message_key": key,
         "seen_at": utcnow(),
     }
     table = WechatCallbackNonce.__table__
@@ -59,7 +62,7 @@ def record_callback(
                 WechatCallbackNonce.nonce == nonce,
             )
         )
-        if seen != message_key:
+        if seen != key:
             raise CallbackRefused("replayed")
     _prune(session)
 

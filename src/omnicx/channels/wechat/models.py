@@ -24,7 +24,7 @@ class WechatCallbackNonce(Base):
     channel_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     timestamp: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
-    # The log message id of what the callback carried ("" for the URL check).
+    # SHA-256 of the log message id of what the callback carried.
     message_key: Mapped[str] = mapped_column(String(200))
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
