@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnicx.channels.wechat.inbound import OPENID_TYPE
-from omnicx.channels.wechat.models import WechatCallbackNonce, WechatContact
+from omnicx.channels.wechat.models import WechatContact
 from omnicx.channels.wechat.signatures import TIMESTAMP_WINDOW_SECONDS, CallbackRefused
+from omnicx.core.database import RawStatements
 from omnicx.core.time import utcnow
 from omnicx.governance.blind_index import blind_index
 
@@ -30,9 +28,23 @@ def openid_hash(app_id: str, openid: str) -> bytes:
     return blind_index(OPENID_TYPE, app_id.strip(), openid.strip())
 
 
-def _insert(session: Session) -> Callable[[Any], Any]:
-    """The dialect's INSERT, for ON CONFLICT (the same on SQLite and PostgreSQL)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+# Raw statements: every callback runs these (the channel's hot path, ADR 0003); ON CONFLICT
+# and RETURNING read the same on SQLite and PostgreSQL.
+REMEMBER_NONCE = (
+    "INSERT INTO wechat_callback_nonces (channel_id, timestamp, nonce, message_key, seen_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING nonce"
+)
+SEEN_NONCE = (
+    "SELECT message_key FROM wechat_callback_nonces"
+    " WHERE channel_id = ? AND timestamp = ? AND nonce = ?"
+)
+FORGET_NONCES = "DELETE FROM wechat_callback_nonces WHERE seen_at < ?"
+INTERACTED = (
+    "INSERT INTO wechat_contacts (channel_id, openid_hash, last_interaction_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (channel_id, openid_hash) DO UPDATE"
+    " SET last_interaction_at = excluded.last_interaction_at"
+    " WHERE wechat_contacts.last_interaction_at < excluded.last_interaction_at"
+)
 
 
 def record_callback(
@@ -41,56 +53,32 @@ def record_callback(
     """Remember a verified callback's (timestamp, nonce). The same pair again is WeChat's
     retry if it carries the same message (fine: the log drops the copy); with another
     message it is a replayed signature (``CallbackRefused("replayed")``)."""
+    raw = RawStatements(session)
     # Hashed: an event's key holds the openid, and this table keeps nothing personal.
     key = hashlib.sha256(message_key.encode()).hexdigest()
-    row = {
-        "channel_id": channel_id,
-        "timestamp": timestamp,
-        "nonce": nonce,
-        "message_key": key,
-        "seen_at": utcnow(),
-    }
-    table = WechatCallbackNonce.__table__
-    added = session.execute(
-        _insert(session)(table).values(row).on_conflict_do_nothing().returning(table.c.nonce)
-    ).first()
-    if added is None:
-        seen = session.scalar(
-            select(WechatCallbackNonce.message_key).where(
-                WechatCallbackNonce.channel_id == channel_id,
-                WechatCallbackNonce.timestamp == timestamp,
-                WechatCallbackNonce.nonce == nonce,
-            )
-        )
-        if seen != key:
+    added = raw.select(REMEMBER_NONCE, (channel_id, timestamp, nonce, key, raw.time(utcnow())))
+    if not added:
+        seen = raw.select(SEEN_NONCE, (channel_id, timestamp, nonce))
+        if not seen or seen[0][0] != key:
             raise CallbackRefused("replayed")
-    _prune(session)
+    _prune(raw)
 
 
-def _prune(session: Session) -> None:
+def _prune(raw: RawStatements) -> None:
     global _last_prune
     now = time.monotonic()
     if now - _last_prune < PRUNE_EVERY_SECONDS:
         return
     _last_prune = now
     horizon = utcnow() - timedelta(seconds=2 * TIMESTAMP_WINDOW_SECONDS)
-    session.execute(delete(WechatCallbackNonce).where(WechatCallbackNonce.seen_at < horizon))
+    raw.many(FORGET_NONCES, [(raw.time(horizon),)])
 
 
 def record_interaction(session: Session, channel_id: int, key: bytes, at: datetime) -> None:
     """The follower interacted at ``at``: the reply window runs 48 hours from the latest
     (a retry or a late callback never moves it back)."""
-    table = WechatContact.__table__
-    stmt = _insert(session)(table).values(
-        channel_id=channel_id, openid_hash=key, last_interaction_at=at
-    )
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[table.c.channel_id, table.c.openid_hash],
-            set_={"last_interaction_at": stmt.excluded.last_interaction_at},
-            where=table.c.last_interaction_at < stmt.excluded.last_interaction_at,
-        )
-    )
+    raw = RawStatements(session)
+    raw.many(INTERACTED, [(channel_id, key, raw.time(at))])
 
 
 def last_interaction(session: Session, channel_id: int, key: bytes) -> datetime | None:
