@@ -18,12 +18,11 @@ from typing import Any
 
 import httpx
 
-from omnicx.channels.service import channel_by_id
+from omnicx.channels.replies import queued_reply, reply_channel
 from omnicx.channels.wechat.callbacks import last_interaction, openid_hash
 from omnicx.channels.wechat.client import WechatApi
 from omnicx.channels.wechat.tokens import AccessTokens, WechatApiError
 from omnicx.core.database import Database
-from omnicx.core.errors import NotFound
 from omnicx.core.i18n import Message, msg
 from omnicx.core.outbox import DeliveryFailed, DeliveryRefused, OutboxMessage
 from omnicx.core.time import as_utc, utcnow
@@ -60,20 +59,12 @@ class WechatDeliverer:
         self.tokens = tokens or AccessTokens(database)
 
     def __call__(self, message: OutboxMessage, payload: dict[str, Any]) -> None:
-        try:
-            channel_id = int(payload["channel_id"])
-            openid, text = str(payload["thread"]), str(payload["text"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DeliveryFailed(f"a WeChat reply needs channel_id, thread, text: {exc}") from exc
+        reply = queued_reply(message, payload)
+        openid, text = reply.thread, reply.text
         with self.database.read() as session:
-            try:
-                channel = channel_by_id(session, channel_id)
-            except NotFound as exc:
-                raise DeliveryFailed(exc.message) from exc
-            if channel.kind != "wechat":
-                raise DeliveryFailed(f"channel {channel_id} is not a WeChat channel")
+            channel = reply_channel(session, reply.channel_id, "wechat")
             key = openid_hash(str(channel.settings.get("app_id") or ""), openid)
-            last = last_interaction(session, channel_id, key)
+            last = last_interaction(session, channel.id, key)
         if last is None or utcnow() - as_utc(last) > REPLY_WINDOW:
             raise DeliveryRefused(WINDOW_CLOSED)
         if len(text.encode()) > MAX_TEXT_BYTES:
