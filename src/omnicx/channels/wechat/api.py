@@ -145,7 +145,6 @@ async def receive_callback(token: str, request: Request) -> PlainTextResponse:
             aes_key=channel.secrets.get("aes_key") or None,
         )
         inbound = inbound_event(channel, parse(xml), received_at)
-        await asyncio.to_thread(_record, channel, query, inbound, received_at)
     except CallbackRefused as exc:
         raise await _refuse(request, channel, exc.reason) from exc
     except CallbackUnreadable as exc:
@@ -155,7 +154,10 @@ async def receive_callback(token: str, request: Request) -> PlainTextResponse:
         ) from exc
     event_log: EventLog = request.app.state.event_log
     try:
+        await asyncio.to_thread(_record, channel, query, inbound, received_at)
         await event_log.append([inbound.event])
+    except CallbackRefused as exc:  # a replayed signature
+        raise await _refuse(request, channel, exc.reason) from exc
     except Exception as exc:
         log.exception("WeChat callback on channel %s not stored", channel.id)
         raise ServiceUnavailable("the message could not be stored; WeChat will retry") from exc
