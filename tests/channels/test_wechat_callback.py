@@ -313,3 +313,23 @@ def test_an_unknown_channel_or_a_web_chat_token_is_not_found(client, db, chat):
         answer = client.post(f"/wechat/callback/{token}", params=query, content=body)
         assert answer.status_code == 404, token
     assert _events(db) == []
+
+
+def test_a_message_the_log_cannot_take_is_answered_503_and_the_retry_lands(client, db, chat):
+    class Unavailable:  # the log failing, as a lost database or JetStream would
+        async def append(self, events: Any) -> None:
+            raise OSError("the log is unavailable")
+
+        async def close(self) -> None:
+            return None
+
+    params = signed_params()
+    working, client.app.state.event_log = client.app.state.event_log, Unavailable()
+    try:
+        failed = post(client, chat, text_xml("在线等", 24_700_001), params=params)
+    finally:
+        client.app.state.event_log = working
+    assert failed.status_code == 503 and failed.json()["error"]["code"] == "unavailable"
+    # WeChat's retry (the same signed request) is taken: it is not a replay.
+    assert post(client, chat, text_xml("在线等", 24_700_001), params=params).text == "success"
+    assert [e.message_id for e in _events(db)] == ["msg-24700001"]
