@@ -82,6 +82,10 @@ BODIES["/api/v1/macros"] = {
 # (/widget/ws) checks the channel's token and origins itself (tests/channels).
 BODIES["/api/v1/channels"] = {"name": "矩阵测试客服", "origins": ["https://matrix.example.cn"]}
 PUBLIC |= {"/widget.js"}
+# A visitor's files (channels/webchat/attachments.py): the upload checks the channel's
+# token, origins and the signed visitor as the socket does; a download needs the signed
+# link its thread's frame carried (tests/channels/test_webchat_files.py).
+PUBLIC |= {"/widget/attachments", "/widget/attachments/{attachment_id}"}
 # Routes outside /api/v1 that take a bearer token and a permission like the API: every
 # actor below is tried on them too (web/metrics.py: metrics:read, admin only).
 TOKEN_ROUTES = {"/metrics"}
@@ -172,6 +176,7 @@ STATE = "SELECT " + ", ".join(
         "SELECT count(*) FROM desk_team_members",
         "SELECT count(*) FROM desk_agents",
         "SELECT count(*) FROM desk_messages",
+        "SELECT count(*) FROM desk_attachments",
         "SELECT count(*) FROM desk_conversation_history",
         "SELECT count(*) FROM desk_calendars",
         "SELECT count(*) FROM desk_sla_policies",

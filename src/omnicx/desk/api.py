@@ -198,7 +198,7 @@ def post_message(
             actor=principal.actor,
             kind=body.kind,
             text=body.text,
-            attachments=body.attachments,
+            attachment_ids=body.attachment_ids,
         )
         answer = message_out(loaded, message)
     appended.set()  # a reply is on the log: wake this process's processors

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from omnicx.channels.outbound import outbox_kind
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.outbox import OutboxMessage, enqueue
+from omnicx.core.serialization import loads
 from omnicx.desk.models import Conversation, Message
 
 # The outbox's statuses as a reply's delivery state.
@@ -46,6 +47,7 @@ def queue_delivery(
         "text": message.text,
         "message_id": message.message_id,
         "author_name": author_name,
+        "attachments": loads(message.attachments),
     }
     queued = enqueue(
         session,

@@ -15,12 +15,14 @@ from omnicx.analytics.api import router as analytics_router
 from omnicx.channels.api import router as channels_router
 from omnicx.channels.webchat.api import router as webchat_router
 from omnicx.channels.webchat.api import webchat_state
+from omnicx.channels.webchat.attachments import router as webchat_files_router
 from omnicx.core.database import get_database
 from omnicx.core.eventlog import make_event_log
 from omnicx.core.settings import Settings, get_settings
 from omnicx.customers.api import router as customers_router
 from omnicx.customers.consent import consent_subject
 from omnicx.desk.api import router as desk_router
+from omnicx.desk.attachments.api import router as attachments_router
 from omnicx.desk.canned.api import router as canned_router
 from omnicx.desk.rules_api import router as rules_router
 from omnicx.desk.sla.api import calendars_router, policies_router
@@ -35,6 +37,7 @@ from omnicx.ingest.api import TRACKING_PATHS
 from omnicx.ingest.api import router as tracking_router
 from omnicx.ingest.cors import TrackingCors
 from omnicx.ingest.sources import BrowserOrigins, WriteKeys
+from omnicx.runtime.media import wire as wire_media
 from omnicx.runtime.privacy import wire as wire_privacy
 from omnicx.runtime.workers import Workers
 from omnicx.web.admin_pages import router as admin_pages_router
@@ -52,6 +55,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     """The application; ``background`` runs the pipeline and dispatcher in this process."""
     settings = settings or get_settings()
     wire_privacy()
+    wire_media()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -105,6 +109,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(privacy_router)
     app.include_router(analytics_router)
     app.include_router(desk_router)
+    app.include_router(attachments_router)
     app.include_router(canned_router)
     app.include_router(rules_router)
     app.include_router(tickets_router)
@@ -112,6 +117,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(policies_router)
     app.include_router(channels_router)
     app.include_router(webchat_router)
+    app.include_router(webchat_files_router)
     app.include_router(consent_router(consent_subject))
     app.include_router(consent_pages_router)
     app.include_router(auth_router)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from omnicx.channels.media import media_list
 from omnicx.channels.service import channel_by_id
 from omnicx.channels.webchat.models import OUTBOUND
 from omnicx.channels.webchat.transcript import record_line
@@ -31,8 +32,12 @@ class WebchatDeliverer:
             channel_id = int(payload["channel_id"])
             thread, text = str(payload["thread"]), str(payload["text"])
             message_id = str(payload.get("message_id") or f"outbox-{message.id}")
+            files = media_list(payload.get("attachments"))
         except (KeyError, TypeError, ValueError) as exc:
-            raise DeliveryFailed(f"a web chat reply needs channel_id, thread, text: {exc}") from exc
+            raise DeliveryFailed(
+                f"a web chat reply needs channel_id, thread, text (and well-formed "
+                f"attachments): {exc}"
+            ) from exc
         if not thread.startswith(("v:", "u:")):
             raise DeliveryFailed(f"{thread!r} is not a web chat thread")
         author = payload.get("author_name")
@@ -51,4 +56,5 @@ class WebchatDeliverer:
                 message_id=message_id,
                 text=text,
                 author_name=str(author)[:200] if author else None,
+                attachments=[f.metadata() for f in files],
             )
