@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String
-from sqlalchemy.orm import Mapped, deferred, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from omnicx.core.crypto import EncryptedText
 from omnicx.core.database import Base, BigId
@@ -49,5 +49,5 @@ class Attachment(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     content_key: Mapped[str] = mapped_column(EncryptedText(KEY_PURPOSE))
     # Loaded only when the file itself is read, never with the metadata.
-    content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
