@@ -13,13 +13,14 @@ from sqlalchemy import select, text
 from omnicx.core.eventlog.models import EventRow
 from omnicx.core.serialization import loads
 from omnicx.core.settings import reset_settings
+from omnicx.desk.attachments.channel_store import DeskMediaStore
 from omnicx.desk.attachments.models import Attachment
 from omnicx.desk.messages import Sender
 from omnicx.governance.keys import encrypted_columns
 from omnicx.governance.models import AuditEntry
 from tests.desk import files
 from tests.desk.factories import Customers, conversations, make_agent, make_rule, messages
-from tests.factories import make_token, process
+from tests.factories import append_calls, call, make_token, process
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -266,3 +267,67 @@ def test_files_are_exported_as_metadata_and_erased_with_the_person(client, db):
         assert conn.execute(text("SELECT count(*) FROM desk_attachments")).scalar() == 0
     gone = client.get(f"/api/v1/attachments/{attachment_id}", headers=admin)
     assert gone.status_code == 404
+
+
+def test_a_channels_file_joins_its_conversation_and_follows_a_fold(db):
+    """Media a channel stores after the desk placed its message (WeChat fetches it later)
+    joins that conversation at once; storing it again for the same message is a no-op;
+    and when two conversations of one thread fold into one, the file moves along."""
+    people = Customers(db)
+    people.write("平板上问的", thread="w-1", sender=Sender(anonymous_id="tablet"))
+    second = people.write(
+        "手机上补一张照片", thread="w-1", sender=Sender(anonymous_id="phone"), minutes=1
+    )
+    process(db)
+    first_id, second_id = sorted(c.id for c in conversations(db))
+    message_id = second["properties"]["message_id"]
+    store = DeskMediaStore()
+    with db.write() as session:
+        stored = store.store(
+            session,
+            files.png(),
+            name="照片.png",
+            declared_type="image/png",
+            channel="webchat",
+            thread="w-1",
+            message_id=message_id,
+        )
+        again = store.store(
+            session,
+            files.png(),
+            name="照片.png",
+            declared_type="image/png",
+            channel="webchat",
+            thread="w-1",
+            message_id=message_id,
+        )
+    assert again == stored and stored.metadata()["type"] == "image/png"
+    with db.read() as session:
+        [row] = session.scalars(select(Attachment)).all()
+        assert (row.conversation_id, row.uploaded_by) == (second_id, "customer")
+
+    append_calls(
+        db,
+        people.source_id,
+        [
+            call("identify", 2, anonymousId="tablet", traits={"email": "li.lei@example.cn"}),
+            call("identify", 3, anonymousId="phone", traits={"email": "li.lei@example.cn"}),
+        ],
+    )
+    process(db)
+    with db.read() as session:
+        assert session.scalars(select(Attachment.conversation_id)).all() == [first_id]
+        assert store.read(session, stored.id).data == files.png()
+
+
+def test_a_files_name_is_masked_like_message_text(client, db):
+    conversation_id, token = _conversation(db)
+    sent = _upload(client, token, conversation_id, "13800138000.png", files.png(), "image/png")
+    note = {"kind": "note", "text": "客户发来的", "attachment_ids": [sent.json()["id"]]}
+    path = f"/api/v1/conversations/{conversation_id}/messages"
+    assert client.post(path, json=note, headers=_auth(token)).status_code == 201
+    shown = client.get(path, headers=_auth(token)).json()["items"][-1]["attachments"][0]
+    assert shown["name"] != "13800138000.png" and "****" in shown["name"]
+    admin = _auth(make_token(db, "admin"))
+    plain = client.get(path, headers=admin).json()["items"][-1]["attachments"][0]
+    assert plain["name"] == "13800138000.png"

@@ -83,6 +83,16 @@ class LoadedConversation:
         """Free text as the role sees it (phones and e-mails masked for agents)."""
         return self.view.text(message.text)
 
+    def attachments(self, message: Message) -> list[Any]:
+        """The message's files; their names are free text a customer chose, shaped like
+        the text (``13800138000.jpg`` reads ``138****8000.jpg`` to an agent)."""
+        return [
+            {**item, "name": self.view.text(item["name"])}
+            if isinstance(item, dict) and isinstance(item.get("name"), str)
+            else item
+            for item in loads(message.attachments)
+        ]
+
 
 def load_conversation(
     session: Session, principal: Principal, conversation_id: int, *, for_update: bool = False

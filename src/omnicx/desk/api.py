@@ -79,7 +79,7 @@ def message_out(
         direction=message.direction,
         author_user_id=message.author_user_id,
         text=loaded.text(message),
-        attachments=loads(message.attachments),
+        attachments=loaded.attachments(message),
         created_at=message.created_at,
         delivery=delivery or message.delivery,
     )
