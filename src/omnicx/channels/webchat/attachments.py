@@ -53,7 +53,7 @@ STATUS = {
 }
 
 
-class Sender:
+class Uploader:
     """The visitor an upload comes from, once admitted."""
 
     def __init__(self, channel: ChannelView, visitor_id: str, user_id: str | None):
@@ -78,7 +78,7 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def _admit(request: Request) -> Sender:
+async def _admit(request: Request) -> Uploader:
     """The channel and visitor of an upload (``FrameRefused`` naming why not)."""
     query = request.query_params
     try:
@@ -96,10 +96,10 @@ async def _admit(request: Request) -> Sender:
         and not user_vouched(channel.identity_secret, user_id or "", claimed or "")
     ):
         raise FrameRefused("identity_refused")
-    return Sender(channel, visitor_id, user_id or None)
+    return Uploader(channel, visitor_id, user_id or None)
 
 
-def _keep_file(sender: Sender, message_id: str, upload: Upload) -> StoredMedia:
+def _keep_file(uploader: Uploader, message_id: str, upload: Upload) -> StoredMedia:
     with get_database().write() as session:
         return media_store().store(
             session,
@@ -107,17 +107,17 @@ def _keep_file(sender: Sender, message_id: str, upload: Upload) -> StoredMedia:
             name=upload.name,
             declared_type=upload.declared_type,
             channel=CHANNEL,
-            thread=sender.thread,
+            thread=uploader.thread,
             message_id=message_id,
         )
 
 
-def _record(sender: Sender, message_id: str, stored: StoredMedia) -> None:
+def _record(uploader: Uploader, message_id: str, stored: StoredMedia) -> None:
     with get_database().write() as session:
         record_line(
             session,
-            channel_id=sender.channel.id,
-            thread=sender.thread,
+            channel_id=uploader.channel.id,
+            thread=uploader.thread,
             direction=INBOUND,
             message_id=message_id,
             text="",
@@ -125,25 +125,31 @@ def _record(sender: Sender, message_id: str, stored: StoredMedia) -> None:
         )
 
 
-async def _send_file(request: Request, sender: Sender, upload: Upload) -> dict[str, Any]:
+async def _send_file(request: Request, uploader: Uploader, upload: Upload) -> dict[str, Any]:
     """Keep the file, then put its message on the log and in the transcript; the ack."""
     client_id = upload.fields.get("client_id", "")
     if not CLIENT_ID.match(client_id):
         raise FrameRefused("invalid_message", "client_id")
-    message_id = message_id_for(sender.visitor_id, client_id)
-    stored = await asyncio.to_thread(_keep_file, sender, message_id, upload)
+    message_id = message_id_for(uploader.visitor_id, client_id)
+    try:
+        stored = await asyncio.to_thread(_keep_file, uploader, message_id, upload)
+    except OmniError:
+        raise  # the file's size or type: the visitor is told why
+    except Exception as exc:
+        log.exception("web chat file not stored")
+        raise FrameRefused("unavailable") from exc
     event = visitor_event(
-        sender.channel,
+        uploader.channel,
         VisitorMessage(client_id=client_id, text="", profile={}),
-        thread=sender.thread,
-        visitor_id=sender.visitor_id,
-        user_id=sender.user_id,
+        thread=uploader.thread,
+        visitor_id=uploader.visitor_id,
+        user_id=uploader.user_id,
         attachments=[stored.metadata()],
     )
     event_log: EventLog = request.app.state.event_log
     try:
         await event_log.append([event])
-        await asyncio.to_thread(_record, sender, message_id, stored)
+        await asyncio.to_thread(_record, uploader, message_id, stored)
     except Exception as exc:
         log.exception("web chat file message not stored")
         raise FrameRefused("unavailable") from exc
@@ -164,9 +170,9 @@ async def visitor_upload(request: Request) -> Response:
         # Counted before anything reads the database or the body.
         if not limits.ip_uploads.take(ip):
             raise FrameRefused("rate_limited")
-        sender = await _admit(request)
+        uploader = await _admit(request)
         allowed = origin
-        key = f"{sender.channel.id}:{sender.thread}"
+        key = f"{uploader.channel.id}:{uploader.thread}"
         if not limits.visitor_messages.take(key) or not limits.ip_messages.take(ip):
             raise FrameRefused("rate_limited")
         upload = await read_upload(
@@ -175,7 +181,7 @@ async def visitor_upload(request: Request) -> Response:
             request.stream(),
             max_file_bytes=request.app.state.settings.attachment_max_bytes,
         )
-        ack = await _send_file(request, sender, upload)
+        ack = await _send_file(request, uploader, upload)
     except FrameRefused as exc:
         return _refusal(exc.code, language, allowed, exc.field)
     except OmniError as exc:  # the file's size or type, a malformed form

@@ -110,7 +110,7 @@ async def post_attachment(
 
 def _read(principal: Principal, attachment_id: int) -> tuple[Attachment, bytes, int | None]:
     with get_database().read() as session:
-        row = get_attachment(session, attachment_id, with_content=True)
+        row = get_attachment(session, attachment_id)
         loaded = None
         if row.conversation_id is not None:  # a customer's file not yet placed: nobody's
             try:
@@ -123,7 +123,7 @@ def _read(principal: Principal, attachment_id: int) -> tuple[Attachment, bytes, 
                 msg("no attachment {attachment_id}", attachment_id=attachment_id),
                 field="attachment_id",
             )
-        data = content_of(row)
+        data = content_of(row)  # loaded only now, once access is granted
         session.expunge(row)
         return row, data, loaded.row.customer_id
 
