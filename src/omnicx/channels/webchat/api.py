@@ -5,10 +5,11 @@ checked before anything else, visitors are either anonymous (a server-signed vis
 id) or vouched for by the site (``user_hash``), messages and sockets are rate limited,
 and a socket only ever sees its own thread.
 
-Frames (JSON): the server sends ``welcome`` (visitor token, history), ``message`` (a
-transcript line), ``ack`` (a visitor message is durable), ``error`` (code + translated
-message); the visitor sends ``message`` (``client_id``, ``text``, optional ``profile``)
-and ``ping``.
+Frames (JSON): the server sends ``welcome`` (visitor token, history, the file limits),
+``message`` (a transcript line; its files carry signed download links), ``ack`` (a
+visitor message is durable), ``error`` (code + translated message); the visitor sends
+``message`` (``client_id``, ``text``, optional ``profile``) and ``ping``. Files go over
+HTTP (``attachments.py``).
 """
 
 from __future__ import annotations
