@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -19,20 +19,17 @@ from omnicx.core.i18n import msg
 from omnicx.core.settings import get_settings
 from omnicx.core.uploads import Upload, download_headers, read_upload
 from omnicx.desk.access import load_conversation
+from omnicx.desk.api import ConversationId, Reader, Replier
 from omnicx.desk.attachments.models import Attachment
 from omnicx.desk.attachments.schemas import AttachmentOut
 from omnicx.desk.attachments.store import content_of, get_attachment, upload_to_conversation
 from omnicx.governance import audit
-from omnicx.governance.api import client_ip, require
+from omnicx.governance.api import client_ip
 from omnicx.governance.audit import commit_entry
-from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["desk"])
 
-Reader = Annotated[Principal, Depends(require(Permission.DESK_READ))]
-Replier = Annotated[Principal, Depends(require(Permission.DESK_REPLY))]
-ConversationId = Annotated[int, Path(ge=1, le=2**62)]
 AttachmentId = Annotated[int, Path(ge=1, le=2**62)]
 CHUNK_BYTES = 256 * 1024
 
