@@ -255,6 +255,8 @@ def test_fields_owner_and_team_follow_the_readers_rights(client, db):
     assert given.status_code == 403
     assert post_on(client, ticket).status_code == 400  # nothing to change
     assert post_on(client, ticket, owner="张三").status_code == 400
+    too_long = post_on(client, ticket, title="长" * 300)
+    assert too_long.status_code == 400 and "a title is 1 to 200 characters" in too_long.text
     with db.read() as session:
         row = session.get(Ticket, ticket)
         assert (row.priority, row.type, row.owner_id) == ("urgent", "complaint", people.agent)

@@ -50,6 +50,8 @@ TICKET_TEMPLATE = "desk_ticket.html"
 PAGE_SIZE = 25
 TicketId = Annotated[int, Path(ge=1, le=2**62)]
 Field = Annotated[str | None, Form(max_length=200)]
+# Longer than the service's limit, so that a long title gets its own clear error.
+Title = Annotated[str | None, Form(max_length=1000)]
 CHOICES = {"statuses": STATUSES, "types": TYPES, "priorities": PRIORITIES}
 
 
@@ -121,15 +123,15 @@ def _poster(request: Request, template: str, back_to: str) -> Principal | Respon
 @router.post("/desk/tickets", response_class=HTMLResponse)
 def create_ticket(
     request: Request,
-    title: Annotated[str, Form(max_length=1000)] = "",
+    title: Title = "",
     type: Field = None,
     priority: Field = None,
     team: Field = None,
     customer: Field = None,
     csrf: Csrf = "",
 ) -> Response:
-    form = {"title": title, "type": type or "", "priority": priority or "", "team": team or ""}
-    form["customer"] = customer or ""
+    typed = {"title": title, "type": type, "priority": priority, "team": team}
+    form = {k: v or "" for k, v in (typed | {"customer": customer}).items()}
     principal = _poster(request, LIST_TEMPLATE, "/desk/tickets")
     if not isinstance(principal, Principal):
         return principal
@@ -140,7 +142,7 @@ def create_ticket(
                 session,
                 principal,
                 acting_user_id(session, principal),
-                title=title,
+                title=title or "",
                 type=type or "inquiry",
                 priority=priority or "normal",
                 team_id=number(team or "", "team"),
@@ -208,7 +210,7 @@ def _change(
 def change_ticket(
     request: Request,
     ticket_id: TicketId,
-    title: Field = None,
+    title: Title = None,
     status: Field = None,
     type: Field = None,
     priority: Field = None,
