@@ -10,6 +10,7 @@ from omnicx.desk.models import Conversation
 from omnicx.governance.models import User
 from tests.desk.factories import make_agent
 from tests.desk.test_canned import _conversation
+from tests.governance.masking_people import csrf_of
 
 PASSWORD = "correct horse battery staple 1"  # tests.desk.factories.make_agent's
 CUSTOMER_NAME = "张伟华"
@@ -29,12 +30,6 @@ def desk(db) -> Desk:
     outsider, _ = make_agent(db, "高级客服")
     supervisor, _ = make_agent(db, None, role="supervisor", online=False)
     return Desk(conversation, agent, outsider, supervisor)
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "the page has no form with a CSRF token"
-    return match.group(1)
 
 
 def sign_in(client, db, user_id: int) -> None:
