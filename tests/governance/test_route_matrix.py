@@ -52,6 +52,9 @@ BODIES["/api/v1/admin/policies/{role}"] = {
 }
 
 SIGNED_IN_PAGES |= {"/customers/{customer_id}/consent"}
+# The console's ticket pages (web/console/tickets.py).
+SIGNED_IN_PAGES |= {"/desk/tickets", "/desk/tickets/{ticket_id}"}
+SIGNED_IN_PAGES |= {"/desk/tickets/{ticket_id}/comments", "/desk/tickets/{ticket_id}/conversations"}
 # Desk SLA (desk/sla/api.py): a calendar and a policy on calendar 1 (created by the
 # first allowed POST; the policy's create answers 404 until then, never 401/403).
 BODIES["/api/v1/calendars"] = {"name": "矩阵日历", "hours": {"mon": [["09:00", "18:00"]]}}

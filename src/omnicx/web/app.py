@@ -44,6 +44,8 @@ from omnicx.web.admin_pages import router as admin_pages_router
 from omnicx.web.api_docs import add_api_docs
 from omnicx.web.auth_pages import router as auth_router
 from omnicx.web.consent_pages import router as consent_pages_router
+from omnicx.web.console.tickets import router as ticket_pages_router
+from omnicx.web.customer_list import router as customer_list_router
 from omnicx.web.errors import install_error_handlers
 from omnicx.web.metrics import RequestMetrics
 from omnicx.web.metrics import router as metrics_router
@@ -123,8 +125,10 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(auth_router)
     app.include_router(admin_pages_router)
     app.include_router(privacy_pages_router)
+    app.include_router(ticket_pages_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
+    app.include_router(customer_list_router)
     app.include_router(pages_router)
     app.include_router(metrics_router)
 

@@ -1,5 +1,5 @@
 """How the UI names the values OmniCX stores as identifiers: roles, consent purposes and
-channels, privacy request kinds and statuses.
+channels, privacy request kinds and statuses, the desk's ticket and conversation values.
 
 The stored value stays the identifier (forms post it, the API returns it); a person reads
 its label in their language (``{{ user.role|label("role") }}``). The English label is the
@@ -35,6 +35,7 @@ LABELS: dict[str, dict[str, Message]] = {
         "web": msg("web"),
         "app": msg("app"),
         "server": msg("server"),
+        "webchat": msg("webchat"),
     },
     # Where a consent decision came from (governance.consent.SOURCES).
     "consent_source": {
@@ -49,6 +50,51 @@ LABELS: dict[str, dict[str, Message]] = {
         "in_progress": msg("in_progress"),
         "completed": msg("completed"),
         "failed": msg("failed"),
+    },
+    "ticket_status": {
+        "new": msg("new"),
+        "open": msg("open"),
+        "pending": msg("pending"),
+        "resolved": msg("resolved"),
+        "closed": msg("closed"),
+    },
+    "ticket_type": {
+        "inquiry": msg("inquiry"),
+        "complaint": msg("complaint"),
+        "after_sales": msg("after_sales"),
+        "invoice": msg("invoice"),
+        "repair": msg("repair"),
+        "other": msg("other"),
+    },
+    "ticket_priority": {
+        "low": msg("low"),
+        "normal": msg("normal"),
+        "high": msg("high"),
+        "urgent": msg("urgent"),
+    },
+    # The fields a ticket's history names.
+    "ticket_field": {
+        "title": msg("title"),
+        "status": msg("status"),
+        "type": msg("type"),
+        "priority": msg("priority"),
+        "owner_id": msg("owner"),
+        "team_id": msg("team"),
+    },
+    "conversation_status": {
+        "bot": msg("bot"),
+        "open": msg("open"),
+        "pending": msg("pending"),
+        "snoozed": msg("snoozed"),
+        "resolved": msg("resolved"),
+    },
+    # An SLA clock's state (desk.sla.models.CLOCK_STATES).
+    "sla_state": {
+        "running": msg("running"),
+        "met": msg("met"),
+        "at_risk": msg("at risk"),
+        "breached": msg("breached"),
+        "cancelled": msg("cancelled"),
     },
 }
 
