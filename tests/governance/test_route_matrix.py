@@ -82,6 +82,16 @@ BODIES["/api/v1/macros"] = {
 # (/widget/ws) checks the channel's token and origins itself (tests/channels).
 BODIES["/api/v1/channels"] = {"name": "矩阵测试客服", "origins": ["https://matrix.example.cn"]}
 PUBLIC |= {"/widget.js"}
+# The console's conversation page, its fragments and posts (web/conversation_*.py):
+# signed in, desk:read or desk:reply, row access (tests/web/test_conversation_pages.py).
+CONVERSATION = "/desk/conversations/{conversation_id}"
+SIGNED_IN_PAGES |= {CONVERSATION} | {
+    f"{CONVERSATION}/{part}"
+    for part in (
+        *("summary", "thread", "customer", "canned", "messages", "macro", "assign"),
+        *("transfer", "snooze", "status", "priority", "labels", "tickets"),
+    )
+}
 # Routes outside /api/v1 that take a bearer token and a permission like the API: every
 # actor below is tried on them too (web/metrics.py: metrics:read, admin only).
 TOKEN_ROUTES = {"/metrics"}

@@ -32,6 +32,7 @@ from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 from omnicx.identity.models import Customer
 from omnicx.identity.service import find_customer_by_identifier
+from omnicx.web.activity import event_sentence
 from omnicx.web.labels import label_filter
 from omnicx.web.language import (
     install_i18n,
@@ -45,6 +46,7 @@ from omnicx.web.session import check_csrf, csrf_token, signed_in_principal, sign
 templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
 install_i18n(templates.env)
 templates.env.filters["label"] = label_filter
+templates.env.filters["event_sentence"] = event_sentence
 router = APIRouter(include_in_schema=False)
 
 SEARCH_TYPES = ("phone", "email", "user_id", "wechat_openid", "anonymous_id", "device_id")
@@ -153,7 +155,7 @@ def find_customer(
     )
 
 
-def _reveal_controls(principal: Principal, view: Customer360) -> dict[str, dict[str, Any]]:
+def reveal_controls(principal: Principal, view: Customer360) -> dict[str, dict[str, Any]]:
     """Field → how it is shown and whether this user gets a reveal form for it."""
     may = principal.may(Permission.CUSTOMERS_REVEAL)
     return {
@@ -186,7 +188,7 @@ def customer_page(request: Request, customer_id: CustomerId) -> Response:
         )
     entry = customer_view_entry(principal, view, via="page.360", ip=client_ip(request))
     commit_entry(get_database(), entry)
-    fields = _reveal_controls(principal, view)
+    fields = reveal_controls(principal, view)
     hidden = [f for f in view.access.fields if f.display == "hidden"]
     return render(request, "customer.html", {"c": view, "fields": fields, "hidden": hidden})
 
