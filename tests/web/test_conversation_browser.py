@@ -73,7 +73,39 @@ def test_an_agent_replies_inserts_a_canned_reply_and_resolves_by_keyboard(browse
         page.keyboard.press("Control+Enter")
         page.locator("#thread .message-out", has_text="电子发票已开具").wait_for()
 
+        # The live contract: when /static/console.js hears that the conversation changed,
+        # it triggers "live" on every [data-live-conversation] part, which reloads itself.
+        with server.api() as api:
+            noted = api.post(
+                f"/api/v1/conversations/{conversation_id}/messages",
+                json={"kind": "note", "text": "主管备注：客户是老客户，优先处理"},
+            )
+            assert noted.status_code == 201, noted.text
+        assert page.locator("#thread .message-note", has_text="优先处理").count() == 0
+        page.evaluate(
+            f"""document.querySelectorAll('[data-live-conversation="{conversation_id}"]')
+                .forEach(part => htmx.trigger(part, 'live'))"""
+        )
+        page.locator("#thread .message-note", has_text="优先处理").wait_for()
+
+        # A part the agent works in waits: with the snooze menu open ("s"), a change made
+        # elsewhere shows only once the menu is closed.
+        page.click("#conversation-customer")
+        page.keyboard.press("s")
+        assert page.locator("#snooze-menu").get_attribute("open") is not None
+        with server.api() as api:
+            labelled = api.post(
+                f"/api/v1/conversations/{conversation_id}/labels", json={"labels": ["老客户"]}
+            )
+            assert labelled.status_code == 200, labelled.text
+        page.evaluate("htmx.trigger(document.getElementById('summary'), 'live')")
+        page.wait_for_timeout(500)
+        assert "老客户" not in page.inner_text("#conversation-tags")
+        page.click("#snooze-menu > summary")
+        page.locator("#conversation-tags", has_text="老客户").wait_for()
+
         # Shortcuts wait while the reply box has the focus; outside it, "?" shows them.
+        page.click("#reply-text")
         page.keyboard.press("e")
         assert page.input_value("#reply-text") == "e"
         page.fill("#reply-text", "")
