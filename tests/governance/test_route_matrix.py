@@ -89,6 +89,16 @@ PUBLIC |= {"/widget.js"}
 # token, origins and the signed visitor as the socket does; a download needs the signed
 # link its thread's frame carried (tests/channels/test_webchat_files.py).
 PUBLIC |= {"/widget/attachments", "/widget/attachments/{attachment_id}"}
+# The console's conversation page, its fragments and posts (web/conversation_*.py):
+# signed in, desk:read or desk:reply, row access (tests/web/test_conversation_pages.py).
+CONVERSATION = "/desk/conversations/{conversation_id}"
+SIGNED_IN_PAGES |= {CONVERSATION} | {
+    f"{CONVERSATION}/{part}"
+    for part in (
+        *("summary", "thread", "customer", "canned", "messages", "macro", "assign"),
+        *("transfer", "snooze", "status", "priority", "labels", "tickets"),
+    )
+}
 # Routes outside /api/v1 that take a bearer token and a permission like the API: every
 # actor below is tried on them too (web/metrics.py: metrics:read, admin only).
 TOKEN_ROUTES = {"/metrics"}

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import get_database
@@ -20,7 +19,6 @@ from omnicx.core.serialization import loads
 from omnicx.desk import assignment, replies, teams
 from omnicx.desk import status as statuses
 from omnicx.desk.access import LoadedConversation, load_conversation, reach_of
-from omnicx.desk.delivery import delivery_states
 from omnicx.desk.listing import list_conversations
 from omnicx.desk.models import Conversation, Message, Team
 from omnicx.desk.routing import drain_agent_queues, drain_queues
@@ -44,6 +42,7 @@ from omnicx.desk.schemas import (
     TeamOut,
     View,
 )
+from omnicx.desk.thread import messages_after
 from omnicx.governance.access import view_entry
 from omnicx.governance.api import client_ip, require
 from omnicx.governance.audit import commit_entry
@@ -151,19 +150,10 @@ def get_messages(
 ) -> MessagePage:
     with get_database().read() as session:
         loaded = load_conversation(session, principal, conversation_id)
-        rows = list(
-            session.scalars(
-                select(Message)
-                .where(Message.conversation_id == conversation_id, Message.id > (cursor or 0))
-                .order_by(Message.id)
-                .limit(limit + 1)
-            )
-        )
-        states = delivery_states(session, rows[:limit])
-        items = [message_out(loaded, m, states[m.id]) for m in rows[:limit]]
+        page, more = messages_after(session, loaded, cursor or 0, limit)
+        items = [MessageOut.model_validate(vars(m)) for m in page]
         customer_id = loaded.row.customer_id
     _audit_read(principal, customer_id, request)
-    more = len(rows) > limit
     return MessagePage(items=items, next_cursor=str(items[-1].id) if more and items else None)
 
 

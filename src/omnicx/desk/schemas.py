@@ -50,6 +50,7 @@ class MessageOut(BaseModel):
     id: int
     direction: Literal["in", "out", "note"]
     author_user_id: int | None
+    author_name: str | None = Field(None, description="The agent's display name")
     text: str = Field(description="Masked for your role (phones, e-mails in free text)")
     attachments: list[Any] = Field(
         description="Files sent with it: id, name, type, size (GET /api/v1/attachments/{id})"

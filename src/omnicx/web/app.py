@@ -45,6 +45,9 @@ from omnicx.web.api_docs import add_api_docs
 from omnicx.web.auth_pages import router as auth_router
 from omnicx.web.consent_pages import router as consent_pages_router
 from omnicx.web.console.tickets import router as ticket_pages_router
+from omnicx.web.conversation_actions import router as conversation_actions_router
+from omnicx.web.conversation_pages import router as conversation_pages_router
+from omnicx.web.conversation_panel import router as conversation_panel_router
 from omnicx.web.customer_list import router as customer_list_router
 from omnicx.web.errors import install_error_handlers
 from omnicx.web.metrics import RequestMetrics
@@ -130,6 +133,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(admin_router)
     app.include_router(customer_list_router)
     app.include_router(pages_router)
+    app.include_router(conversation_pages_router)
+    app.include_router(conversation_actions_router)
+    app.include_router(conversation_panel_router)
     app.include_router(metrics_router)
 
     @app.get("/healthz", tags=["platform"], summary="Liveness and database check")

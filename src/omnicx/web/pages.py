@@ -31,6 +31,7 @@ from omnicx.governance.audit import commit_entry
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 from omnicx.identity.models import Customer
+from omnicx.web.activity import event_sentence
 from omnicx.web.labels import label_filter
 from omnicx.web.language import (
     install_i18n,
@@ -44,6 +45,7 @@ from omnicx.web.session import check_csrf, csrf_token, signed_in_principal, sign
 templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
 install_i18n(templates.env)
 templates.env.filters["label"] = label_filter
+templates.env.filters["event_sentence"] = event_sentence
 router = APIRouter(include_in_schema=False)
 
 # Form and path fields the page modules share (sizes bound what a post may carry).
@@ -121,7 +123,7 @@ def home(request: Request) -> Response:
     return render(request, "home.html", {"customers": customers, "events": events})
 
 
-def _reveal_controls(principal: Principal, view: Customer360) -> dict[str, dict[str, Any]]:
+def reveal_controls(principal: Principal, view: Customer360) -> dict[str, dict[str, Any]]:
     """Field → how it is shown and whether this user gets a reveal form for it."""
     may = principal.may(Permission.CUSTOMERS_REVEAL)
     return {
@@ -148,7 +150,7 @@ def customer_page(request: Request, customer_id: CustomerId) -> Response:
         return render(request, TEMPLATE, list_context(error=error), status=404)
     entry = customer_view_entry(principal, view, via="page.360", ip=client_ip(request))
     commit_entry(get_database(), entry)
-    fields = _reveal_controls(principal, view)
+    fields = reveal_controls(principal, view)
     hidden = [f for f in view.access.fields if f.display == "hidden"]
     return render(request, "customer.html", {"c": view, "fields": fields, "hidden": hidden})
 
