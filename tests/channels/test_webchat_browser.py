@@ -1,16 +1,19 @@
 """The widget in Chromium: a shop's page on another origin embeds the snippet, a visitor
 fills in the pre-chat form and writes; the message is on the log with their details, and
-an agent's reply queued in the outbox appears in the widget."""
+an agent's reply queued in the outbox appears in the widget. Files both ways: the
+paperclip sends one, a refused one is explained, an agent's arrives as a link."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.channels.webchat_helpers import (
@@ -20,6 +23,7 @@ from tests.channels.webchat_helpers import (
     logged_messages,
     queue_reply,
 )
+from tests.desk import files
 from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -53,7 +57,9 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]
 @pytest.fixture(scope="module")
 def chat(shop: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webchat]:
     root, origin = shop
-    server = LiveServer(tmp_path_factory.mktemp("omnicx"))
+    # A 1 MB file limit, so that the test of it moves little.
+    limit = {"OMNICX_ATTACHMENT_MAX_BYTES": str(1024 * 1024)}
+    server = LiveServer(tmp_path_factory.mktemp("omnicx"), settings=limit)
     chat = create_webchat(server, "商城在线客服", origin, prechat=True)
     snippet = (
         f'<script src="{server.url}/widget.js" data-omnicx-channel="{chat.token}" async></script>'
@@ -112,4 +118,75 @@ def test_the_widget_speaks_the_page_language(browser, shop, chat):
     page.click("#omnicx-chat .bubble")
     assert page.inner_text("#omnicx-chat .bubble") == "Chat"
     assert page.get_attribute("#omnicx-chat textarea", "placeholder") == "Type a message…"
+    page.close()
+
+
+def _conversation_of(chat: Webchat, thread: str, timeout: float = 20.0) -> int:
+    """The conversation the live server's desk opened for this thread."""
+    deadline = time.monotonic() + timeout
+    with chat.server.api() as api:
+        while time.monotonic() < deadline:
+            items = api.get("/api/v1/conversations", params={"channel": "webchat"}).json()
+            found = [c["id"] for c in items["items"] if c["thread"] == thread]
+            if found:
+                return int(found[0])
+            time.sleep(0.2)
+    raise AssertionError(f"no conversation for {thread}")
+
+
+def test_a_visitor_sends_a_file_and_receives_one(browser, shop, chat):
+    _, origin = shop
+    page = browser.new_page()
+    page.goto(origin + "/index.html")
+    page.click("#omnicx-chat .bubble")
+    page.wait_for_selector("#omnicx-chat .attach:not([disabled])", timeout=10_000)
+    assert page.get_attribute("#omnicx-chat .attach", "aria-label") == "发送文件"
+    photo = files.png()
+    page.set_input_files(
+        "#omnicx-chat .picker", {"name": "漏水照片.png", "mimeType": "image/png", "buffer": photo}
+    )
+    link = page.wait_for_selector("#omnicx-chat .msg.in:not(.pending) a.file", timeout=10_000)
+    assert "漏水照片.png" in link.inner_text()
+    href = link.get_attribute("href")
+    assert href and href.startswith(chat.server.url + "/widget/attachments/")
+    assert httpx.get(href).content == photo
+
+    # A program named like a photo: refused by the server, told in the page's language.
+    page.set_input_files(
+        "#omnicx-chat .picker",
+        {"name": "照片.png", "mimeType": "image/png", "buffer": files.windows_program()},
+    )
+    page.wait_for_function(
+        "document.querySelector('#omnicx-chat').shadowRoot"
+        ".querySelector('.note').textContent.includes('无法发送此类文件')",
+        timeout=10_000,
+    )
+    assert page.locator("#omnicx-chat .msg.in").count() == 1
+    # Over the limit the welcome frame told: not even sent.
+    page.set_input_files(
+        "#omnicx-chat .picker",
+        {"name": "视频.mp4", "mimeType": "video/mp4", "buffer": b"\0" * (1024 * 1024 + 1)},
+    )
+    assert page.inner_text("#omnicx-chat .note") == "文件过大（最多 1 MB）。"
+    assert page.locator("#omnicx-chat .msg.in").count() == 1
+
+    # An agent answers with a PDF through the API; it arrives in the widget as a link.
+    message_id = page.get_attribute("#omnicx-chat .msg.in", "data-message-id")
+    [event] = logged_messages(chat.server, message_id)
+    conversation_id = _conversation_of(chat, f"v:{event['anonymousId']}")
+    invoice = files.pdf()
+    with chat.server.api() as api:
+        uploaded = api.post(
+            f"/api/v1/conversations/{conversation_id}/attachments",
+            files={"file": ("发票.pdf", invoice, "application/pdf")},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        reply = api.post(
+            f"/api/v1/conversations/{conversation_id}/messages",
+            json={"text": "发票请查收。", "attachment_ids": [uploaded.json()["id"]]},
+        )
+        assert reply.status_code == 201, reply.text
+    theirs = page.wait_for_selector("#omnicx-chat .msg.out a.file", timeout=15_000)
+    assert "发票.pdf" in theirs.inner_text()
+    assert httpx.get(theirs.get_attribute("href") or "").content == invoice
     page.close()

@@ -13,9 +13,11 @@ import pytest
 from sqlalchemy import select, text, update
 
 from omnicx.channels.wechat.models import WechatContact
+from omnicx.core.scheduler import Registry, Runner
 from omnicx.core.time import utcnow
 from omnicx.governance.models import AuditEntry
 from omnicx.runtime.outbound import make_dispatcher
+from omnicx.runtime.scheduling import wire_jobs
 from tests.channels.wechat_helpers import (
     OPENID,
     Recorder,
@@ -28,6 +30,7 @@ from tests.channels.wechat_helpers import (
 from tests.channels.wechat_helpers import wechat_api as local_wechat_api
 from tests.desk.factories import make_agent
 from tests.factories import make_token, process
+from tests.web.console_scene import person, sign_in
 
 
 @pytest.fixture
@@ -145,6 +148,12 @@ def test_outside_the_48_hour_window_a_reply_is_refused_with_a_reason(
     with db.read() as session:
         audited = session.scalars(select(AuditEntry).where(AuditEntry.action == "outbox.refused"))
         assert ["48 hours" in entry.detail for entry in audited] == [True]
+    # The console's thread says it too, in the agent's language.
+    sign_in(thread.client, person(db, None, "admin"))
+    path = f"/desk/conversations/{thread.conversation_id}/thread"
+    shown = thread.client.get(path, headers={"HX-Request": "true", "Accept-Language": "zh-CN"})
+    assert shown.status_code == 200 and 'class="delivery-reason"' in shown.text
+    assert "微信只允许在客户最后一条消息后的 48 小时内回复" in shown.text
     # Once the customer writes again, the next reply goes out.
     thread.customer_writes("还在吗？")
     thread.reply("在的，地址已发您。")
@@ -171,40 +180,56 @@ def test_a_wechat_outage_is_retried_not_refused(thread, db, settings, wechat_api
     assert reply["delivery"] == "queued" and wechat_api.sent == []
 
 
-def test_an_agent_opens_a_photo_the_follower_sent(thread, client, db, wechat_api):
-    photo = b"\xff\xd8\xff\xe0JFIF-" + bytes(range(256)) * 4
-    wechat_api.media["MEDIA_PHOTO"] = (photo, "image/jpeg")
-    for msg_id, xml in enumerate(
-        [
-            message_xml("image", PicUrl="http://mmbiz.qpic.cn/p.jpg", MediaId="MEDIA_PHOTO"),
-            message_xml("image", PicUrl="http://mmbiz.qpic.cn/q.jpg", MediaId="MEDIA_EXPIRED"),
-            message_xml("location", Location_X="31.2", Location_Y="121.4", Scale="15", Label="家"),
-        ],
-        start=25_100_001,
-    ):
-        assert (
-            post(client, thread.chat, xml.replace("</xml>", f"<MsgId>{msg_id}</MsgId></xml>")).text
-            == "success"
-        )
+def test_media_a_follower_sends_are_fetched_into_the_attachment_store(
+    thread, client, db, settings, wechat_api
+):
+    photo = _png()
+    wechat_api.media["MEDIA_PHOTO"] = (photo, "image/png")
+    sent = [
+        message_xml("image", PicUrl="http://mmbiz.qpic.cn/p.png", MediaId="MEDIA_PHOTO"),
+        message_xml("image", PicUrl="http://mmbiz.qpic.cn/q.png", MediaId="MEDIA_EXPIRED"),
+        message_xml("location", Location_X="31.2", Location_Y="121.4", Scale="15", Label="家"),
+    ]
+    for msg_id, xml in enumerate(sent, start=25_100_001):
+        signed = xml.replace("</xml>", f"<MsgId>{msg_id}</MsgId></xml>")
+        assert post(client, thread.chat, signed).text == "success"
     process(db)
+    # The callback only scheduled the fetches; a worker's scheduler runs them.
+    assert Runner(db, wire_jobs(settings, Registry())).run_until_idle() == 2
+    assert wechat_api.tokens_issued  # fetched with the account's token
     items = client.get(
         f"/api/v1/conversations/{thread.conversation_id}/messages", headers=thread.headers
     ).json()["items"]
-    base = f"/api/v1/conversations/{thread.conversation_id}/messages"
-    opened = client.get(f"{base}/{items[0]['id']}/attachments/0", headers=thread.headers)
-    assert opened.status_code == 200 and opened.content == photo
-    assert opened.headers["content-type"] == "image/jpeg"
-    expired = client.get(f"{base}/{items[1]['id']}/attachments/0", headers=thread.headers)
-    assert expired.status_code == 404 and "3 days" in expired.json()["error"]["message"]
-    place = client.get(f"{base}/{items[2]['id']}/attachments/0", headers=thread.headers)
-    assert place.status_code == 404
-    assert (
-        client.get(f"{base}/{items[0]['id']}/attachments/1", headers=thread.headers).status_code
-        == 404
-    )
-    # An agent outside the conversation's team does not learn it exists.
+    kept, gone, place = (m["attachments"] for m in items)
+    assert kept[0]["media_id"] == "MEDIA_PHOTO" and kept[0]["type"] == "image"
+    [stored] = kept[1:]
+    assert stored["type"] == "image/png" and stored["size"] == len(photo)
+    file = client.get(f"/api/v1/attachments/{stored['id']}", headers=thread.headers)
+    assert file.status_code == 200 and file.content == photo
+    # WeChat no longer had the other one: its metadata stays, nothing was stored.
+    assert [a["media_id"] for a in gone] == ["MEDIA_EXPIRED"]
+    assert place == [
+        {"type": "location", "latitude": "31.2", "longitude": "121.4", "scale": "15", "label": "家"}
+    ]
+    # An agent outside the conversation's team cannot read the file.
     _, outsider = make_agent(db, "其他团队")
     hidden = client.get(
-        f"{base}/{items[0]['id']}/attachments/0", headers={"Authorization": f"Bearer {outsider}"}
+        f"/api/v1/attachments/{stored['id']}", headers={"Authorization": f"Bearer {outsider}"}
     )
     assert hidden.status_code == 404
+
+
+def _png() -> bytes:
+    """A real 1×1 PNG (the store detects the type from the bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x80\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )

@@ -55,3 +55,18 @@ def test_rotation_keeps_old_values_readable_and_marks_them_stale():
 def test_bad_key_settings_are_refused_with_a_reason(spec):
     with pytest.raises(KeyError_):
         ring(spec)
+
+
+def test_a_file_is_sealed_under_its_own_key_and_opens_only_untouched():
+    from omnicx.core.crypto import open_blob, seal_blob
+
+    data = "维修单：空调外机漏水".encode() * 100
+    sealed = seal_blob(data, "desk_attachments.content")
+    assert data not in sealed.sealed and len(sealed.sealed) == len(data) + 12 + 16
+    assert open_blob(sealed.key, sealed.sealed, "desk_attachments.content") == data
+    assert seal_blob(data, "desk_attachments.content").key != sealed.key  # a key per file
+    with pytest.raises(UndecryptableValue):
+        open_blob(sealed.key, sealed.sealed, "webchat_messages.text")
+    tampered = sealed.sealed[:-1] + bytes([sealed.sealed[-1] ^ 1])
+    with pytest.raises(UndecryptableValue):
+        open_blob(sealed.key, tampered, "desk_attachments.content")

@@ -133,3 +133,36 @@ def test_settings_are_cached_until_reset(monkeypatch: pytest.MonkeyPatch) -> Non
     assert get_settings() is first
     reset_settings()
     assert get_settings().port == 8200
+
+
+def test_attachments_default_to_10_mb_of_the_kinds_people_send(monkeypatch: pytest.MonkeyPatch):
+    from omnicx.desk.attachments.content_types import allowed
+
+    settings = Settings()
+    assert settings.attachment_max_bytes == 10 * 1024 * 1024
+    kinds = settings.attachment_types
+    for content_type in (
+        "image/jpeg",
+        "application/pdf",
+        "audio/amr",  # WeChat's voice messages
+        "video/mp4",
+        "text/plain; charset=utf-8",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ):
+        assert allowed(content_type, kinds), content_type
+    for content_type in (
+        "image/svg+xml",
+        "text/html",
+        "application/zip",
+        "application/x-msdownload",
+    ):
+        assert not allowed(content_type, kinds), content_type
+    monkeypatch.setenv("OMNICX_ATTACHMENT_MAX_BYTES", "0")
+    with pytest.raises(ValueError):
+        Settings()
+    monkeypatch.setenv("OMNICX_ATTACHMENT_MAX_BYTES", "2097152")
+    monkeypatch.setenv("OMNICX_ATTACHMENT_TYPES", '["image/*"]')
+    narrow = Settings()
+    assert narrow.attachment_max_bytes == 2 * 1024 * 1024
+    assert allowed("image/webp", narrow.attachment_types)
+    assert not allowed("application/pdf", narrow.attachment_types)

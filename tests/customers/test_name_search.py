@@ -221,3 +221,43 @@ def test_a_page_of_erased_customers_still_leads_on(client, db):
         "/api/v1/customers", params={"limit": 5, "cursor": first["next_cursor"]}, headers=headers
     ).json()
     assert len(rest["items"]) == 2 and newest not in [i["id"] for i in rest["items"]]
+
+
+def test_a_name_search_pages_newest_first_after_the_identifier_match(client, db):
+    source_id, _ = make_source(db)
+    calls = [
+        identify(f"crm-zw-{n}", minutes=n, name="张伟", phone=f"1390000{n:04d}") for n in range(7)
+    ]
+    calls += [call(minutes=30, userId="crm-zw-2", context={"channel": "wechat"})]
+    calls += [identify("crm-other", minutes=40, name="李娜")]
+    append_calls(db, source_id, calls)
+    process(db)
+    headers = {"Authorization": f"Bearer {make_token(db, 'agent')}"}
+
+    def search(**params):
+        answer = client.get("/api/v1/customers", params=params, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    seen, cursor = [], None
+    while True:
+        body = search(q="张伟", limit=3, **({"cursor": cursor} if cursor else {}))
+        assert len(body["items"]) <= 3 and {i["matched_by"] for i in body["items"]} <= {"name"}
+        assert {i["name"] for i in body["items"]} <= {"张*"}  # masked for the agent
+        seen += ids_of(body)
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == 7 == len(set(seen)) and seen == sorted(seen, reverse=True)
+    # The filters narrow a search too.
+    assert len(ids_of(search(q="张伟", channel="wechat"))) == 1
+    # An identifier match comes first, once; the name matches page on without it.
+    first = search(q="13900000004", limit=1)
+    assert [i["matched_by"] for i in first["items"]] == ["identifier"]
+    assert first["next_cursor"] is None  # "13900000004" is nobody's name
+    # A list cursor is not a search's.
+    listed = search(limit=1)
+    refused = client.get(
+        "/api/v1/customers", params={"q": "张伟", "cursor": listed["next_cursor"]}, headers=headers
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "cursor"

@@ -62,3 +62,22 @@ def test_models_and_migration_agree_and_downgrade_removes_the_desk(empty_databas
     engine = _engine(empty_database)
     assert not DESK_TABLES & set(inspect(engine).get_table_names())
     engine.dispose()
+
+
+def test_0014_adds_the_attachment_store_and_files_on_transcript_lines(empty_database):  # noqa: F811
+    """The attachment table as its model has it, and web chat lines' files; 0013 again
+    has neither."""
+    check_revision(empty_database, "0014", "0013", {"desk_attachments"})
+    engine = _engine(empty_database)
+    columns = {c["name"] for c in inspect(engine).get_columns("webchat_messages")}
+    assert "attachments" not in columns
+    engine.dispose()
+    upgrade(empty_database, "0014")
+    load_all_models()
+    engine = _engine(empty_database)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diff if "'webchat_messages'" in repr(d)] == []
+    columns = {c["name"] for c in inspect(engine).get_columns("webchat_messages")}
+    assert "attachments" in columns
+    engine.dispose()

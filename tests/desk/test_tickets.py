@@ -153,3 +153,43 @@ def test_migration_0012_creates_and_removes_the_ticket_tables(empty_database):  
             "desk_ticket_history",
         },
     )
+
+
+def test_the_status_moves_only_along_the_allowed_transitions(client, db):
+    conversation, _, token = _conversation(db)
+    ticket = _ticket_from(client, token, conversation.id)
+    url = f"/api/v1/tickets/{ticket['id']}"
+
+    def status(value):
+        return client.patch(url, json={"status": value}, headers=_auth(token))
+
+    assert status("new").status_code == 200  # where it is already: nothing changes
+    assert status("pending").status_code == 200
+    back = status("new")  # nothing leads back to "new"
+    assert back.status_code == 409 and back.json()["error"]["field"] == "status"
+    assert "can become open, resolved, closed" in back.json()["error"]["message"]
+    assert status("resolved").status_code == 200
+    assert status("pending").status_code == 409  # reopen first
+    assert status("open").status_code == 200
+    history = client.get(url, headers=_auth(token)).json()["history"]
+    assert [h["detail"]["status"]["to"] for h in history if h["action"] == "updated"] == [
+        "pending",
+        "resolved",
+        "open",
+    ]
+
+
+def test_the_list_filters_by_team_and_a_ticket_names_a_real_customer(client, db):
+    conversation, _, token = _conversation(db)
+    ticket = _ticket_from(client, token, conversation.id)
+    supervisor = _auth(make_token(db, "supervisor"))
+    by_team = client.get(f"/api/v1/tickets?team={conversation.team_id}", headers=supervisor)
+    assert [t["id"] for t in by_team.json()["items"]] == [ticket["id"]]
+    other_team = client.get(f"/api/v1/tickets?team={conversation.team_id + 1}", headers=supervisor)
+    assert other_team.json()["items"] == []
+    nobody = client.post(
+        "/api/v1/tickets",
+        json={"title": "发票", "type": "invoice", "customer_id": 987654},
+        headers=_auth(token),
+    )
+    assert nobody.status_code == 404 and nobody.json()["error"]["field"] == "customer_id"

@@ -52,6 +52,9 @@ BODIES["/api/v1/admin/policies/{role}"] = {
 }
 
 SIGNED_IN_PAGES |= {"/customers/{customer_id}/consent"}
+# The console's ticket pages (web/console/tickets.py).
+SIGNED_IN_PAGES |= {"/desk/tickets", "/desk/tickets/{ticket_id}"}
+SIGNED_IN_PAGES |= {"/desk/tickets/{ticket_id}/comments", "/desk/tickets/{ticket_id}/conversations"}
 # Desk SLA (desk/sla/api.py): a calendar and a policy on calendar 1 (created by the
 # first allowed POST; the policy's create answers 404 until then, never 401/403).
 BODIES["/api/v1/calendars"] = {"name": "矩阵日历", "hours": {"mon": [["09:00", "18:00"]]}}
@@ -82,6 +85,20 @@ BODIES["/api/v1/macros"] = {
 # (/widget/ws) checks the channel's token and origins itself (tests/channels).
 BODIES["/api/v1/channels"] = {"name": "矩阵测试客服", "origins": ["https://matrix.example.cn"]}
 PUBLIC |= {"/widget.js"}
+# A visitor's files (channels/webchat/attachments.py): the upload checks the channel's
+# token, origins and the signed visitor as the socket does; a download needs the signed
+# link its thread's frame carried (tests/channels/test_webchat_files.py).
+PUBLIC |= {"/widget/attachments", "/widget/attachments/{attachment_id}"}
+# The console's conversation page, its fragments and posts (web/conversation_*.py):
+# signed in, desk:read or desk:reply, row access (tests/web/test_conversation_pages.py).
+CONVERSATION = "/desk/conversations/{conversation_id}"
+SIGNED_IN_PAGES |= {CONVERSATION} | {
+    f"{CONVERSATION}/{part}"
+    for part in (
+        *("summary", "thread", "customer", "canned", "messages", "macro", "assign"),
+        *("transfer", "snooze", "status", "priority", "labels", "tickets"),
+    )
+}
 # Routes outside /api/v1 that take a bearer token and a permission like the API: every
 # actor below is tried on them too (web/metrics.py: metrics:read, admin only).
 TOKEN_ROUTES = {"/metrics"}
@@ -172,6 +189,7 @@ STATE = "SELECT " + ", ".join(
         "SELECT count(*) FROM desk_team_members",
         "SELECT count(*) FROM desk_agents",
         "SELECT count(*) FROM desk_messages",
+        "SELECT count(*) FROM desk_attachments",
         "SELECT count(*) FROM desk_conversation_history",
         "SELECT count(*) FROM desk_calendars",
         "SELECT count(*) FROM desk_sla_policies",

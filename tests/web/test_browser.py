@@ -1,5 +1,6 @@
-"""A person signs in with a real browser and looks a customer up by phone (Debian's
-Chromium driven by Playwright: the ``browser`` fixture, ``tests/browser.py``)."""
+"""A person signs in with a real browser and looks a customer up by phone in the list
+page's search box (Debian's Chromium driven by Playwright: the ``browser`` fixture,
+``tests/browser.py``)."""
 
 from __future__ import annotations
 
@@ -45,9 +46,8 @@ def test_sign_in_find_by_phone_and_read_the_360_page(browser, tmp_path):
         assert page.get_by_role("alert").inner_text() == "email or password is wrong"
         sign_in(page, ADMIN_EMAIL, server.env["OMNICX_ADMIN_PASSWORD"])
         page.wait_for_url("**/customers")
-        page.select_option("select[name=type]", "phone")
-        page.fill("input[name=value]", "137 1234 5678")
-        page.click("form[action='/customers'] button[type=submit]")
+        page.fill("#customer-search input[name=q]", "137 1234 5678")
+        page.click("#customer-search button[type=submit]")
         page.wait_for_url("**/customers/*")
         assert page.inner_text("#customer-name") == "刘洋"
         assert "+8613712345678" in page.inner_text("#identifiers")

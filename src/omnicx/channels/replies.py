@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from omnicx.channels.media import StoredMedia, media_list
 from omnicx.channels.service import ChannelView, channel_by_id
 from omnicx.core.errors import NotFound
 from omnicx.core.outbox import DeliveryFailed, OutboxMessage
@@ -20,6 +21,8 @@ class QueuedReply:
     text: str
     message_id: str
     author_name: str | None
+    # Files from the desk's store the agent attached (``channels.media``).
+    attachments: list[StoredMedia]
 
 
 def queued_reply(message: OutboxMessage, payload: dict[str, Any]) -> QueuedReply:
@@ -27,8 +30,11 @@ def queued_reply(message: OutboxMessage, payload: dict[str, Any]) -> QueuedReply
     try:
         channel_id = int(payload["channel_id"])
         thread, text = str(payload["thread"]), str(payload["text"])
+        files = media_list(payload.get("attachments"))
     except (KeyError, TypeError, ValueError) as exc:
-        raise DeliveryFailed(f"a reply needs channel_id, thread, text: {exc}") from exc
+        raise DeliveryFailed(
+            f"a reply needs channel_id, thread, text (and well-formed attachments): {exc}"
+        ) from exc
     author = payload.get("author_name")
     return QueuedReply(
         channel_id=channel_id,
@@ -36,6 +42,7 @@ def queued_reply(message: OutboxMessage, payload: dict[str, Any]) -> QueuedReply
         text=text,
         message_id=str(payload.get("message_id") or f"outbox-{message.id}"),
         author_name=str(author)[:200] if author else None,
+        attachments=files,
     )
 
 

@@ -144,6 +144,32 @@ def decrypt_json(value: str, purpose: str) -> Any:
     return loads(keyring().decrypt(value, purpose))
 
 
+@dataclass(frozen=True)
+class SealedBlob:
+    """A file sealed under a key of its own (envelope encryption): ``key`` (base64url) is
+    to be stored in an ``EncryptedText`` column, so the key ring seals it and rotation
+    rewraps it, without rewriting megabytes; ``sealed`` is nonce || ciphertext+tag."""
+
+    key: str
+    sealed: bytes
+
+
+def seal_blob(data: bytes, purpose: str) -> SealedBlob:
+    """Encrypt ``data`` with a fresh AES-256-GCM key (``purpose`` is the associated data)."""
+    key = AESGCM.generate_key(bit_length=256)
+    nonce = os.urandom(NONCE_BYTES)
+    return SealedBlob(_b64encode(key), nonce + AESGCM(key).encrypt(nonce, data, purpose.encode()))
+
+
+def open_blob(key: str, sealed: bytes, purpose: str) -> bytes:
+    """The plaintext of a ``seal_blob`` result; ``UndecryptableValue`` if it was tampered."""
+    try:
+        aead = AESGCM(_b64decode(key))
+        return aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], purpose.encode())
+    except (InvalidTag, ValueError) as exc:
+        raise UndecryptableValue("the file does not open with its key (tampered?)") from exc
+
+
 class EncryptedText(TypeDecorator[str]):
     """A text column stored encrypted; reads and writes see plaintext."""
 

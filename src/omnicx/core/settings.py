@@ -39,6 +39,35 @@ def _default_retention() -> dict[str, int | None]:
     return dict(RETENTION_KINDS)
 
 
+# Images, PDF, audio, video, plain text and office documents (Microsoft and OpenDocument).
+ATTACHMENT_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/apng",
+    "image/gif",
+    "image/webp",
+    "image/bmp",
+    "image/heic",
+    "application/pdf",
+    "audio/*",
+    "video/*",
+    "text/plain",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+)
+
+
+def _default_attachment_types() -> list[str]:
+    return list(ATTACHMENT_TYPES)
+
+
 class InsecureSettings(RuntimeError):
     """A production setting still holds a development default."""
 
@@ -95,6 +124,13 @@ class Settings(BaseSettings):
     # Channels whose inbox has a bot: their conversations start ``bot`` and reach the
     # agents' queues on a handoff. Others start ``open`` and are routed at once.
     desk_bot_channels: list[str] = Field(default_factory=list)
+
+    # Files attached to desk messages (agents' uploads, visitors', channel media): the
+    # largest accepted, and the content types accepted as detected from the bytes
+    # ("audio/*" admits every audio type). SVG and HTML are left out on purpose: they
+    # can carry scripts.
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1, le=512 * 1024 * 1024)
+    attachment_types: list[str] = Field(default_factory=_default_attachment_types)
 
     # Privacy requests must be answered within this many days (PIPL and GDPR: 30).
     privacy_request_days: int = Field(30, ge=1, le=365)

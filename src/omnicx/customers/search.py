@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import RawStatements
@@ -89,8 +89,9 @@ def forget_name_terms(session: Session, customer_ids: Iterable[int] | None = Non
         session.execute(delete(CustomerNameTerm).where(CustomerNameTerm.customer_id.in_(part)))
 
 
-def customers_named(session: Session, query: str, limit: int) -> list[int]:
-    """Customers whose name has every term of ``query``, newest id first.
+def name_matches(query: str) -> Select[Any]:
+    """The customers whose name has every term of ``query``, as a statement over
+    ``customer_name_terms`` that callers order, limit and filter (a join on the profile).
 
     Raises InvalidInput when the query has no term that can be looked up (a single
     Chinese character, punctuation only).
@@ -101,14 +102,20 @@ def customers_named(session: Session, query: str, limit: int) -> list[int]:
             "type at least two characters of a name (or a whole word of a Latin name)",
             field="q",
         )
-    rows = session.execute(
+    return (
         select(CustomerNameTerm.customer_id)
         .where(CustomerNameTerm.term_hash.in_(hashes))
         .group_by(CustomerNameTerm.customer_id)
         # every distinct term of the query, not just one of them
         .having(func.count(func.distinct(CustomerNameTerm.term_hash)) == len(set(hashes)))
-        .order_by(CustomerNameTerm.customer_id.desc())
-        .limit(limit)
+    )
+
+
+def customers_named(session: Session, query: str, limit: int) -> list[int]:
+    """Customers whose name has every term of ``query``, newest id first. Raises
+    InvalidInput as ``name_matches`` does."""
+    rows = session.execute(
+        name_matches(query).order_by(CustomerNameTerm.customer_id.desc()).limit(limit)
     )
     return [int(r[0]) for r in rows]
 

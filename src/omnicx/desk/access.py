@@ -23,7 +23,7 @@ from omnicx.core.serialization import loads
 from omnicx.customers.service import customer_traits
 from omnicx.desk.models import Conversation, Message
 from omnicx.desk.teams import teams_of
-from omnicx.governance.access import RoleView, view_for
+from omnicx.governance.access import RoleView, Shown, view_for
 from omnicx.governance.permissions import Permission, allows
 from omnicx.governance.service import Principal, acting_user_id
 
@@ -52,11 +52,17 @@ class Reach:
 
 def customer_fields(session: Session, view: RoleView, customer_id: int | None) -> dict[str, Any]:
     """The customer's identifying traits (``CUSTOMER_FIELDS``) as this role sees them."""
+    return shown_customer(session, view, customer_id)[0]
+
+
+def shown_customer(
+    session: Session, view: RoleView, customer_id: int | None
+) -> tuple[dict[str, Any], list[Shown]]:
+    """``customer_fields`` and how each protected one was shown (for the read's audit)."""
     if customer_id is None:
-        return {}
+        return {}, []
     traits = customer_traits(session, customer_id)
-    shown, _ = view.traits({k: traits[k] for k in CUSTOMER_FIELDS if k in traits})
-    return shown
+    return view.traits({k: traits[k] for k in CUSTOMER_FIELDS if k in traits})
 
 
 def reach_of(session: Session, principal: Principal) -> Reach:
@@ -82,6 +88,16 @@ class LoadedConversation:
     def text(self, message: Message) -> str:
         """Free text as the role sees it (phones and e-mails masked for agents)."""
         return self.view.text(message.text)
+
+    def attachments(self, message: Message) -> list[Any]:
+        """The message's files; their names are free text a customer chose, shaped like
+        the text (``13800138000.jpg`` reads ``138****8000.jpg`` to an agent)."""
+        return [
+            {**item, "name": self.view.text(item["name"])}
+            if isinstance(item, dict) and isinstance(item.get("name"), str)
+            else item
+            for item in loads(message.attachments)
+        ]
 
 
 def load_conversation(

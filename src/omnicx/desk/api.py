@@ -10,20 +10,17 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omnicx.channels.media import attachment_content
 from omnicx.core.database import get_database
-from omnicx.core.errors import Conflict, NotFound, check_text
+from omnicx.core.errors import Conflict, check_text
 from omnicx.core.eventlog.table import appended
-from omnicx.core.i18n import DEFAULT_LANGUAGE, msg, negotiate_language, normalize_language
+from omnicx.core.i18n import DEFAULT_LANGUAGE, negotiate_language, normalize_language
 from omnicx.core.serialization import loads
 from omnicx.desk import assignment, replies, teams
 from omnicx.desk import status as statuses
 from omnicx.desk.access import LoadedConversation, load_conversation, reach_of
-from omnicx.desk.delivery import Delivery, delivery_states
+from omnicx.desk.delivery import reason_in
 from omnicx.desk.listing import list_conversations
 from omnicx.desk.models import Conversation, Message, Team
 from omnicx.desk.routing import drain_agent_queues, drain_queues
@@ -47,6 +44,7 @@ from omnicx.desk.schemas import (
     TeamOut,
     View,
 )
+from omnicx.desk.thread import messages_after
 from omnicx.governance.access import view_entry
 from omnicx.governance.api import client_ip, require
 from omnicx.governance.audit import commit_entry
@@ -74,18 +72,15 @@ def _fields(row: Conversation) -> dict[str, object]:
     return fields
 
 
-def message_out(
-    loaded: LoadedConversation, message: Message, delivery: Delivery | None = None
-) -> MessageOut:
+def message_out(loaded: LoadedConversation, message: Message) -> MessageOut:
     return MessageOut(
         id=message.id,
         direction=message.direction,
         author_user_id=message.author_user_id,
         text=loaded.text(message),
-        attachments=loads(message.attachments),
+        attachments=loaded.attachments(message),
         created_at=message.created_at,
-        delivery=delivery.state if delivery else message.delivery,
-        delivery_reason=delivery.reason if delivery else None,
+        delivery=message.delivery,
     )
 
 
@@ -164,48 +159,17 @@ def get_messages(
 ) -> MessagePage:
     with get_database().read() as session:
         loaded = load_conversation(session, principal, conversation_id)
-        rows = list(
-            session.scalars(
-                select(Message)
-                .where(Message.conversation_id == conversation_id, Message.id > (cursor or 0))
-                .order_by(Message.id)
-                .limit(limit + 1)
+        page, more = messages_after(session, loaded, cursor or 0, limit)
+        language = api_language(request)
+        items = [
+            MessageOut.model_validate(
+                {**vars(m), "delivery_reason": reason_in(language, m.delivery_reason)}
             )
-        )
-        states = delivery_states(session, rows[:limit], api_language(request))
-        items = [message_out(loaded, m, states[m.id]) for m in rows[:limit]]
+            for m in page
+        ]
         customer_id = loaded.row.customer_id
     _audit_read(principal, customer_id, request)
-    more = len(rows) > limit
     return MessagePage(items=items, next_cursor=str(items[-1].id) if more and items else None)
-
-
-@router.get(
-    "/conversations/{conversation_id}/messages/{message_id}/attachments/{index}",
-    summary="An attachment's content (a WeChat image, voice or video, fetched from WeChat)",
-    response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
-)
-def get_attachment(
-    principal: Reader,
-    request: Request,
-    conversation_id: ConversationId,
-    message_id: Annotated[int, Path(ge=1, le=2**62)],
-    index: Annotated[int, Path(ge=0, le=19)],
-) -> Response:
-    database = get_database()
-    with database.read() as session:
-        loaded = load_conversation(session, principal, conversation_id)
-        message = session.get(Message, message_id)
-        if message is None or message.conversation_id != conversation_id:
-            raise NotFound(msg("no message {message_id}", message_id=message_id), field="id")
-        attachments = loads(message.attachments)
-        if not isinstance(attachments, list) or index >= len(attachments):
-            raise NotFound(msg("no attachment {index}", index=index), field="index")
-        customer_id = loaded.row.customer_id
-    _audit_read(principal, customer_id, request)
-    content, kind = attachment_content(database, attachments[index])
-    return Response(content, media_type=kind, headers={"Cache-Control": "private, max-age=300"})
 
 
 def _command(
@@ -239,7 +203,7 @@ def post_message(
             actor=principal.actor,
             kind=body.kind,
             text=body.text,
-            attachments=body.attachments,
+            attachment_ids=body.attachment_ids,
         )
         answer = message_out(loaded, message)
     appended.set()  # a reply is on the log: wake this process's processors

@@ -17,6 +17,7 @@ from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.serialization import dumps
 from omnicx.core.settings import get_settings
 from omnicx.core.time import as_utc
+from omnicx.desk.attachments.store import bind_to_conversation
 from omnicx.desk.clocks import follow
 from omnicx.desk.history import record_change
 from omnicx.desk.messages import ChannelMessage
@@ -127,6 +128,8 @@ def place_message(
         conversation.last_message_at = at
     conversation.updated_at = max(as_utc(conversation.updated_at), at)
     session.flush()
+    if message.direction == "in" and message.attachments:
+        bind_to_conversation(session, conversation.id, message.channel, message.message_id)
     follow(session, conversation, at)
     return stored
 

@@ -21,6 +21,7 @@ from omnicx.channels.outbound import outbox_kind
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.i18n import gettext
 from omnicx.core.outbox import OutboxMessage, enqueue
+from omnicx.core.serialization import loads
 from omnicx.desk.models import Conversation, Message
 
 # The outbox's statuses as a reply's delivery state.
@@ -48,6 +49,7 @@ def queue_delivery(
         "text": message.text,
         "message_id": message.message_id,
         "author_name": author_name,
+        "attachments": loads(message.attachments),
     }
     queued = enqueue(
         session,
@@ -63,18 +65,15 @@ def queue_delivery(
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """Where a message stands, and for a refused reply why, in the reader's language."""
+    """Where a message stands, and for a refused reply why (the English sentence the
+    gate or the channel wrote; ``reason_in`` translates it)."""
 
     state: str
     reason: str | None = None
 
 
-def delivery_states(
-    session: Session, messages: Iterable[Message], language: str
-) -> dict[int, Delivery]:
-    """Each message's delivery (by message id), its outbox's where it has one. A refusal's
-    reason is a sentence the channel or the gate wrote in English; the catalog has the
-    channels' own in ``language``."""
+def delivery_states(session: Session, messages: Iterable[Message]) -> dict[int, Delivery]:
+    """Each message's delivery (by message id), its outbox's where it has one."""
     listed = list(messages)
     linked = {m.outbox_id for m in listed if m.outbox_id is not None}
     rows: dict[int, tuple[str, str | None]] = {}
@@ -89,6 +88,11 @@ def delivery_states(
     for m in listed:
         status, reason = rows.get(m.outbox_id, ("", None)) if m.outbox_id else ("", None)
         state = STATES.get(status, m.delivery)
-        shown = gettext(language, reason) if state == "refused" and reason else None
-        out[m.id] = Delivery(state, shown)
+        out[m.id] = Delivery(state, reason if state == "refused" and reason else None)
     return out
+
+
+def reason_in(language: str, reason: str | None) -> str | None:
+    """A refusal's reason in ``language``: the channels' own sentences are in the
+    catalogs; the consent gate's name values and stay English."""
+    return gettext(language, reason) if reason else None

@@ -23,6 +23,7 @@ from omnicx.core.scheduler import cancel
 from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_utc, utcnow
 from omnicx.customers.service import event_owners
+from omnicx.desk.attachments.store import move_to_conversation
 from omnicx.desk.conversations import place_message
 from omnicx.desk.history import record_change
 from omnicx.desk.messages import read_message
@@ -94,6 +95,7 @@ def fold_thread(session: Session, conversation: Conversation) -> None:
     if len(same) < 2:
         return
     keeper, others = same[0], same[1:]
+    move_to_conversation(session, [other.id for other in others], keeper.id)
     for other in others:
         session.execute(
             update(Message)

@@ -16,6 +16,7 @@ It lives only in the desk's messages (encrypted), shown to desk users.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +29,7 @@ from omnicx.core.eventlog.table import append_rows, read_events, stored_rows
 from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps
 from omnicx.core.time import utcnow
+from omnicx.desk.attachments.store import for_message
 from omnicx.desk.clocks import follow
 from omnicx.desk.delivery import queue_delivery
 from omnicx.desk.history import FIRST_RESPONSE, REPLY, record_change, record_report
@@ -40,7 +42,7 @@ DESK_SOURCE = "desk"
 KINDS = ("reply", "note")
 
 
-def _check(text: str, attachments: list[dict[str, Any]]) -> str:
+def _check(text: str, attachments: Sequence[object]) -> str:
     text = text.strip()
     check_text(text, "text")
     if not text and not attachments:
@@ -87,13 +89,15 @@ def post_message(
     actor: str,
     kind: str,
     text: str,
-    attachments: list[dict[str, Any]] | None = None,
+    attachment_ids: Sequence[int] = (),
 ) -> Message:
-    """Store a reply (and append its ``Message Sent`` event) or a private note.
-    Not idempotent: each call is a new message. Raises InvalidInput, Conflict."""
+    """Store a reply (and append its ``Message Sent`` event) or a private note, with
+    files uploaded to the conversation (``attachment_ids``; their id, name, type and size
+    are recorded in the message). Not idempotent: each call is a new message. Raises
+    InvalidInput, Conflict."""
     if kind not in KINDS:
         raise InvalidInput(msg("kind is one of {names}", names=", ".join(KINDS)), field="kind")
-    attachments = attachments or []
+    attachments = [m.metadata() for m in for_message(session, conversation, attachment_ids)]
     text = _check(text, attachments)
     now = utcnow()
     message_id = f"desk-{uuid.uuid4().hex}"

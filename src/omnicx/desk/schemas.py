@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -50,8 +50,11 @@ class MessageOut(BaseModel):
     id: int
     direction: Literal["in", "out", "note"]
     author_user_id: int | None
+    author_name: str | None = Field(None, description="The agent's display name")
     text: str = Field(description="Masked for your role (phones, e-mails in free text)")
-    attachments: list[Any]
+    attachments: list[Any] = Field(
+        description="Files sent with it: id, name, type, size (GET /api/v1/attachments/{id})"
+    )
     created_at: datetime
     delivery: Literal["received", "sent", "queued", "delivered", "failed", "refused", "internal"]
     delivery_reason: str | None = Field(
@@ -68,8 +71,12 @@ class NewMessage(Strict):
     kind: Literal["reply", "note"] = Field(
         "reply", description="reply: to the customer; note: private, never sent"
     )
-    text: str = Field(max_length=20_000)
-    attachments: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
+    text: str = Field("", max_length=20_000)
+    attachment_ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Files uploaded to this conversation (POST …/attachments) to send with it",
+    )
 
 
 class AssignRequest(Strict):

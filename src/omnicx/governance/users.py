@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -84,6 +85,16 @@ def create_user(
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
+
+
+def display_names(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
+    """Each user's display name (their email when they gave none), in one query: what a
+    list shows for the owners and authors on its rows. Unknown ids are left out."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.display_name, User.email).where(User.id.in_(ids)))
+    return {int(i): name or email for i, name, email in rows}
 
 
 def get_user(session: Session, user_id: int, *, for_update: bool = False) -> User:

@@ -72,6 +72,34 @@ def current_customer_id(session: Session, customer_id: int) -> int:
     )
 
 
+def current_customer_ids(session: Session, customer_ids: Sequence[int]) -> dict[int, int]:
+    """Each customer's survivor after merges (one query per merge hop, for a page of
+    rows at once); unknown ids are left out."""
+    found: dict[int, int] = {}
+    # asked id -> the id its chain has reached so far
+    reached = {c: c for c in set(customer_ids)}
+    for _ in range(MAX_MERGE_HOPS):
+        if not reached:
+            return found
+        rows = session.execute(
+            select(Customer.id, Customer.merged_into_id).where(
+                Customer.id.in_(set(reached.values()))
+            )
+        ).all()
+        onward: dict[int, int | None] = {int(i): m for i, m in rows}
+        following: dict[int, int] = {}
+        for asked, at in reached.items():
+            if at not in onward:
+                continue  # unknown: left out
+            survivor = onward[at]
+            if survivor is None:
+                found[asked] = at
+            else:
+                following[asked] = survivor
+        reached = following
+    raise Conflict("a merge chain is too long")
+
+
 def find_customer_by_identifier(session: Session, kind: str, value: str, scope: str = "") -> int:
     """The customer that holds an identifier (raw value, normalised here). Raises NotFound."""
     _, _, key = identifier_hash(kind, value, scope)

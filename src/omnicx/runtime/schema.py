@@ -12,6 +12,7 @@ def load_all_models() -> None:
     import omnicx.core.outbox
     import omnicx.core.scheduler.models
     import omnicx.customers.models
+    import omnicx.desk.attachments.models
     import omnicx.desk.canned.models
     import omnicx.desk.models
     import omnicx.desk.sla.models

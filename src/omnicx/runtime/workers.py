@@ -20,6 +20,7 @@ from omnicx.core.processing.collector import tune_for_throughput
 from omnicx.core.processing.leases import Presence
 from omnicx.core.processing.transport import JetStreamTransport
 from omnicx.core.settings import Settings
+from omnicx.runtime.media import wire as wire_media
 from omnicx.runtime.outbound import make_dispatcher
 from omnicx.runtime.privacy import erasure_finisher
 from omnicx.runtime.processors import all_groups
@@ -39,6 +40,7 @@ class Workers:
 
     def start(self, *, pipeline: bool = True, dispatcher: bool = True) -> None:
         tune_for_throughput()
+        wire_media()  # channel adapters' jobs keep the media they fetch
         if pipeline:
             self._start_groups()
         if pipeline and self.settings.uses_nats:

@@ -15,6 +15,7 @@ from omnicx.analytics.api import router as analytics_router
 from omnicx.channels.api import router as channels_router
 from omnicx.channels.webchat.api import router as webchat_router
 from omnicx.channels.webchat.api import webchat_state
+from omnicx.channels.webchat.attachments import router as webchat_files_router
 from omnicx.channels.wechat.api import router as wechat_router
 from omnicx.core.database import get_database
 from omnicx.core.eventlog import make_event_log
@@ -22,6 +23,7 @@ from omnicx.core.settings import Settings, get_settings
 from omnicx.customers.api import router as customers_router
 from omnicx.customers.consent import consent_subject
 from omnicx.desk.api import router as desk_router
+from omnicx.desk.attachments.api import router as attachments_router
 from omnicx.desk.canned.api import router as canned_router
 from omnicx.desk.rules_api import router as rules_router
 from omnicx.desk.sla.api import calendars_router, policies_router
@@ -36,12 +38,18 @@ from omnicx.ingest.api import TRACKING_PATHS
 from omnicx.ingest.api import router as tracking_router
 from omnicx.ingest.cors import TrackingCors
 from omnicx.ingest.sources import BrowserOrigins, WriteKeys
+from omnicx.runtime.media import wire as wire_media
 from omnicx.runtime.privacy import wire as wire_privacy
 from omnicx.runtime.workers import Workers
 from omnicx.web.admin_pages import router as admin_pages_router
 from omnicx.web.api_docs import add_api_docs
 from omnicx.web.auth_pages import router as auth_router
 from omnicx.web.consent_pages import router as consent_pages_router
+from omnicx.web.console.tickets import router as ticket_pages_router
+from omnicx.web.conversation_actions import router as conversation_actions_router
+from omnicx.web.conversation_pages import router as conversation_pages_router
+from omnicx.web.conversation_panel import router as conversation_panel_router
+from omnicx.web.customer_list import router as customer_list_router
 from omnicx.web.errors import install_error_handlers
 from omnicx.web.metrics import RequestMetrics
 from omnicx.web.metrics import router as metrics_router
@@ -53,6 +61,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     """The application; ``background`` runs the pipeline and dispatcher in this process."""
     settings = settings or get_settings()
     wire_privacy()
+    wire_media()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,6 +115,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(privacy_router)
     app.include_router(analytics_router)
     app.include_router(desk_router)
+    app.include_router(attachments_router)
     app.include_router(canned_router)
     app.include_router(rules_router)
     app.include_router(tickets_router)
@@ -114,14 +124,20 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(channels_router)
     app.include_router(webchat_router)
     app.include_router(wechat_router)
+    app.include_router(webchat_files_router)
     app.include_router(consent_router(consent_subject))
     app.include_router(consent_pages_router)
     app.include_router(auth_router)
     app.include_router(admin_pages_router)
     app.include_router(privacy_pages_router)
+    app.include_router(ticket_pages_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
+    app.include_router(customer_list_router)
     app.include_router(pages_router)
+    app.include_router(conversation_pages_router)
+    app.include_router(conversation_actions_router)
+    app.include_router(conversation_panel_router)
     app.include_router(metrics_router)
 
     @app.get("/healthz", tags=["platform"], summary="Liveness and database check")

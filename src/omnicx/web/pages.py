@@ -1,5 +1,5 @@
-"""Server-rendered pages: home, find a customer, the customer 360 view with reveal, and
-the analytics overview.
+"""Server-rendered pages: home, the customer 360 view with reveal, and the analytics
+overview (the customer list is ``customer_list``; the desk's pages are in ``console``).
 
 Customer data is read through the same services as the API (``customers.service``),
 for the signed-in user's role: masked values are computed on the server, so the page
@@ -31,7 +31,7 @@ from omnicx.governance.audit import commit_entry
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 from omnicx.identity.models import Customer
-from omnicx.identity.service import find_customer_by_identifier
+from omnicx.web.activity import event_sentence
 from omnicx.web.labels import label_filter
 from omnicx.web.language import (
     install_i18n,
@@ -45,9 +45,8 @@ from omnicx.web.session import check_csrf, csrf_token, signed_in_principal, sign
 templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
 install_i18n(templates.env)
 templates.env.filters["label"] = label_filter
+templates.env.filters["event_sentence"] = event_sentence
 router = APIRouter(include_in_schema=False)
-
-SEARCH_TYPES = ("phone", "email", "user_id", "wechat_openid", "anonymous_id", "device_id")
 
 # Form and path fields the page modules share (sizes bound what a post may carry).
 Csrf = Annotated[str, Form(max_length=100)]
@@ -124,36 +123,7 @@ def home(request: Request) -> Response:
     return render(request, "home.html", {"customers": customers, "events": events})
 
 
-@router.get("/customers", response_class=HTMLResponse)
-def find_customer(
-    request: Request,
-    type: Annotated[str, Query(max_length=40)] = "phone",
-    value: Annotated[str, Query(max_length=500)] = "",
-) -> Response:
-    principal = _home_gate(
-        request, Permission.CUSTOMERS_READ, msg("Your role may not look customers up.")
-    )
-    if not isinstance(principal, Principal):
-        return principal
-    error = None
-    status = 200
-    if value.strip():
-        try:
-            with get_database().read() as session:
-                customer_id = find_customer_by_identifier(session, type, value.strip())
-            return RedirectResponse(f"/customers/{customer_id}", status_code=303)
-        except OmniError as exc:
-            error = exc.text
-            status = 404 if isinstance(exc, NotFound) else 200
-    return render(
-        request,
-        "search.html",
-        {"types": SEARCH_TYPES, "type": type, "value": value, "error": error},
-        status=status,
-    )
-
-
-def _reveal_controls(principal: Principal, view: Customer360) -> dict[str, dict[str, Any]]:
+def reveal_controls(principal: Principal, view: Customer360) -> dict[str, dict[str, Any]]:
     """Field → how it is shown and whether this user gets a reveal form for it."""
     may = principal.may(Permission.CUSTOMERS_REVEAL)
     return {
@@ -173,20 +143,14 @@ def customer_page(request: Request, customer_id: CustomerId) -> Response:
         with get_database().read() as session:
             view = customer_360(session, principal, customer_id)
     except NotFound:
-        return render(
-            request,
-            "search.html",
-            {
-                "types": SEARCH_TYPES,
-                "type": "phone",
-                "value": "",
-                "error": msg("no customer {customer_id}", customer_id=customer_id),
-            },
-            status=404,
-        )
+        # The list page, saying so (imported here: that module builds on this one).
+        from omnicx.web.customer_list import TEMPLATE, list_context
+
+        error = msg("no customer {customer_id}", customer_id=customer_id)
+        return render(request, TEMPLATE, list_context(error=error), status=404)
     entry = customer_view_entry(principal, view, via="page.360", ip=client_ip(request))
     commit_entry(get_database(), entry)
-    fields = _reveal_controls(principal, view)
+    fields = reveal_controls(principal, view)
     hidden = [f for f in view.access.fields if f.display == "hidden"]
     return render(request, "customer.html", {"c": view, "fields": fields, "hidden": hidden})
 

@@ -5,10 +5,11 @@ checked before anything else, visitors are either anonymous (a server-signed vis
 id) or vouched for by the site (``user_hash``), messages and sockets are rate limited,
 and a socket only ever sees its own thread.
 
-Frames (JSON): the server sends ``welcome`` (visitor token, history), ``message`` (a
-transcript line), ``ack`` (a visitor message is durable), ``error`` (code + translated
-message); the visitor sends ``message`` (``client_id``, ``text``, optional ``profile``)
-and ``ping``.
+Frames (JSON): the server sends ``welcome`` (visitor token, history, the file limits),
+``message`` (a transcript line; its files carry signed download links), ``ack`` (a
+visitor message is durable), ``error`` (code + translated message); the visitor sends
+``message`` (``client_id``, ``text``, optional ``profile``) and ``ping``. Files go over
+HTTP (``attachments.py``).
 """
 
 from __future__ import annotations
@@ -34,9 +35,15 @@ from omnicx.channels.webchat.inbound import (
     visitor_event,
 )
 from omnicx.channels.webchat.limits import MAX_TEXT_CHARS, WebchatLimits
+from omnicx.channels.webchat.links import with_links
 from omnicx.channels.webchat.live import TranscriptFollower
 from omnicx.channels.webchat.models import INBOUND
-from omnicx.channels.webchat.signatures import issue_visitor, user_vouched, visitor_of
+from omnicx.channels.webchat.signatures import (
+    issue_visitor,
+    thread_for,
+    user_vouched,
+    visitor_of,
+)
 from omnicx.channels.webchat.transcript import record_line, thread_history
 from omnicx.core.database import get_database
 from omnicx.core.errors import InvalidInput, NotFound
@@ -114,7 +121,7 @@ async def widget_socket(websocket: WebSocket) -> None:
         await _refuse(websocket, "too_many_connections", language)
         return
     try:
-        channel = await asyncio.to_thread(_channel, query.get("token") or "")
+        channel = await asyncio.to_thread(chat_channel, query.get("token") or "")
     except NotFound:
         await _refuse(websocket, "unknown_channel", language)
         return
@@ -135,12 +142,13 @@ async def widget_socket(websocket: WebSocket) -> None:
         await visitor.refuse("identity_refused")
         return
     visitor.visitor_id, visitor.user_id = visitor_id, user_id or None
-    visitor.thread = f"u:{user_id}" if user_id else f"v:{visitor_id}"
+    visitor.thread = thread_for(visitor_id, visitor.user_id)
     # Subscribe before reading the history, so a line written in between is not lost
     # (the widget drops what it already shows, by message_id).
     queue = await follower.subscribe(channel.id, visitor.thread)
     try:
-        history = await asyncio.to_thread(_history, channel.id, visitor.thread)
+        history = await asyncio.to_thread(_history, channel.id, visitor.thread, key)
+        files = websocket.app.state.settings
         await visitor.send(
             {
                 "type": "welcome",
@@ -149,10 +157,12 @@ async def widget_socket(websocket: WebSocket) -> None:
                 "signed_in": user_id is not None and user_id != "",
                 "prechat": bool(channel.settings.get("prechat")),
                 "max_chars": MAX_TEXT_CHARS,
+                "max_file_bytes": files.attachment_max_bytes,
+                "file_types": files.attachment_types,
                 "history": history,
             }
         )
-        pusher = asyncio.create_task(_push(visitor, queue))
+        pusher = asyncio.create_task(_push(visitor, queue, key))
         try:
             await _read(visitor, limits, ip)
         finally:
@@ -163,21 +173,23 @@ async def widget_socket(websocket: WebSocket) -> None:
         follower.unsubscribe(channel.id, visitor.thread, queue)
 
 
-def _channel(token: str) -> ChannelView:
+def chat_channel(token: str) -> ChannelView:
+    """The enabled web chat channel of a public token (``NotFound`` otherwise)."""
     with get_database().read() as session:
         return channel_for_token(session, token, "webchat")
 
 
-def _history(channel_id: int, thread: str) -> list[dict[str, Any]]:
+def _history(channel_id: int, thread: str, key: str) -> list[dict[str, Any]]:
     with get_database().read() as session:
-        return [line.as_frame() for line in thread_history(session, channel_id, thread)]
+        lines = thread_history(session, channel_id, thread)
+    return [with_links(line.as_frame(), key) for line in lines]
 
 
-async def _push(visitor: VisitorSocket, queue: asyncio.Queue[Any]) -> None:
+async def _push(visitor: VisitorSocket, queue: asyncio.Queue[Any], key: str) -> None:
     while True:
         line = await queue.get()
         try:
-            await visitor.send(line.as_frame())
+            await visitor.send(with_links(line.as_frame(), key))
         except (WebSocketDisconnect, RuntimeError):
             return
 

@@ -7,6 +7,7 @@ written after, and a retry (same client id) is a no-op for both.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,8 +75,9 @@ def visitor_event(
     thread: str,
     visitor_id: str,
     user_id: str | None,
+    attachments: Sequence[Mapping[str, Any]] = (),
 ) -> LogEvent:
-    """The canonical event for a visitor's message."""
+    """The canonical event for a visitor's message (and the files it carries)."""
     return message_received(
         channel.source_id,
         channel=CHANNEL,
@@ -86,4 +88,5 @@ def visitor_event(
         anonymous_id=visitor_id,
         user_id=user_id,
         traits=message.profile,
+        attachments=attachments,
     )

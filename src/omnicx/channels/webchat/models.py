@@ -16,6 +16,7 @@ from omnicx.core.crypto import EncryptedText
 from omnicx.core.database import Base, BigId
 
 TEXT_PURPOSE = "webchat_messages.text"
+ATTACHMENTS_PURPOSE = "webchat_messages.attachments"
 INBOUND, OUTBOUND = "in", "out"
 
 
@@ -35,4 +36,6 @@ class WebchatMessage(Base):
     message_id: Mapped[str] = mapped_column(String(220))
     text: Mapped[str] = mapped_column(EncryptedText(TEXT_PURPOSE))
     author_name: Mapped[str | None] = mapped_column(String(200))
+    # JSON list of the files the line carries (id, name, type, size); None: none.
+    attachments: Mapped[str | None] = mapped_column(EncryptedText(ATTACHMENTS_PURPOSE))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -39,4 +39,5 @@ class WebchatDeliverer:
                 message_id=reply.message_id,
                 text=reply.text,
                 author_name=reply.author_name,
+                attachments=[f.metadata() for f in reply.attachments],
             )

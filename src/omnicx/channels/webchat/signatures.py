@@ -19,6 +19,11 @@ VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_USER_ID = 200
 
 
+def thread_for(visitor_id: str, user_id: str | None) -> str:
+    """A visitor's thread: the site's user if it vouched for one, else the visitor id."""
+    return f"u:{user_id}" if user_id else f"v:{visitor_id}"
+
+
 def user_hash(secret: str, user_id: str) -> str:
     """What the site's server computes for ``user_id`` (hex HMAC-SHA256)."""
     return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from omnicx.channels.webchat.models import WebchatMessage
+from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_utc, utcnow
 
 HISTORY_MESSAGES = 200
@@ -26,9 +28,12 @@ class TranscriptLine:
     text: str
     author_name: str | None
     created_at: datetime
+    # The files it carries: {"id", "name", "type", "size"} each.
+    attachments: tuple[dict[str, Any], ...] = ()
 
     def as_frame(self) -> dict[str, Any]:
-        """What the widget receives: nothing about the channel or other threads."""
+        """What the widget receives: nothing about the channel or other threads (the
+        files' download links are added by the route that sends it)."""
         return {
             "type": "message",
             "id": self.id,
@@ -37,6 +42,7 @@ class TranscriptLine:
             "text": self.text,
             "author_name": self.author_name,
             "at": self.created_at.isoformat(),
+            "attachments": [dict(a) for a in self.attachments],
         }
 
 
@@ -50,6 +56,7 @@ def line_of(row: WebchatMessage) -> TranscriptLine:
         text=row.text,
         author_name=row.author_name,
         created_at=as_utc(row.created_at),
+        attachments=tuple(loads(row.attachments)) if row.attachments else (),
     )
 
 
@@ -62,6 +69,7 @@ def record_line(
     message_id: str,
     text: str,
     author_name: str | None = None,
+    attachments: Sequence[Mapping[str, Any]] = (),
 ) -> bool:
     """Add a line unless ``(channel_id, message_id)`` is already there (idempotent:
     redeliveries and retries are no-ops). True when it was added."""
@@ -77,6 +85,7 @@ def record_line(
         message_id=message_id,
         text=text,
         author_name=author_name,
+        attachments=dumps([dict(a) for a in attachments]) if attachments else None,
         created_at=utcnow(),
     )
     try:

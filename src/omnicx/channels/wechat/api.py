@@ -21,6 +21,7 @@ from omnicx.channels.refusals import audit_refusal
 from omnicx.channels.service import ChannelView, channel_for_token
 from omnicx.channels.wechat.callbacks import openid_hash, record_callback, record_interaction
 from omnicx.channels.wechat.inbound import Inbound, inbound_event, parse
+from omnicx.channels.wechat.media import schedule_fetch
 from omnicx.channels.wechat.signatures import (
     MAX_BODY_BYTES,
     CallbackRefused,
@@ -176,11 +177,15 @@ async def _body(request: Request) -> bytes:
 def _record(
     channel: ChannelView, query: SignedQuery, inbound: Inbound, received_at: datetime
 ) -> None:
-    """The nonce (a replayed signature is refused here) and the reply window, in one
-    write before the log append."""
+    """The nonce (a replayed signature is refused here), the reply window and a medium's
+    fetch, in one write before the log append."""
     app_id = str(channel.settings.get("app_id") or "")
     with get_database().write() as session:
         record_callback(session, channel.id, query.timestamp, query.nonce, inbound.event.message_id)
         if inbound.opens_window:
             at = min(inbound.event.occurred_at, received_at)
             record_interaction(session, channel.id, openid_hash(app_id, inbound.openid), at)
+        if inbound.media is not None:
+            schedule_fetch(
+                session, channel.id, inbound.event.message_id, inbound.openid, inbound.media
+            )

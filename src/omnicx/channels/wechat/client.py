@@ -51,9 +51,9 @@ class WechatApi:
         body = {"touser": openid, "msgtype": "text", "text": {"content": text}}
         answer_of(self._call("POST", "/cgi-bin/message/custom/send", json=body))
 
-    def media(self, media_id: str) -> tuple[bytes, str]:
-        """A medium's bytes and type (``/cgi-bin/media/get``); WeChat keeps media a
-        follower sent for 3 days."""
+    def media(self, media_id: str) -> tuple[bytes, str, str | None]:
+        """A medium's bytes, type and file name (``/cgi-bin/media/get``); WeChat keeps
+        media a follower sent for 3 days."""
         response = self._call("GET", "/cgi-bin/media/get", params={"media_id": media_id})
         kind = response.headers.get("content-type", "application/octet-stream")
         if "json" in kind or "text/plain" in kind:
@@ -61,7 +61,15 @@ class WechatApi:
             raise WechatApiError(-1, "the media API answered no medium")
         if len(response.content) > MAX_MEDIA_BYTES:
             raise WechatApiError(-1, "the medium is over 20 MB")
-        return response.content, kind.split(";")[0].strip()
+        return response.content, kind.split(";")[0].strip(), _file_name(response)
+
+
+def _file_name(response: httpx.Response) -> str | None:
+    """The name in ``Content-Disposition: attachment; filename="MEDIA_ID.jpg"``."""
+    disposition = response.headers.get("content-disposition", "")
+    _, found, rest = disposition.partition("filename=")
+    name = rest.split(";")[0].strip().strip('"') if found else ""
+    return name[:200] or None
 
 
 def _errcode(response: httpx.Response) -> int | None:

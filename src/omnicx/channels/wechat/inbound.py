@@ -54,6 +54,8 @@ class Inbound:
     openid: str
     # Whether it opens the 48-hour window for replies (``callbacks.record_callback``).
     opens_window: bool
+    # An image, voice or video to fetch from WeChat (``media.schedule_fetch``).
+    media: dict[str, Any] | None = None
 
 
 def parse(xml: str) -> BaseMessage:
@@ -116,7 +118,8 @@ def inbound_event(channel: ChannelView, message: BaseMessage, received_at: datet
         attachments=attachments,
         **common,
     )
-    return Inbound(event, openid, True)
+    media = attachments[0] if msg_type in MEDIA_TYPES and attachments[0]["media_id"] else None
+    return Inbound(event, openid, True, media)
 
 
 def _event_details(kind: str, data: dict[str, Any]) -> dict[str, str]:
@@ -133,7 +136,7 @@ def _event_details(kind: str, data: dict[str, Any]) -> dict[str, str]:
 
 def _content(msg_type: str, data: dict[str, Any], channel_id: int) -> tuple[str, list[Any]]:
     """The message's text and its attachments' metadata (media are fetched through the
-    media API when someone opens them: ``media.py``)."""
+    media API by a job: ``media.py``)."""
     if msg_type == "text":
         return _text(data.get("Content"), MAX_TEXT), []
     if msg_type in MEDIA_TYPES:

@@ -16,7 +16,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import get_database
-from omnicx.core.errors import InvalidInput
 from omnicx.core.eventlog.table import appended
 from omnicx.core.serialization import loads
 from omnicx.desk.access import load_conversation
@@ -180,14 +179,7 @@ def render_canned(
 ) -> RenderOut:
     with get_database().read() as session:
         loaded = load_conversation(session, principal, conversation_id)
-        if (body.code is None) == (body.body is None):
-            raise InvalidInput("give either code or body", field="code")
-        template = (
-            replies.canned_by_code(session, body.code).body
-            if body.code is not None
-            else replies.check_body(body.body or "")
-        )
-        text, shown = replies.render(session, loaded, template)
+        text, shown = replies.render_canned(session, loaded, code=body.code, body=body.body)
         customer_id = loaded.row.customer_id
     _audit_customer_read(principal, customer_id, shown, "desk.canned_reply", request)
     return RenderOut(text=text)

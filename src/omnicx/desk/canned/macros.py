@@ -163,6 +163,5 @@ def run_macro(session: Session, loaded: LoadedConversation, macro: Macro) -> lis
                 actor=principal.actor,
                 kind="reply" if action.action == "reply" else "note",
                 text=text,
-                attachments=[],
             )
     return shown

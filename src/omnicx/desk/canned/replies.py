@@ -160,6 +160,18 @@ def render(session: Session, loaded: LoadedConversation, body: str) -> tuple[str
         ) from exc
 
 
+def render_canned(
+    session: Session, loaded: LoadedConversation, *, code: str | None, body: str | None
+) -> tuple[str, list[Shown]]:
+    """The canned reply ``code``, or the template ``body``, filled in for the conversation
+    (as ``render``). Raises InvalidInput (neither or both given, a bad template),
+    NotFound (no such code)."""
+    if (code is None) == (body is None):
+        raise InvalidInput("give either code or body", field="code")
+    template = canned_by_code(session, code).body if code is not None else check_body(body or "")
+    return render(session, loaded, template)
+
+
 def variables(session: Session, loaded: LoadedConversation) -> tuple[dict[str, Any], list[Shown]]:
     conversation = loaded.row
     customer: dict[str, Any] = {"id": conversation.customer_id}

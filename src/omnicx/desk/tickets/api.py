@@ -7,25 +7,29 @@ show the customer are audited like the 360 view.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from omnicx.core.database import get_database
 from omnicx.core.errors import InvalidInput
-from omnicx.core.serialization import loads
 from omnicx.desk.access import load_conversation, reach_of
 from omnicx.desk.tickets import service
-from omnicx.desk.tickets.access import LoadedTicket, load_ticket, visible
-from omnicx.desk.tickets.models import (
-    Ticket,
-    TicketChange,
-    TicketComment,
-    TicketConversation,
+from omnicx.desk.tickets.access import load_ticket
+from omnicx.desk.tickets.detail import ticket_detail
+from omnicx.desk.tickets.listing import TicketFilters, list_tickets
+from omnicx.desk.tickets.schemas import (
+    CommentIn,
+    FromConversationIn,
+    LinkIn,
+    Priority,
+    Status,
+    TicketDetail,
+    TicketIn,
+    TicketOut,
+    TicketPage,
+    TicketPatch,
+    TicketType,
 )
 from omnicx.governance.access import view_entry
 from omnicx.governance.api import client_ip, require
@@ -39,128 +43,13 @@ Reader = Annotated[Principal, Depends(require(Permission.DESK_READ))]
 Replier = Annotated[Principal, Depends(require(Permission.DESK_REPLY))]
 TicketId = Annotated[int, Path(ge=1, le=2**62)]
 ConversationId = Annotated[int, Path(ge=1, le=2**62)]
-TicketType = Literal["inquiry", "complaint", "after_sales", "invoice", "repair", "other"]
-Priority = Literal["low", "normal", "high", "urgent"]
-Status = Literal["new", "open", "pending", "resolved", "closed"]
-
-
-class TicketIn(BaseModel):
-    title: str = Field(max_length=200, examples=["空调漏水，需上门维修"])
-    type: TicketType = "inquiry"
-    priority: Priority = "normal"
-    customer_id: int | None = Field(None, ge=1, le=2**62)
-    team_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    owner_id: int | None = Field(None, ge=1, le=2**31 - 1)
-
-
-class FromConversationIn(BaseModel):
-    title: str = Field(max_length=200)
-    type: TicketType = "inquiry"
-    priority: Priority = "normal"
-
-
-class TicketPatch(BaseModel):
-    title: str | None = Field(None, max_length=200)
-    type: TicketType | None = None
-    priority: Priority | None = None
-    status: Status | None = None
-    owner_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    team_id: int | None = Field(None, ge=1, le=2**31 - 1)
-
-
-class CommentIn(BaseModel):
-    text: str = Field(max_length=10_000, examples=["已联系师傅，明天上午上门"])
-
-
-class LinkIn(BaseModel):
-    conversation_id: int = Field(ge=1, le=2**62)
-
-
-class TicketOut(BaseModel):
-    id: int
-    title: str
-    type: str
-    priority: str
-    status: str
-    customer_id: int | None
-    team_id: int | None
-    owner_id: int | None
-    created_at: datetime
-    updated_at: datetime
-    resolved_at: datetime | None
-
-    @classmethod
-    def of(cls, row: Ticket) -> TicketOut:
-        return cls.model_validate({name: getattr(row, name) for name in cls.model_fields})
-
-
-class CommentOut(BaseModel):
-    id: int
-    author_user_id: int | None
-    text: str
-    created_at: datetime
-
-
-class ChangeOut(BaseModel):
-    actor: str
-    action: str
-    detail: dict[str, Any]
-    created_at: datetime
-
-
-class TicketDetail(TicketOut):
-    customer: dict[str, Any]
-    conversation_ids: list[int]
-    comments: list[CommentOut]
-    history: list[ChangeOut]
-
-
-class TicketPage(BaseModel):
-    items: list[TicketOut]
-    next_cursor: str | None = None
-
-
-def _detail(session: Session, loaded: LoadedTicket) -> TicketDetail:
-    ticket = loaded.row
-    links = session.scalars(
-        select(TicketConversation.conversation_id)
-        .where(TicketConversation.ticket_id == ticket.id)
-        .order_by(TicketConversation.linked_at)
-    )
-    comments = session.scalars(
-        select(TicketComment).where(TicketComment.ticket_id == ticket.id).order_by(TicketComment.id)
-    )
-    history = session.scalars(
-        select(TicketChange).where(TicketChange.ticket_id == ticket.id).order_by(TicketChange.id)
-    )
-    return TicketDetail(
-        **TicketOut.of(ticket).model_dump(),
-        customer=loaded.customer(session),
-        conversation_ids=list(links),
-        # Comments are free text written by agents: masked for the reader like messages.
-        comments=[
-            CommentOut(
-                id=c.id,
-                author_user_id=c.author_user_id,
-                text=loaded.view.text(c.text),
-                created_at=c.created_at,
-            )
-            for c in comments
-        ],
-        history=[
-            ChangeOut(
-                actor=h.actor, action=h.action, detail=loads(h.detail), created_at=h.created_at
-            )
-            for h in history
-        ],
-    )
 
 
 def _answer(principal: Principal, request: Request, ticket_id: int) -> TicketDetail:
     """The ticket as the caller sees it; showing its customer is an audited read."""
     database = get_database()
     with database.read() as session:
-        detail = _detail(session, load_ticket(session, principal, ticket_id))
+        detail = ticket_detail(session, load_ticket(session, principal, ticket_id))
     if detail.customer_id is not None:
         entry = view_entry(principal, detail.customer_id, via="desk.ticket", ip=client_ip(request))
         commit_entry(database, entry)
@@ -168,40 +57,34 @@ def _answer(principal: Principal, request: Request, ticket_id: int) -> TicketDet
 
 
 @router.get("/tickets", response_model=TicketPage, summary="Tickets you may see, newest first")
-def list_tickets(
+def get_tickets(
     principal: Reader,
     view: Literal["mine", "team", "all"] = "all",
     status: Status | None = None,
     type: TicketType | None = None,
     priority: Priority | None = None,
+    team: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     customer_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     cursor: Annotated[int | None, Query(ge=1, le=2**62, description="next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TicketPage:
+    filters = TicketFilters(
+        view=view,
+        status=status,
+        type=type,
+        priority=priority,
+        team_id=team,
+        customer_ids=None if customer_id is None else [customer_id],
+    )
     with get_database().read() as session:
-        reach = reach_of(session, principal)
-        stmt = select(Ticket).where(visible(reach))
-        if view == "mine":
-            stmt = stmt.where(Ticket.owner_id == reach.user_id)
-        elif view == "team":
-            stmt = stmt.where(Ticket.team_id.in_(reach.team_ids or (-1,)))
-        for column, value in (
-            (Ticket.status, status),
-            (Ticket.type, type),
-            (Ticket.priority, priority),
-            (Ticket.customer_id, customer_id),
-        ):
-            if value is not None:
-                stmt = stmt.where(column == value)
-        if cursor is not None:
-            stmt = stmt.where(Ticket.id < cursor)
-        rows = list(session.scalars(stmt.order_by(Ticket.id.desc()).limit(limit + 1)))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return TicketPage(
-            items=[TicketOut.of(r) for r in rows],
-            next_cursor=str(rows[-1].id) if more and rows else None,
+        rows, next_cursor = list_tickets(
+            session,
+            reach_of(session, principal),
+            filters,
+            cursor=None if cursor is None else str(cursor),
+            limit=limit,
         )
+        return TicketPage(items=[TicketOut.of(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.post("/tickets", response_model=TicketDetail, status_code=201, summary="Open a ticket")

@@ -14,6 +14,15 @@ TYPES = ("inquiry", "complaint", "after_sales", "invoice", "repair", "other")
 STATUSES = ("new", "open", "pending", "resolved", "closed")
 # Statuses in which the ticket is still worked on (its resolution clock runs or waits).
 ACTIVE_STATUSES = ("new", "open", "pending")
+# Where a ticket may go from each status. "new" only means nobody has worked on it yet,
+# so nothing leads back to it; a resolved ticket may be opened again; closed is final.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("open", "pending", "resolved", "closed"),
+    "open": ("pending", "resolved", "closed"),
+    "pending": ("open", "resolved", "closed"),
+    "resolved": ("open", "closed"),
+    "closed": (),
+}
 COMMENT_PURPOSE = "desk_ticket_comments.text"
 
 

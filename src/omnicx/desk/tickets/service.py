@@ -15,18 +15,19 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from omnicx.core.errors import Conflict, Forbidden, InvalidInput, check_text
+from omnicx.core.errors import Conflict, Forbidden, InvalidInput, NotFound, check_text
 from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps
 from omnicx.core.time import as_utc, utcnow
 from omnicx.desk.access import LoadedConversation
-from omnicx.desk.models import PRIORITIES
+from omnicx.desk.models import PRIORITIES, Agent
 from omnicx.desk.sla.service import meet_clock, pause_clock, resume_clock, start_clock
 from omnicx.desk.teams import ensure_agent, team_by_ref
 from omnicx.desk.tickets.access import LoadedTicket
 from omnicx.desk.tickets.models import (
     ACTIVE_STATUSES,
     STATUSES,
+    TRANSITIONS,
     TYPES,
     Ticket,
     TicketChange,
@@ -35,6 +36,7 @@ from omnicx.desk.tickets.models import (
 )
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
+from omnicx.identity.service import current_customer_id
 
 MAX_TITLE = 200
 MAX_COMMENT = 10_000
@@ -92,6 +94,14 @@ def create_ticket(
     if conversation is not None:
         customer_id = customer_id or conversation.row.customer_id
         team_id = team_id or conversation.row.team_id
+    if customer_id is not None:
+        # A ticket names a customer who exists (the survivor, when merged away).
+        try:
+            customer_id = current_customer_id(session, customer_id)
+        except NotFound as exc:
+            raise NotFound(
+                msg("no customer {customer_id}", customer_id=customer_id), field="customer_id"
+            ) from exc
     if owner_id is None:
         owner_id = acting_user
     elif owner_id != acting_user and not manager:
@@ -150,7 +160,7 @@ def update_ticket(session: Session, loaded: LoadedTicket, changes: dict[str, Any
             raise Forbidden("agents may only take a ticket themselves", field="owner_id")
         ticket.owner_id = ensure_agent(session, owner).user_id if owner is not None else None
     if "team_id" in changes and changes["team_id"] != ticket.team_id:
-        if not manager:
+        if not may_move_team(principal):
             raise Forbidden("moving a ticket to another team needs desk:manage", field="team_id")
         team = changes["team_id"]
         ticket.team_id = team_by_ref(session, team).id if team is not None else None
@@ -168,9 +178,42 @@ def update_ticket(session: Session, loaded: LoadedTicket, changes: dict[str, Any
     return ticket
 
 
+def owner_choices(session: Session, loaded: LoadedTicket) -> list[int]:
+    """Whom the reader may make the ticket's owner (the rule ``update_ticket`` applies):
+    any agent with ``desk:manage``, otherwise only themselves; the owner now comes first."""
+    if loaded.principal.may(Permission.DESK_MANAGE):
+        ids = list(session.scalars(select(Agent.user_id).order_by(Agent.user_id)))
+    else:
+        ids = [loaded.reach.user_id] if loaded.reach.user_id is not None else []
+    owner = loaded.row.owner_id
+    return ([owner] if owner is not None else []) + [i for i in ids if i != owner]
+
+
+def may_move_team(principal: Principal) -> bool:
+    """Whether ``principal`` may give a ticket to another team (``update_ticket``'s rule)."""
+    return principal.may(Permission.DESK_MANAGE)
+
+
+def next_statuses(status: str) -> tuple[str, ...]:
+    """The statuses a ticket in ``status`` may be given (``TRANSITIONS``)."""
+    return TRANSITIONS.get(status, ())
+
+
 def _set_status(ticket: Ticket, status: str) -> None:
-    if ticket.status == "closed" and status != "closed":
+    if status == ticket.status:
+        return
+    if ticket.status == "closed":
         raise Conflict("a closed ticket stays closed: open a new one", field="status")
+    if status not in next_statuses(ticket.status):
+        raise Conflict(
+            msg(
+                "a {current} ticket can become {allowed}, not {status}",
+                current=ticket.status,
+                allowed=", ".join(next_statuses(ticket.status)),
+                status=status,
+            ),
+            field="status",
+        )
     ticket.status = status
     if status in ("resolved", "closed"):
         ticket.resolved_at = ticket.resolved_at or utcnow()
@@ -206,6 +249,7 @@ def _link(session: Session, ticket: Ticket, conversation_id: int, actor: str) ->
 
 
 def add_comment(session: Session, loaded: LoadedTicket, text: str) -> TicketComment:
+    """An internal comment by the caller; a new ticket becomes open."""
     text = text.strip()
     check_text(text, "text")
     if not text or len(text) > MAX_COMMENT:

@@ -1,0 +1,163 @@
+"""``/api/v1/conversations/{id}/attachments`` and ``/api/v1/attachments/{id}``: an agent
+uploads a file to a conversation (to send it with a reply or a note) and downloads any
+file of a conversation they may see. Row access is the conversation's
+(``load_conversation``): a file of a conversation the caller may not see is 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from omnicx.core.database import get_database
+from omnicx.core.errors import NotFound
+from omnicx.core.i18n import msg
+from omnicx.core.settings import get_settings
+from omnicx.core.uploads import Upload, download_headers, read_upload
+from omnicx.desk.access import load_conversation
+from omnicx.desk.api import ConversationId, Reader, Replier
+from omnicx.desk.attachments.models import Attachment
+from omnicx.desk.attachments.schemas import AttachmentOut
+from omnicx.desk.attachments.store import content_of, get_attachment, upload_to_conversation
+from omnicx.governance import audit
+from omnicx.governance.api import client_ip
+from omnicx.governance.audit import commit_entry
+from omnicx.governance.service import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["desk"])
+
+AttachmentId = Annotated[int, Path(ge=1, le=2**62)]
+CHUNK_BYTES = 256 * 1024
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
+def attachment_out(row: Attachment) -> AttachmentOut:
+    return AttachmentOut(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        name=row.name,
+        type=row.content_type,
+        declared_type=row.declared_type,
+        size=row.size,
+        sha256=row.sha256,
+        uploaded_by="agent" if row.uploaded_by == "agent" else "customer",
+        uploader_user_id=row.uploader_user_id,
+        created_at=row.created_at,
+    )
+
+
+def _check_access(principal: Principal, conversation_id: int) -> None:
+    with get_database().read() as session:
+        load_conversation(session, principal, conversation_id)
+
+
+def _store(principal: Principal, conversation_id: int, upload: Upload) -> AttachmentOut:
+    with get_database().write() as session:
+        loaded = load_conversation(session, principal, conversation_id)
+        row = upload_to_conversation(
+            session,
+            loaded.row,
+            upload.data,
+            name=upload.name,
+            declared_type=upload.declared_type,
+            user_id=loaded.reach.user_id,
+        )
+        return attachment_out(row)
+
+
+@router.post(
+    "/conversations/{conversation_id}/attachments",
+    response_model=AttachmentOut,
+    status_code=201,
+    summary="Upload a file to a conversation (multipart, field file), to send with a message",
+    openapi_extra=UPLOAD_BODY,
+    responses={413: {"description": "Over the size limit"}, 415: {"description": "Type refused"}},
+)
+async def post_attachment(
+    principal: Replier, request: Request, conversation_id: ConversationId
+) -> AttachmentOut:
+    # Row access first, so a conversation the caller may not see costs no upload.
+    await run_in_threadpool(_check_access, principal, conversation_id)
+    upload = await read_upload(
+        request.headers.get("content-type"),
+        request.headers.get("content-length"),
+        request.stream(),
+        max_file_bytes=get_settings().attachment_max_bytes,
+    )
+    return await run_in_threadpool(_store, principal, conversation_id, upload)
+
+
+def _read(principal: Principal, attachment_id: int) -> tuple[Attachment, bytes, int | None]:
+    with get_database().read() as session:
+        row = get_attachment(session, attachment_id)
+        loaded = None
+        if row.conversation_id is not None:  # a customer's file not yet placed: nobody's
+            try:
+                loaded = load_conversation(session, principal, row.conversation_id)
+            except NotFound:
+                loaded = None
+        if loaded is None:
+            # Not "no conversation N": which conversation holds the file is not leaked.
+            raise NotFound(
+                msg("no attachment {attachment_id}", attachment_id=attachment_id),
+                field="attachment_id",
+            )
+        data = content_of(row)  # loaded only now, once access is granted
+        session.expunge(row)
+        return row, data, loaded.row.customer_id
+
+
+def _audit(principal: Principal, row: Attachment, customer_id: int | None, ip: str | None) -> None:
+    """A file is customer data shown in full: its read is audited like the 360 view's."""
+    if customer_id is None:
+        return
+    entry = audit.draft(
+        principal,
+        "customer.view",
+        target_type="customer",
+        target_id=customer_id,
+        detail={"via": "desk.attachment", "attachment_id": row.id, "unmasked": True, "fields": []},
+        ip=ip,
+    )
+    commit_entry(get_database(), entry)
+
+
+@router.get(
+    "/attachments/{attachment_id}",
+    summary="Download an attachment (of a conversation you may see)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def get_attachment_file(
+    principal: Reader, request: Request, attachment_id: AttachmentId
+) -> StreamingResponse:
+    row, data, customer_id = _read(principal, attachment_id)
+    _audit(principal, row, customer_id, client_ip(request))
+    headers = download_headers(row.name, row.content_type, row.size)
+    media_type = headers.pop("Content-Type")
+    return StreamingResponse(_chunks(data), media_type=media_type, headers=headers)
+
+
+def _chunks(data: bytes) -> Iterator[bytes]:
+    # Decrypted whole first (GCM releases nothing unverified), then sent in pieces.
+    view = memoryview(data)
+    for start in range(0, len(view), CHUNK_BYTES):
+        yield bytes(view[start : start + CHUNK_BYTES])
