@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
@@ -47,6 +49,7 @@ from _common import (
     verdict,
     write_json,
 )
+from _production import fresh_database
 
 P99_BAR_MS = 200.0  # the channels issue: answered p99 under 200 ms at 200 messages/s
 WECHAT_DEADLINE_MS = 5000.0  # WeChat gives up (and retries) after 5 seconds
@@ -55,7 +58,7 @@ TOKEN, AES_KEY = "omnicxBench2026", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR
 TEXTS = ("空调不制冷了", "发票抬头写错了", "师傅几点上门？", "退货地址是哪里", "会员积分怎么查")
 
 
-def create_channel(home: Path, aes: bool) -> str:
+def create_channel(home: Path, aes: bool, database_url: str | None) -> str:
     """``omnicx channels create wechat`` as an operator would; the callback path."""
     args = ["--app-id", APP_ID, "--app-secret", APP_SECRET, "--token", TOKEN]
     if aes:
@@ -63,7 +66,8 @@ def create_channel(home: Path, aes: bool) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "omnicx", "channels", "create", "wechat", "--name", "压测服务号",
          *args],
-        env=server_environment(home), cwd=home, capture_output=True, text=True, check=True,
+        env=server_environment(home, database_url), cwd=home, capture_output=True, text=True,
+        check=True,
     )  # fmt: skip
     return urlsplit(done.stdout.strip().splitlines()[-1]).path
 
@@ -118,21 +122,28 @@ async def send_all(
     return sorted(latencies), failed
 
 
-def counts(path: Path) -> tuple[int, int, int]:
+COUNTS = (
+    "SELECT (SELECT count(*) FROM events e JOIN channels c ON c.source_id = e.source_id"
+    "        WHERE c.kind = 'wechat'),"
+    "       (SELECT count(DISTINCT e.message_id) FROM events e"
+    "        JOIN channels c ON c.source_id = e.source_id WHERE c.kind = 'wechat'),"
+    "       (SELECT count(*) FROM desk_messages WHERE channel = 'wechat' AND direction = 'in')"
+)
+
+
+def counts(home: Path, database_url: str | None) -> tuple[int, int, int]:
     """(events on the log, distinct message ids among them, desk messages) of WeChat."""
-    conn = readonly_connection(path)
-    try:
-        source = conn.execute("SELECT source_id FROM channels WHERE kind = 'wechat'").fetchone()[0]
-        events, distinct = conn.execute(
-            "SELECT count(*), count(DISTINCT message_id) FROM events WHERE source_id = ?",
-            (source,),
-        ).fetchone()
-        desk = conn.execute(
-            "SELECT count(*) FROM desk_messages WHERE channel = 'wechat' AND direction = 'in'"
-        ).fetchone()[0]
-    finally:
-        conn.close()
-    return int(events), int(distinct), int(desk)
+    if database_url:
+        with psycopg.connect(database_url) as pg:
+            row = pg.execute(COUNTS).fetchone()
+    else:
+        conn = readonly_connection(database_path(home))
+        try:
+            row = conn.execute(COUNTS).fetchone()
+        finally:
+            conn.close()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def main() -> None:
@@ -143,14 +154,28 @@ def main() -> None:
     parser.add_argument("--retry-share", type=float, default=0.1)
     parser.add_argument("--aes", action="store_true", help="safe mode (encrypted bodies)")
     parser.add_argument("--no-pipeline", action="store_true", help="(diagnosis) no worker")
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the database (postgres: a throwaway one on OMNICX_BENCH_POSTGRES_URL)",
+    )
     common_arguments(parser)
     args = parser.parse_args()
     announce("WeChat callback", args)
     rng = random.Random(args.seed)
     messages = int(args.rate * args.seconds)
-    with bench_home("channels", args.workdir, args.keep) as home:
-        migrate(home)
-        path = create_channel(home, args.aes)
+    with contextlib.ExitStack() as stack:
+        home = stack.enter_context(bench_home("channels", args.workdir, args.keep))
+        url = stack.enter_context(fresh_database()) if args.backend == "postgres" else None
+        if url:
+            subprocess.run(
+                [sys.executable, "-m", "omnicx", "migrate"],
+                env=server_environment(home, url), cwd=home, check=True, capture_output=True,
+            )  # fmt: skip
+        else:
+            migrate(home)
+        path = create_channel(home, args.aes, url)
         plan: list[tuple[float, dict[str, str], bytes]] = []
         for n in range(messages):
             at = n / args.rate
@@ -163,12 +188,12 @@ def main() -> None:
                 )
                 plan.append((at + 1.0, again, body))
         plan.sort(key=lambda p: p[0])
-        with running_server(home, pipeline=not args.no_pipeline) as server:
+        with running_server(home, pipeline=not args.no_pipeline, database_url=url) as server:
             watch = CpuWatch(server)
             latencies, failed = asyncio.run(send_all(server.url + path, plan))
             sent_in = time.perf_counter()
             deadline = time.monotonic() + 120
-            while (found := counts(database_path(home)))[2] < messages:
+            while (found := counts(home, url))[2] < messages:
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
@@ -190,8 +215,8 @@ def main() -> None:
          desk_note if desk == messages else "[red]missing[/]"),
     ]  # fmt: skip
     print_table(
-        f"{args.rate:.0f} messages/s for {args.seconds:.0f} s, {args.followers} followers"
-        f"{', safe mode' if args.aes else ''}",
+        f"{args.rate:.0f} messages/s for {args.seconds:.0f} s, {args.followers} followers, "
+        f"{args.backend}{', safe mode' if args.aes else ''}",
         rows,
         ("what", "figure", "against"),
     )

@@ -320,6 +320,9 @@ def test_a_message_the_log_cannot_take_is_answered_503_and_the_retry_lands(clien
         async def append(self, events: Any) -> None:
             raise OSError("the log is unavailable")
 
+        async def append_recorded(self, events: Any, record: Any) -> None:
+            raise OSError("the log is unavailable")
+
         async def close(self) -> None:
             return None
 

@@ -13,9 +13,11 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
+from sqlalchemy.orm import Session
 
 from omnicx.channels.refusals import audit_refusal
 from omnicx.channels.service import ChannelView, channel_for_token
@@ -154,9 +156,9 @@ async def receive_callback(token: str, request: Request) -> PlainTextResponse:
             "the WeChat callback's body is not a message this channel can read", code=code
         ) from exc
     event_log: EventLog = request.app.state.event_log
+    record = partial(_record, channel, query, inbound, received_at)
     try:
-        await asyncio.to_thread(_record, channel, query, inbound, received_at)
-        await event_log.append([inbound.event])
+        await event_log.append_recorded([inbound.event], record)
     except CallbackRefused as exc:  # a replayed signature
         raise await _refuse(request, channel, exc.reason) from exc
     except Exception as exc:
@@ -175,17 +177,18 @@ async def _body(request: Request) -> bytes:
 
 
 def _record(
-    channel: ChannelView, query: SignedQuery, inbound: Inbound, received_at: datetime
+    channel: ChannelView,
+    query: SignedQuery,
+    inbound: Inbound,
+    received_at: datetime,
+    session: Session,
 ) -> None:
     """The nonce (a replayed signature is refused here), the reply window and a medium's
-    fetch, in one write before the log append."""
+    fetch, durable with the log append (in its very transaction on the table log)."""
     app_id = str(channel.settings.get("app_id") or "")
-    with get_database().write() as session:
-        record_callback(session, channel.id, query.timestamp, query.nonce, inbound.event.message_id)
-        if inbound.opens_window:
-            at = min(inbound.event.occurred_at, received_at)
-            record_interaction(session, channel.id, openid_hash(app_id, inbound.openid), at)
-        if inbound.media is not None:
-            schedule_fetch(
-                session, channel.id, inbound.event.message_id, inbound.openid, inbound.media
-            )
+    record_callback(session, channel.id, query.timestamp, query.nonce, inbound.event.message_id)
+    if inbound.opens_window:
+        at = min(inbound.event.occurred_at, received_at)
+        record_interaction(session, channel.id, openid_hash(app_id, inbound.openid), at)
+    if inbound.media is not None:
+        schedule_fetch(session, channel.id, inbound.event.message_id, inbound.openid, inbound.media)
