@@ -100,20 +100,29 @@ def list_customers(
     return CustomerPage(items=[summary for summary, _ in items], next_cursor=next_cursor), entry
 
 
-def _search(session: Session, q: str, limit: int) -> list[tuple[int, str]]:
-    """(customer id, how it matched), identifier matches first, without repeats."""
-    found: dict[int, str] = {}
+def customers_identified(session: Session, q: str) -> list[int]:
+    """The customers holding ``q`` as an identifier of a type its shape fits (an e-mail,
+    a phone in any common notation, a user id, an anonymous id); none is not an error."""
     if "@" in q:
         kinds = EMAIL_TYPES
     elif PHONE_LIKE.fullmatch(q):
         kinds = PHONE_TYPES
     else:
         kinds = OTHER_TYPES
+    found: list[int] = []
     for kind in kinds:
         try:
-            found.setdefault(find_customer_by_identifier(session, kind, q), "identifier")
+            customer_id = find_customer_by_identifier(session, kind, q)
         except (NotFound, InvalidInput):
             continue  # not this kind of identifier, or nobody holds it
+        if customer_id not in found:
+            found.append(customer_id)
+    return found
+
+
+def _search(session: Session, q: str, limit: int) -> list[tuple[int, str]]:
+    """(customer id, how it matched), identifier matches first, without repeats."""
+    found = dict.fromkeys(customers_identified(session, q), "identifier")
     try:
         named = customers_named(session, q, limit)
     except InvalidInput:

@@ -22,6 +22,7 @@ from omnicx.desk.history import record_change
 from omnicx.desk.messages import ChannelMessage
 from omnicx.desk.models import ACTIVE_STATUSES, Conversation, Message
 from omnicx.desk.routing import route_new
+from omnicx.desk.search import index_messages
 from omnicx.desk.status import reopen_conversation, wake
 
 SYSTEM_ACTOR = "system"
@@ -127,6 +128,7 @@ def place_message(
         conversation.last_message_at = at
     conversation.updated_at = max(as_utc(conversation.updated_at), at)
     session.flush()
+    index_messages(session, [stored])
     follow(session, conversation, at)
     return stored
 

@@ -22,6 +22,7 @@ from omnicx.core.settings import Settings
 from omnicx.core.time import utcnow
 from omnicx.customers.privacy import IdentityGraphLocator, handlers
 from omnicx.customers.privacy.events import forget_timeline_entries
+from omnicx.desk.privacy import DeskConversationsHandler
 from omnicx.governance import privacy, retention
 from omnicx.governance.service import SYSTEM
 
@@ -44,6 +45,7 @@ def wire() -> None:
     for handler in handlers():
         privacy.registry.register(handler)
     privacy.registry.register(WebchatTranscriptHandler())
+    privacy.registry.register(DeskConversationsHandler())
     retention.event_dependents["customer_timeline"] = forget_timeline_entries
 
 
