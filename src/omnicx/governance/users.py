@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -84,6 +85,15 @@ def create_user(
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
+
+
+def display_names(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
+    """The names people go by, for lists that show who holds what (one query)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+    return {int(user_id): name for user_id, name in rows}
 
 
 def get_user(session: Session, user_id: int, *, for_update: bool = False) -> User:

@@ -1,5 +1,6 @@
 """How the UI names the values OmniCX stores as identifiers: roles, consent purposes and
-channels, privacy request kinds and statuses.
+channels, privacy request kinds and statuses, conversation statuses, priorities and SLA
+states.
 
 The stored value stays the identifier (forms post it, the API returns it); a person reads
 its label in their language (``{{ user.role|label("role") }}``). The English label is the
@@ -35,7 +36,24 @@ LABELS: dict[str, dict[str, Message]] = {
         "web": msg("web"),
         "app": msg("app"),
         "server": msg("server"),
+        "webchat": msg("web chat"),
+        "api": msg("api"),
     },
+    # The desk: a conversation's status and priority, an SLA clock's state.
+    "conversation_status": {
+        "bot": msg("with the bot"),
+        "open": msg("open"),
+        "pending": msg("pending"),
+        "snoozed": msg("snoozed"),
+        "resolved": msg("resolved"),
+    },
+    "priority": {
+        "low": msg("low"),
+        "normal": msg("normal"),
+        "high": msg("high"),
+        "urgent": msg("urgent"),
+    },
+    "sla": {"at_risk": msg("at risk"), "breached": msg("breached")},
     # Where a consent decision came from (governance.consent.SOURCES).
     "consent_source": {
         "event": msg("event"),
