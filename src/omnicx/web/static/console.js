@@ -6,7 +6,8 @@
  * [data-live-conversation="N"] element — at most once per 150 ms per element, however
  * many events arrive meanwhile — and each refreshes itself (hx-get … hx-trigger="live").
  * The browser reconnects a dropped stream by itself (the server asks for 2 s); a stream
- * the server refused (signed out) is tried again with a growing pause.
+ * the server refused (signed out) is tried again with a growing pause. <html data-live>
+ * says whether the stream is open (styles and tests may read it).
  */
 (function () {
   "use strict";
@@ -34,8 +35,12 @@
   function connect(pause) {
     var source = new window.EventSource("/desk/live");
     source.addEventListener("conversation", onConversation);
-    source.addEventListener("open", function () { pause = RETRY_MS; });
+    source.addEventListener("open", function () {
+      pause = RETRY_MS;
+      document.documentElement.setAttribute("data-live", "open");
+    });
     source.addEventListener("error", function () {
+      document.documentElement.setAttribute("data-live", "reconnecting");
       if (source.readyState !== window.EventSource.CLOSED) return; // reconnecting itself
       window.setTimeout(function () { connect(Math.min(pause * 2, MAX_RETRY_MS)); }, pause);
     });
