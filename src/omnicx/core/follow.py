@@ -102,10 +102,14 @@ class Follower(ABC, Generic[Item]):
     def deliver(self, item: Item) -> None:
         """Hand one item to its subscribers (in the event loop; never blocks)."""
 
+    @property
+    def polling(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def start(self) -> None:
         """Poll from now on, unless already polling (call after subscribing)."""
         async with self._starting:
-            if self._task is not None and not self._task.done():
+            if self.polling:
                 return
             await asyncio.to_thread(self._read, self.begin)
             self._task = asyncio.create_task(self._run(), name=self.name)
