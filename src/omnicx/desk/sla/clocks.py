@@ -34,7 +34,7 @@ from omnicx.core.scheduler import FiredJob, Registry
 from omnicx.core.serialization import dumps
 from omnicx.core.time import as_utc, utcnow
 from omnicx.customers.projection import CustomerProcessor
-from omnicx.desk.models import ConversationChange
+from omnicx.desk.models import Conversation, ConversationChange
 from omnicx.desk.sla.calendars import business_calendar, get_calendar
 from omnicx.desk.sla.models import CLOCK_STATES, METRICS, TARGET_KINDS, SlaClock
 from omnicx.desk.sla.policies import choose_policy
@@ -272,8 +272,9 @@ def _record_fact(session: Session, clock: SlaClock, name: str, at: datetime) -> 
         "goal_seconds": clock.goal_seconds,
     }
     record_facts(session, [(name, f"clock:{clock.id}", position, payload)])
-    if clock.target_kind == "conversation":
-        # The conversation's history shows it too: the live inbox follows history rows.
+    # The conversation's history shows it too (the live inbox follows history rows). A
+    # clock has no foreign key to its target (see models): the row is looked for first.
+    if clock.target_kind == "conversation" and session.get(Conversation, clock.target_id):
         session.add(
             ConversationChange(
                 conversation_id=clock.target_id,
