@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import get_database
-from omnicx.core.errors import Conflict, check_text
+from omnicx.core.errors import Conflict
 from omnicx.core.eventlog.table import appended
 from omnicx.core.serialization import loads
 from omnicx.desk import assignment, replies, teams
@@ -117,8 +117,6 @@ def get_conversations(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> ConversationPage:
-    for text, field in ((channel or "", "channel"), (label or "", "label"), (q or "", "q")):
-        check_text(text, field)
     searched = bool(q and q.strip())
     with get_database().read() as session:
         rows, next_cursor = list_conversations(

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from omnicx.core.errors import InvalidInput
+from omnicx.core.errors import InvalidInput, check_text
 from omnicx.core.i18n import msg
 from omnicx.core.time import as_utc
 from omnicx.desk import search
@@ -59,7 +59,10 @@ class ConversationFilter:
 
     def clauses(self, session: Session, reach: Reach) -> list[ColumnElement[bool]]:
         """The reach and the filters as WHERE clauses (``q`` is looked up once, here).
-        Raises InvalidInput (an unknown SLA state, a query with nothing to look up)."""
+        Raises InvalidInput (a NUL character, an unknown SLA state, a query with nothing
+        to look up)."""
+        for text, field in ((self.channel, "channel"), (self.label, "label"), (self.q, "q")):
+            check_text(text or "", field)
         where: list[ColumnElement[bool]] = [reach.clause()]
         if self.status:
             where.append(Conversation.status == self.status)
@@ -67,7 +70,7 @@ class ConversationFilter:
             where.append(Conversation.channel == self.channel)
         if self.label:
             # Labels are a JSON list of strings: match the quoted name.
-            where.append(Conversation.labels.contains(f'"{self.label}"'))
+            where.append(Conversation.labels.contains(f'"{self.label}"', autoescape=True))
         if self.team_id is not None:
             where.append(Conversation.team_id == self.team_id)
         if self.assignee_id is not None:

@@ -274,7 +274,10 @@ def _record_fact(session: Session, clock: SlaClock, name: str, at: datetime) -> 
     record_facts(session, [(name, f"clock:{clock.id}", position, payload)])
     # The conversation's history shows it too (the live inbox follows history rows). A
     # clock has no foreign key to its target (see models): the row is looked for first.
-    if clock.target_kind == "conversation" and session.get(Conversation, clock.target_id):
+    if (
+        clock.target_kind == "conversation"
+        and session.get(Conversation, clock.target_id) is not None
+    ):
         session.add(
             ConversationChange(
                 conversation_id=clock.target_id,
