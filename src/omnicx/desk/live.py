@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, case, cast, literal, null, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Subquery, Text, case, cast, literal, null, select, union_all
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from omnicx.core.database import Database
 from omnicx.core.follow import Follower, Watermark
@@ -102,38 +102,39 @@ class ConversationFeed(Follower[ConversationChanged]):
 def _written_since(after_message: int, after_change: int) -> Any:
     """Messages and history rows above the two ids, with their conversation's holders:
     one statement (a UNION ALL of two indexed range reads)."""
-    messages = (
-        select(
-            literal(MESSAGE).label("kind"),
-            Message.id.label("id"),
-            Message.conversation_id.label("conversation_id"),
-            Conversation.assignee_id.label("assignee_id"),
-            Conversation.team_id.label("team_id"),
-            cast(null(), Text).label("detail"),
-        )
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(Message.id > after_message)
-        .order_by(Message.id)
-        .limit(BATCH)
-        .subquery()
-    )
     moved = case((ConversationChange.action.in_(MOVES), ConversationChange.detail), else_=null())
-    changes = (
-        select(
-            literal(CHANGE).label("kind"),
-            ConversationChange.id.label("id"),
-            ConversationChange.conversation_id.label("conversation_id"),
-            Conversation.assignee_id.label("assignee_id"),
-            Conversation.team_id.label("team_id"),
-            moved.label("detail"),
-        )
-        .join(Conversation, Conversation.id == ConversationChange.conversation_id)
-        .where(ConversationChange.id > after_change)
-        .order_by(ConversationChange.id)
-        .limit(BATCH)
-        .subquery()
+    messages = _above(
+        MESSAGE, Message.id, Message.conversation_id, cast(null(), Text), after_message
+    )
+    changes = _above(
+        CHANGE, ConversationChange.id, ConversationChange.conversation_id, moved, after_change
     )
     return union_all(select(messages), select(changes))
+
+
+def _above(
+    kind: int,
+    row_id: InstrumentedAttribute[int],
+    conversation_id: InstrumentedAttribute[int],
+    detail: ColumnElement[Any],
+    after: int,
+) -> Subquery:
+    """The next ``BATCH`` rows of one table after id ``after``, with their holders."""
+    return (
+        select(
+            literal(kind).label("kind"),
+            row_id.label("id"),
+            conversation_id.label("conversation_id"),
+            Conversation.assignee_id.label("assignee_id"),
+            Conversation.team_id.label("team_id"),
+            detail.label("detail"),
+        )
+        .join(Conversation, Conversation.id == conversation_id)
+        .where(row_id > after)
+        .order_by(row_id)
+        .limit(BATCH)
+        .subquery()
+    )
 
 
 def _held_before(detail: str | None) -> list[Holder]:
