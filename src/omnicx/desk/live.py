@@ -65,7 +65,11 @@ class ConversationFeed(Follower[ConversationChanged]):
         now on."""
         listener = Listener(reach)
         self._listeners.add(listener)
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            self.unsubscribe(listener)  # nobody will read it
+            raise
         return listener
 
     def unsubscribe(self, listener: Listener) -> None:

@@ -42,7 +42,11 @@ class TranscriptFollower(Follower[TranscriptLine]):
         """A queue that receives the thread's lines written from now on."""
         queue: asyncio.Queue[TranscriptLine] = asyncio.Queue(maxsize=1000)
         self._subscribers.setdefault((channel_id, thread), set()).add(queue)
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            self.unsubscribe(channel_id, thread, queue)  # nobody will read it
+            raise
         return queue
 
     def unsubscribe(
