@@ -50,6 +50,7 @@ from _common import (
     common_arguments,
     console,
     database_path,
+    migrate,
     percentile,
     print_table,
     running_server,
@@ -190,7 +191,7 @@ def build_desk(
     after: int | None = 0
     while after is not None:
         with database.write() as session:
-            after = reindex_messages(session, after, chunk=5_000)
+            after = reindex_messages(session, after)
     return {
         "conversations": conversations,
         "messages": next_message - 1,
@@ -202,6 +203,7 @@ def build_desk(
 
 def prepare(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     customers = prepare_customers(args, home)
+    migrate(home)  # a data set built by an older version gets the tables added since
     stamp_path = home / "desk-data.json"
     wanted = desk_stamp(args.conversations, args.messages_per_conversation, args.seed)
     if stamp_path.exists():
