@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import NotFound
-from omnicx.core.serialization import loads
 from omnicx.desk.access import LoadedConversation
 from omnicx.desk.delivery import delivery_states
 from omnicx.desk.models import Message
@@ -80,7 +79,7 @@ def shown(
             author_user_id=m.author_user_id,
             author_name=names.get(m.author_user_id) if m.author_user_id is not None else None,
             text=loaded.text(m),
-            attachments=loads(m.attachments),
+            attachments=loaded.attachments(m),
             created_at=m.created_at,
             delivery=states[m.id],
         )
