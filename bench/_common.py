@@ -121,14 +121,15 @@ def database_path(home: Path) -> Path:
     return home / "omnicx.db"
 
 
-def server_environment(home: Path) -> dict[str, str]:
-    """The environment of the server and of this process: embedded default, dev keys."""
+def server_environment(home: Path, database_url: str | None = None) -> dict[str, str]:
+    """The environment of the server and of this process: embedded default (or the
+    database at ``database_url``), dev keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMNICX_")}
     env.update(
         {
             "OMNICX_ENV": "development",
             "OMNICX_HOME": str(home),
-            "OMNICX_DATABASE_URL": f"sqlite:///{database_path(home)}",
+            "OMNICX_DATABASE_URL": database_url or f"sqlite:///{database_path(home)}",
             "OMNICX_EVENT_LOG": "table",
         }
     )
@@ -296,8 +297,11 @@ def _status_kib(pid: int, key: str) -> int:
 
 
 @contextlib.contextmanager
-def running_server(home: Path, *, pipeline: bool = True, timeout: float = 60.0) -> Iterator[Server]:
-    """Start ``omnicx serve`` for ``home`` and wait for /healthz; stop it afterwards."""
+def running_server(
+    home: Path, *, pipeline: bool = True, timeout: float = 60.0, database_url: str | None = None
+) -> Iterator[Server]:
+    """Start ``omnicx serve`` for ``home`` (on its SQLite file, or ``database_url``) and
+    wait for /healthz; stop it afterwards."""
     port = free_port()
     log_path = home / "server.log"
     command = [sys.executable, "-m", "omnicx", "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -305,7 +309,11 @@ def running_server(home: Path, *, pipeline: bool = True, timeout: float = 60.0) 
         command.append("--no-worker")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=home, env=server_environment(home), stdout=log, stderr=subprocess.STDOUT
+            command,
+            cwd=home,
+            env=server_environment(home, database_url),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     server = Server(home, process, port, log_path)
     try:

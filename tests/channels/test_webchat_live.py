@@ -9,9 +9,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 
 from omnicx.channels.webchat.signatures import user_hash
+from omnicx.governance.models import AuditEntry
 from tests.channels.webchat_helpers import (
     Webchat,
     create_webchat,
@@ -22,6 +24,7 @@ from tests.channels.webchat_helpers import (
     receive_until,
     record_reply,
     say,
+    server_database,
     transcript,
     visitor,
 )
@@ -84,6 +87,20 @@ def test_a_retried_message_is_stored_once(chat):
     assert len(lines) == 1
 
 
+def _refusals(chat: Webchat) -> list[AuditEntry]:
+    with server_database(chat.server) as db, db.read() as session:
+        rows = list(
+            session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.action == "channel.refused")
+                .where(AuditEntry.target_id == str(chat.channel_id))
+                .order_by(AuditEntry.id)
+            )
+        )
+        session.expunge_all()
+        return rows
+
+
 @pytest.mark.parametrize(
     "claim",
     [
@@ -95,11 +112,16 @@ def test_a_retried_message_is_stored_once(chat):
 def test_an_unsigned_or_forged_user_is_refused_and_nothing_is_logged(chat, claim):
     if claim.get("user_hash") == "SIGNATURE-OF-10086":
         claim = {**claim, "user_hash": user_hash(chat.secret, "crm-10086")}
+    audited = len(_refusals(chat))
     with visitor(chat, lang="en", **claim) as ws:
         error = receive(ws)
         assert error["type"] == "error" and error["code"] == "identity_refused"
         assert "confirm who you are" in error["message"]
         _closed_with(ws, 4401)
+    # Audited like any channel's refused caller, with the address it came from.
+    refusals = _refusals(chat)
+    assert len(refusals) == audited + 1
+    assert '"user_hash"' in refusals[-1].detail and refusals[-1].ip == "127.0.0.1"
     assert all(
         line[0] != f"u:{claim['user_id']}" or claim["user_id"] == "crm-10086"
         for line in transcript(chat.server, chat.channel_id)

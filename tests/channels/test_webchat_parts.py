@@ -32,7 +32,8 @@ def test_the_message_event_carries_identifiers_where_identity_looks():
     assert (event.source_id, event.type, event.name) == (7, "track", MESSAGE_RECEIVED)
     assert event.message_id == "wv_abc-1" and event.payload["anonymousId"] == "wv_abc"
     assert "userId" not in event.payload
-    assert event.payload["context"] == {"traits": {"name": "李雷"}}
+    # The channel names where the customer was on their timeline.
+    assert event.payload["context"] == {"channel": "webchat", "traits": {"name": "李雷"}}
     assert event.payload["properties"]["thread"] == "v:wv_abc"
 
 

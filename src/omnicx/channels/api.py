@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from omnicx.channels.schemas import ChannelCreate, ChannelCreated, ChannelOut
 from omnicx.channels.service import create_channel, list_channels
+from omnicx.channels.wechat.setup import create_wechat_channel
 from omnicx.core.database import get_database
 from omnicx.governance.api import require
 from omnicx.governance.permissions import Permission
@@ -18,7 +19,9 @@ Admin = Annotated[Principal, Depends(require(Permission.ADMIN))]
 
 
 def _server_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """Where the internet reaches us: ``OMNICX_PUBLIC_URL``, else the address asked."""
+    public: str | None = request.app.state.settings.public_url
+    return (public or str(request.base_url)).rstrip("/")
 
 
 @router.get("", response_model=list[ChannelOut], summary="List channels")
@@ -29,17 +32,32 @@ def get_channels(principal: Admin, request: Request) -> list[ChannelOut]:
 
 @router.post("", response_model=ChannelCreated, status_code=201, summary="Create a channel")
 def post_channel(principal: Admin, body: ChannelCreate, request: Request) -> ChannelCreated:
-    """Create a channel and its ingest source; the answer holds the embed snippet and,
-    if asked for, the identity secret (shown once)."""
+    """Create a channel and its ingest source; the answer holds the embed snippet (or
+    WeChat's callback URL) and, if asked for, the identity secret (shown once)."""
     with get_database().write() as session:
-        channel, secret = create_channel(
-            session,
-            body.kind,
-            body.name,
-            origins=body.origins,
-            identity_secret=body.identity_secret_generate,
-            prechat=body.prechat,
-            actor=principal,
-        )
+        if body.kind == "wechat":
+            channel, secret = (
+                create_wechat_channel(
+                    session,
+                    body.name,
+                    app_id=body.app_id or "",
+                    app_secret=body.app_secret or "",
+                    token=body.token or "",
+                    aes_key=body.aes_key,
+                    api_base=body.api_base,
+                    actor=principal,
+                ),
+                None,
+            )
+        else:
+            channel, secret = create_channel(
+                session,
+                body.kind,
+                body.name,
+                origins=body.origins,
+                identity_secret=body.identity_secret_generate,
+                prechat=body.prechat,
+                actor=principal,
+            )
         out = ChannelOut.of(channel, _server_url(request))
     return ChannelCreated(**out.model_dump(), identity_secret=secret)

@@ -2,13 +2,15 @@
 
 Channel-neutral: web chat, WeChat, SMS and email build the same ``track`` event named
 ``Message Received``, with the sender's identifiers where identity looks for them
-(``anonymousId``, ``userId``, ``context.traits``) and the conversation in ``properties``.
-The desk reads these properties; it imports the names from here.
+(``anonymousId``, ``userId``, ``context.traits``, ``context.externalIds``), the channel
+in ``context.channel`` (the customer's timeline shows it) and the conversation in
+``properties``. The desk reads these properties; it imports the names from here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +24,16 @@ MESSAGE_RECEIVED = "Message Received"
 PROFILE_TRAITS = ("name", "phone", "email")
 
 
+@dataclass(frozen=True, slots=True)
+class ExternalId:
+    """A provider's identifier of the sender, in Segment's ``context.externalIds`` shape
+    (e.g. ``wechat_openid`` in the collection of its app id: identity scopes it so)."""
+
+    type: str
+    collection: str
+    id: str
+
+
 def message_received(
     source_id: int,
     *,
@@ -33,32 +45,72 @@ def message_received(
     anonymous_id: str | None = None,
     user_id: str | None = None,
     traits: Mapping[str, str | None] | None = None,
+    external_ids: Sequence[ExternalId] = (),
     attachments: Sequence[Mapping[str, Any]] = (),
     received_at: datetime | None = None,
+    occurred_at: datetime | None = None,
 ) -> LogEvent:
     """The ``Message Received`` event for one inbound message (validated as any Segment
     call is); ``message_id`` must be unique within the channel's source so that a retry
     is a no-op. Raises ``InvalidInput`` naming the field at fault."""
-    raw: dict[str, Any] = {
-        "type": "track",
-        "event": MESSAGE_RECEIVED,
-        "messageId": message_id,
-        "properties": {
-            "channel": channel,
+    return channel_event(
+        source_id,
+        MESSAGE_RECEIVED,
+        channel=channel,
+        message_id=message_id,
+        properties={
             "channel_id": channel_id,
             "thread": thread,
             "text": text,
-            "message_id": message_id,
             "attachments": [dict(a) for a in attachments],
         },
+        anonymous_id=anonymous_id,
+        user_id=user_id,
+        traits=traits,
+        external_ids=external_ids,
+        received_at=received_at,
+        occurred_at=occurred_at,
+    )
+
+
+def channel_event(
+    source_id: int,
+    name: str,
+    *,
+    channel: str,
+    message_id: str,
+    properties: Mapping[str, Any],
+    anonymous_id: str | None = None,
+    user_id: str | None = None,
+    traits: Mapping[str, str | None] | None = None,
+    external_ids: Sequence[ExternalId] = (),
+    received_at: datetime | None = None,
+    occurred_at: datetime | None = None,
+) -> LogEvent:
+    """A ``track`` event a channel appends for its sender: a message, or something else
+    they did there (followed an account, clicked a menu), which lands on their timeline
+    under ``context.channel``. Raises ``InvalidInput`` naming the field at fault."""
+    raw: dict[str, Any] = {
+        "type": "track",
+        "event": name,
+        "messageId": message_id,
+        "properties": {"channel": channel, **properties, "message_id": message_id},
     }
     if anonymous_id:
         raw["anonymousId"] = anonymous_id
     if user_id:
         raw["userId"] = user_id
+    if occurred_at is not None:
+        raw["timestamp"] = occurred_at.isoformat()
+    context: dict[str, Any] = {"channel": channel}
     known = {k: v for k, v in (traits or {}).items() if k in PROFILE_TRAITS and v}
     if known:
-        raw["context"] = {"traits": known}
+        context["traits"] = known
+    if external_ids:
+        context["externalIds"] = [
+            {"type": e.type, "collection": e.collection, "id": e.id} for e in external_ids
+        ]
+    raw["context"] = context
     try:
         return to_log_event(
             source_id,

@@ -4,23 +4,44 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from omnicx.channels.models import Channel
-from omnicx.channels.service import origins_of, settings_of, snippet, view_of
+from omnicx.channels.service import entry_point, origins_of, settings_of, view_of
 from omnicx.core.time import as_utc
 
 
 class ChannelCreate(BaseModel):
-    kind: str = Field("webchat", max_length=32, description="webchat (more channels to come)")
+    kind: str = Field("webchat", max_length=32, description="webchat or wechat")
     name: str = Field(min_length=1, max_length=100)
     origins: list[str] = Field(
-        min_length=1, max_length=50, description="Web origins the widget may be used from"
+        default_factory=list,
+        max_length=50,
+        description="webchat: web origins the widget may be used from (at least one)",
     )
     identity_secret_generate: bool = Field(
-        False, description="Generate a secret to sign logged-in users' ids (user_hash)"
+        False, description="webchat: generate a secret to sign logged-in users' ids (user_hash)"
     )
-    prechat: bool = Field(False, description="Ask name, phone and email before the first message")
+    prechat: bool = Field(
+        False, description="webchat: ask name, phone and email before the first message"
+    )
+    app_id: str | None = Field(None, max_length=64, description="wechat: the AppID")
+    app_secret: str | None = Field(None, max_length=64, description="wechat: the AppSecret")
+    token: str | None = Field(None, max_length=32, description="wechat: the callback Token")
+    aes_key: str | None = Field(
+        None, max_length=43, description="wechat: the EncodingAESKey (compatible or safe mode)"
+    )
+    api_base: str | None = Field(
+        None, max_length=200, description="wechat: the API's address (api.weixin.qq.com)"
+    )
+
+    @model_validator(mode="after")
+    def _what_the_kind_needs(self) -> ChannelCreate:
+        if self.kind == "webchat" and not self.origins:
+            raise ValueError("a web chat channel needs at least one origin")
+        if self.kind == "wechat" and not (self.app_id and self.app_secret and self.token):
+            raise ValueError("a WeChat channel needs app_id, app_secret and token")
+        return self
 
 
 class ChannelOut(BaseModel):
@@ -34,7 +55,8 @@ class ChannelOut(BaseModel):
     source_id: int
     enabled: bool
     created_at: datetime
-    snippet: str
+    snippet: str = Field(description="What to paste: the widget's tag, or WeChat's callback URL")
+    app_id: str | None = Field(None, description="wechat: the AppID")
 
     @classmethod
     def of(cls, channel: Channel, server_url: str) -> ChannelOut:
@@ -49,7 +71,8 @@ class ChannelOut(BaseModel):
             source_id=channel.source_id,
             enabled=channel.enabled,
             created_at=as_utc(channel.created_at),
-            snippet=snippet(channel, server_url),
+            snippet=entry_point(channel, server_url),
+            app_id=settings_of(channel).get("app_id"),
         )
 
 

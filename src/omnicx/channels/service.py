@@ -4,8 +4,8 @@ through ingest's service in the same transaction."""
 from __future__ import annotations
 
 import secrets as random
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
@@ -22,13 +22,16 @@ from omnicx.governance.secrets import new_token
 from omnicx.governance.service import SYSTEM, Principal
 from omnicx.ingest.sources import create_source, normalize_origins, origin_allowed
 
-KINDS = ("webchat",)
+KINDS = ("webchat", "wechat")
 IDENTITY_SECRET = "identity_secret"
+# The public token's prefix tells an operator which kind of channel a URL points at.
+TOKEN_PREFIXES = {"webchat": "wc", "wechat": "wx"}
+WECHAT_CALLBACK_PATH = "/wechat/callback/"
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelView:
-    """What the web chat socket needs of a channel, read once per connection."""
+    """What an adapter needs of a channel, read once per connection or request."""
 
     id: int
     kind: str
@@ -38,6 +41,8 @@ class ChannelView:
     settings: dict[str, Any]
     identity_secret: str | None
     enabled: bool
+    # The provider's keys (WeChat's app secret, token, AES key); never shown again.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def allows_origin(self, origin: str | None) -> bool:
         return origin is not None and origin_allowed(origin, self.origins)
@@ -59,7 +64,8 @@ def _secrets_of(channel: Channel) -> dict[str, Any]:
 
 
 def view_of(channel: Channel) -> ChannelView:
-    secret = _secrets_of(channel).get(IDENTITY_SECRET)
+    secrets = _secrets_of(channel)
+    secret = secrets.get(IDENTITY_SECRET)
     return ChannelView(
         id=channel.id,
         kind=channel.kind,
@@ -69,6 +75,7 @@ def view_of(channel: Channel) -> ChannelView:
         settings=settings_of(channel),
         identity_secret=str(secret) if secret else None,
         enabled=channel.enabled,
+        secrets={str(k): str(v) for k, v in secrets.items() if v is not None},
     )
 
 
@@ -81,6 +88,18 @@ def snippet(channel: Channel, server_url: str) -> str:
     )
 
 
+def callback_url(channel: Channel, server_url: str) -> str:
+    """The address a provider (WeChat) posts the channel's callbacks to."""
+    return f"{server_url.rstrip('/')}{WECHAT_CALLBACK_PATH}{channel.public_token}"
+
+
+def entry_point(channel: Channel, server_url: str) -> str:
+    """What the operator pastes elsewhere: the site's snippet, or the callback URL."""
+    if channel.kind == "wechat":
+        return callback_url(channel, server_url)
+    return snippet(channel, server_url)
+
+
 def create_channel(
     session: Session,
     kind: str,
@@ -89,10 +108,14 @@ def create_channel(
     origins: Iterable[str] = (),
     identity_secret: bool = False,
     prechat: bool = False,
+    settings: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
     actor: Principal = SYSTEM,
 ) -> tuple[Channel, str | None]:
     """Create a channel and its ingest source (audited); returns it and its identity
-    secret when one was generated (the site's server signs user ids with it)."""
+    secret when one was generated (the site's server signs user ids with it).
+    ``settings`` and ``secrets`` are the kind's own, checked by its adapter
+    (``channels.wechat.setup``); secrets are stored encrypted and never shown again."""
     if kind not in KINDS:
         raise InvalidInput(
             msg("a channel kind is one of: {kinds}", kinds=", ".join(KINDS)), field="kind"
@@ -102,7 +125,7 @@ def create_channel(
     if not 1 <= len(name) <= 100:
         raise InvalidInput("a channel name is 1-100 characters", field="name")
     allowed = normalize_origins(origins)
-    if not allowed:
+    if kind == "webchat" and not allowed:
         raise InvalidInput(
             "name the site's origins (e.g. https://shop.example.cn): the widget refuses others",
             field="origins",
@@ -112,13 +135,14 @@ def create_channel(
             msg("a channel named {name!r} exists (omnicx channels list)", name=name), field="name"
         )
     secret = random.token_hex(32) if identity_secret else None
+    kept_secrets = dict(secrets or {}) | ({IDENTITY_SECRET: secret} if secret else {})
     channel = Channel(
         kind=kind,
         name=name,
-        public_token=new_token("wc"),
+        public_token=new_token(TOKEN_PREFIXES[kind]),
         allowed_origins=dumps(allowed),
-        settings=dumps({"prechat": prechat}),
-        secrets=dumps({IDENTITY_SECRET: secret} if secret else {}),
+        settings=dumps({"prechat": prechat, **(settings or {})}),
+        secrets=dumps(kept_secrets),
         source_id=0,  # set below, once the id names the source
         enabled=True,
         created_at=utcnow(),
@@ -139,6 +163,8 @@ def create_channel(
             "origins": allowed,
             "source_id": source.id,
             "identity_secret": secret is not None,
+            # Which secrets were set, never their values.
+            "secrets": sorted(kept_secrets),
         },
     )
     return channel, secret
@@ -148,10 +174,11 @@ def list_channels(session: Session) -> list[Channel]:
     return list(session.scalars(select(Channel).order_by(Channel.id)))
 
 
-def channel_for_token(session: Session, token: str) -> ChannelView:
-    """The enabled channel whose public token this is (``NotFound`` otherwise)."""
+def channel_for_token(session: Session, token: str, kind: str | None = None) -> ChannelView:
+    """The enabled channel (of ``kind``, if named) whose public token this is
+    (``NotFound`` otherwise)."""
     channel = session.scalar(select(Channel).where(Channel.public_token == token[:64]))
-    if channel is None or not channel.enabled:
+    if channel is None or not channel.enabled or kind not in (None, channel.kind):
         raise NotFound("no such chat channel", field="token")
     return view_of(channel)
 

@@ -1,4 +1,5 @@
-"""``omnicx channels``: create channels (printing the embed snippet) and list them.
+"""``omnicx channels``: create channels (printing the embed snippet or the callback URL)
+and list them.
 
 Each creation is audited as the operator at the terminal (``user:cli:<os user>``).
 """
@@ -10,71 +11,141 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session
 
-from omnicx.channels.service import create_channel, list_channels, origins_of, snippet
+from omnicx.channels.models import Channel
+from omnicx.channels.service import (
+    create_channel,
+    entry_point,
+    list_channels,
+    origins_of,
+    settings_of,
+)
+from omnicx.channels.wechat.setup import create_wechat_channel
 from omnicx.cli.errors import fail
 from omnicx.cli.operator import operator
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
+from omnicx.core.settings import get_settings
 
 console = Console()
-channels = typer.Typer(help="Channels: web chat (WeChat, SMS and email to come).")
-SERVER_HELP = "The address visitors' browsers reach OmniCX at (goes into the snippet)"
+channels = typer.Typer(help="Channels: web chat and WeChat (SMS and email to come).")
+SERVER_HELP = (
+    "The address the internet reaches OmniCX at (the snippet, the callback URL); "
+    "default OMNICX_PUBLIC_URL"
+)
 
 
 @channels.command("create")
 def channels_create(
-    kind: Annotated[str, typer.Argument(help="webchat")],
+    kind: Annotated[str, typer.Argument(help="webchat or wechat")],
     name: Annotated[str, typer.Option("--name", help="A name people recognise")],
     origin: Annotated[
         list[str] | None,
-        typer.Option("--origin", help="The site's origin, e.g. https://shop.example.cn (repeat)"),
+        typer.Option("--origin", help="webchat: the site's origin, e.g. https://shop.example.cn"),
     ] = None,
     identity_secret_generate: Annotated[
         bool,
         typer.Option(
             "--identity-secret-generate",
-            help="Generate the secret the site's server signs its users' ids with",
+            help="webchat: generate the secret the site's server signs its users' ids with",
         ),
     ] = False,
     prechat: Annotated[
-        bool, typer.Option("--prechat", help="Ask name, phone and email before the first message")
+        bool, typer.Option("--prechat", help="webchat: ask name, phone and email first")
     ] = False,
-    server_url: Annotated[str, typer.Option(help=SERVER_HELP)] = "http://localhost:8000",
+    app_id: Annotated[str | None, typer.Option(help="wechat: the account's AppID")] = None,
+    app_secret: Annotated[str | None, typer.Option(help="wechat: the AppSecret")] = None,
+    token: Annotated[str | None, typer.Option(help="wechat: the callback Token you chose")] = None,
+    aes_key: Annotated[
+        str | None, typer.Option(help="wechat: the EncodingAESKey (compatible or safe mode)")
+    ] = None,
+    api_base: Annotated[
+        str | None, typer.Option(help="wechat: the API's address (default api.weixin.qq.com)")
+    ] = None,
+    server_url: Annotated[str | None, typer.Option(help=SERVER_HELP)] = None,
 ) -> None:
-    """Create a channel; print its embed snippet (and identity secret, shown once)."""
+    """Create a channel; print its embed snippet (web chat, with the identity secret,
+    shown once) or the callback URL to paste into the WeChat console."""
+    base = server_url or get_settings().public_base_url
+    account = {"app_id": app_id, "app_secret": app_secret, "token": token}
+    missing = [f"--{k.replace('_', '-')}" for k, v in account.items() if not v]
+    if kind == "wechat" and missing:
+        raise fail("a WeChat channel needs " + ", ".join(missing))
     try:
         with get_database().write() as session:
-            channel, secret = create_channel(
+            channel, secret = _create(
                 session,
                 kind,
                 name,
-                origins=origin or [],
-                identity_secret=identity_secret_generate,
-                prechat=prechat,
-                actor=operator(),
+                origin or [],
+                identity_secret_generate,
+                prechat,
+                account,
+                aes_key,
+                api_base,
             )
-            channel_id, tag = channel.id, snippet(channel, server_url)
+            channel_id, pasted = channel.id, entry_point(channel, base)
     except OmniError as exc:
         raise fail(exc.message) from exc
-    console.print(f"channel [bold]{name}[/] (id {channel_id}); paste into the site's pages:")
+    if kind == "wechat":
+        console.print(
+            f"channel [bold]{name}[/] (id {channel_id}); paste into the WeChat console "
+            "(服务器配置 → 服务器地址(URL)); its secrets are stored encrypted, not shown again:"
+        )
+    else:
+        console.print(f"channel [bold]{name}[/] (id {channel_id}); paste into the site's pages:")
     if secret:
         console.print("identity secret (sign user ids with HMAC-SHA256; shown once):")
         typer.echo(secret)
-    typer.echo(tag)
+    typer.echo(pasted)
+
+
+def _create(
+    session: Session,
+    kind: str,
+    name: str,
+    origins: list[str],
+    identity_secret: bool,
+    prechat: bool,
+    account: dict[str, str | None],
+    aes_key: str | None,
+    api_base: str | None,
+) -> tuple[Channel, str | None]:
+    if kind != "wechat":
+        return create_channel(
+            session,
+            kind,
+            name,
+            origins=origins,
+            identity_secret=identity_secret,
+            prechat=prechat,
+            actor=operator(),
+        )
+    channel = create_wechat_channel(
+        session,
+        name,
+        app_id=account["app_id"] or "",
+        app_secret=account["app_secret"] or "",
+        token=account["token"] or "",
+        aes_key=aes_key,
+        api_base=api_base,
+        actor=operator(),
+    )
+    return channel, None
 
 
 @channels.command("list")
 def channels_list() -> None:
     """List channels with their origins and whether they accept signed users."""
-    table = Table("id", "kind", "name", "origins", "token", "source", "enabled", "created")
+    table = Table("id", "kind", "name", "origins / app id", "token", "source", "enabled", "created")
     with get_database().read() as session:
         for c in list_channels(session):
             table.add_row(
                 str(c.id),
                 c.kind,
                 c.name,
-                " ".join(origins_of(c)),
+                " ".join(origins_of(c)) or str(settings_of(c).get("app_id") or ""),
                 c.public_token,
                 str(c.source_id),
                 "yes" if c.enabled else "no",

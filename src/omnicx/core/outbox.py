@@ -30,6 +30,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from omnicx.core.crypto import EncryptedText
 from omnicx.core.database import Base, BigId, Database
+from omnicx.core.i18n import Message
 from omnicx.core.serialization import dump_bytes, dumps, loads
 from omnicx.core.time import as_utc, utcnow
 
@@ -66,10 +67,22 @@ class DeliveryFailed(Exception):
     """A delivery attempt failed; the dispatcher will retry."""
 
 
+class DeliveryRefused(Exception):
+    """The provider will not take this message, and trying again will not change that
+    (WeChat's 48-hour window has closed): it ends ``refused`` with ``reason``, never
+    retried. The reason is a sentence for the people who wrote the message."""
+
+    def __init__(self, reason: str | Message):
+        super().__init__(str(reason))
+        self.reason = reason
+
+
 Deliverer = Callable[[OutboxMessage, dict[str, Any]], None]
 # Whether a message may leave now: None, or the reason it is refused. Called in the write
 # transaction that records the refusal, so a gate may write its own trail (audit).
 Gate = Callable[[Session, OutboxMessage], str | None]
+# Told of a refusal (by the gate or a deliverer) in the transaction that records it.
+RefusalTrail = Callable[[Session, OutboxMessage, str], None]
 
 
 def enqueue(
@@ -138,11 +151,13 @@ class Dispatcher:
         max_attempts: int = 8,
         deliverers: dict[str, Deliverer] | None = None,
         gate: Gate | None = None,
+        on_refusal: RefusalTrail | None = None,
     ):
         self.database = database
         self.max_attempts = max_attempts
         self.deliverers = deliverers or DELIVERERS
         self.gate = gate
+        self.on_refusal = on_refusal
 
     def _claim(self, limit: int) -> list[int]:
         with self.database.write() as session:
@@ -186,9 +201,24 @@ class Dispatcher:
             if deliverer is None:
                 raise DeliveryFailed(f"no deliverer for kind {message.kind!r}")
             deliverer(message, loads(message.payload))
+        except DeliveryRefused as exc:
+            self._refuse(message_id, str(exc.reason))
+            return
         except Exception as exc:
             error = str(exc) or type(exc).__name__
         self._finish(message_id, error)
+
+    def _refuse(self, message_id: int, reason: str) -> None:
+        """A deliverer's refusal: final, with its reason (and the trail's record)."""
+        with self.database.write() as session:
+            row = session.get(OutboxMessage, message_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.status, row.last_error = "refused", reason[:2000]
+            log.info("outbox message %s refused by its deliverer: %s", row.id, reason)
+            if self.on_refusal is not None:
+                self.on_refusal(session, row, reason)
 
     def _may_leave(self, gate: Gate, message_id: int) -> bool:
         """Ask the gate, right before sending; record a refusal in the same transaction.

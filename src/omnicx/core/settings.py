@@ -91,6 +91,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Where the internet reaches this server (https://cx.example.cn): the web chat snippet
+    # and the WeChat callback URL that `omnicx channels create` prints are built on it.
+    public_url: str | None = None
     # Also serve /metrics, without a token, on 127.0.0.1:<this port> from `omnicx serve`
     # and `omnicx worker` (docs/operations.md). Unset or 0: only the token-protected route.
     metrics_port: int | None = Field(None, ge=0, le=65535)
@@ -187,6 +190,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.home / 'omnicx.db').resolve()}"
+
+    @property
+    def public_base_url(self) -> str:
+        """``public_url`` without a trailing slash, else this server's own address."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def uses_nats(self) -> bool:

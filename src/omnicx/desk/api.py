@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 from omnicx.core.database import get_database
 from omnicx.core.errors import Conflict
 from omnicx.core.eventlog.table import appended
+from omnicx.core.i18n import DEFAULT_LANGUAGE, negotiate_language, normalize_language
 from omnicx.core.serialization import loads
 from omnicx.desk import assignment, replies, teams
 from omnicx.desk import status as statuses
 from omnicx.desk.access import LoadedConversation, load_conversation, reach_of
+from omnicx.desk.delivery import reason_in
 from omnicx.desk.listing import list_conversations, list_entry
 from omnicx.desk.models import Conversation, Message, Team
 from omnicx.desk.routing import drain_agent_queues, drain_queues
@@ -70,9 +72,7 @@ def _fields(row: Conversation) -> dict[str, object]:
     return fields
 
 
-def message_out(
-    loaded: LoadedConversation, message: Message, delivery: str | None = None
-) -> MessageOut:
+def message_out(loaded: LoadedConversation, message: Message) -> MessageOut:
     return MessageOut(
         id=message.id,
         direction=message.direction,
@@ -80,7 +80,16 @@ def message_out(
         text=loaded.text(message),
         attachments=loaded.attachments(message),
         created_at=message.created_at,
-        delivery=delivery or message.delivery,
+        delivery=message.delivery,
+    )
+
+
+def api_language(request: Request) -> str:
+    """The language an API answer's sentences are in: ``?lang=``, else Accept-Language."""
+    return (
+        normalize_language(request.query_params.get("lang"))
+        or negotiate_language(request.headers.get("accept-language"))
+        or DEFAULT_LANGUAGE
     )
 
 
@@ -171,7 +180,13 @@ def get_messages(
     with get_database().read() as session:
         loaded = load_conversation(session, principal, conversation_id)
         page, more = messages_after(session, loaded, cursor or 0, limit)
-        items = [MessageOut.model_validate(vars(m)) for m in page]
+        language = api_language(request)
+        items = [
+            MessageOut.model_validate(
+                {**vars(m), "delivery_reason": reason_in(language, m.delivery_reason)}
+            )
+            for m in page
+        ]
         customer_id = loaded.row.customer_id
     _audit_read(principal, customer_id, request)
     return MessagePage(items=items, next_cursor=str(items[-1].id) if more and items else None)

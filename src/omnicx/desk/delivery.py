@@ -5,12 +5,13 @@ time, retried with backoff; ``runtime.outbound``).
 A channel without an adapter yet keeps its replies ``queued``: nothing claims they were
 delivered. The message's delivery state is read from its outbox message when shown:
 ``queued`` until sent, then ``delivered``; ``failed`` after the last retry; ``refused``
-when the gate said no (the reason is in ``omnicx outbox list``).
+when the gate or the channel said no (WeChat's 48-hour window): the thread shows why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from omnicx.channels.outbound import outbox_kind
 from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.i18n import gettext
 from omnicx.core.outbox import OutboxMessage, enqueue
 from omnicx.core.serialization import loads
 from omnicx.desk.models import Conversation, Message
@@ -61,19 +63,36 @@ def queue_delivery(
     return queued.id
 
 
-def delivery_states(session: Session, messages: Iterable[Message]) -> dict[int, str]:
-    """Each message's delivery state (by message id), its outbox's where it has one."""
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where a message stands, and for a refused reply why (the English sentence the
+    gate or the channel wrote; ``reason_in`` translates it)."""
+
+    state: str
+    reason: str | None = None
+
+
+def delivery_states(session: Session, messages: Iterable[Message]) -> dict[int, Delivery]:
+    """Each message's delivery (by message id), its outbox's where it has one."""
     listed = list(messages)
     linked = {m.outbox_id for m in listed if m.outbox_id is not None}
-    status: dict[int, str] = {}
+    rows: dict[int, tuple[str, str | None]] = {}
     if linked:
-        rows = session.execute(
-            select(OutboxMessage.id, OutboxMessage.status).where(OutboxMessage.id.in_(linked))
+        found = session.execute(
+            select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.last_error).where(
+                OutboxMessage.id.in_(linked)
+            )
         )
-        status = {row.id: row.status for row in rows}
-    return {
-        m.id: STATES.get(status.get(m.outbox_id, ""), m.delivery)
-        if m.outbox_id is not None
-        else m.delivery
-        for m in listed
-    }
+        rows = {row.id: (row.status, row.last_error) for row in found}
+    out: dict[int, Delivery] = {}
+    for m in listed:
+        status, reason = rows.get(m.outbox_id, ("", None)) if m.outbox_id else ("", None)
+        state = STATES.get(status, m.delivery)
+        out[m.id] = Delivery(state, reason if state == "refused" and reason else None)
+    return out
+
+
+def reason_in(language: str, reason: str | None) -> str | None:
+    """A refusal's reason in ``language``: the channels' own sentences are in the
+    catalogs; the consent gate's name values and stay English."""
+    return gettext(language, reason) if reason else None

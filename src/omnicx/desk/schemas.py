@@ -57,6 +57,9 @@ class MessageOut(BaseModel):
     )
     created_at: datetime
     delivery: Literal["received", "sent", "queued", "delivered", "failed", "refused", "internal"]
+    delivery_reason: str | None = Field(
+        None, description="Why a reply was refused (WeChat's 48-hour window…), in your language"
+    )
 
 
 class MessagePage(BaseModel):

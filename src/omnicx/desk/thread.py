@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from omnicx.channels.media import StoredMedia
 from omnicx.core.errors import NotFound
 from omnicx.desk.access import LoadedConversation
+from omnicx.desk.attachments.store import files_kept_for
 from omnicx.desk.delivery import delivery_states
 from omnicx.desk.models import Message
 from omnicx.governance.users import get_user
@@ -33,6 +35,9 @@ class ThreadMessage:
     attachments: list[Any]
     created_at: datetime
     delivery: str
+    # Why a reply was refused, in English as its channel or the gate wrote it
+    # (``delivery.reason_in`` gives it in the reader's language).
+    delivery_reason: str | None
 
 
 def messages_after(
@@ -72,6 +77,7 @@ def shown(
     """``rows`` as ``loaded``'s reader sees them (one query for the delivery states)."""
     states = delivery_states(session, rows)
     names = _author_names(session, {m.author_user_id for m in rows} - {None})
+    kept = files_kept_for(session, rows)
     return [
         ThreadMessage(
             id=m.id,
@@ -79,11 +85,22 @@ def shown(
             author_user_id=m.author_user_id,
             author_name=names.get(m.author_user_id) if m.author_user_id is not None else None,
             text=loaded.text(m),
-            attachments=loaded.attachments(m),
+            attachments=_with_kept(loaded, m, kept.get(m.id, [])),
             created_at=m.created_at,
-            delivery=states[m.id],
+            delivery=states[m.id].state,
+            delivery_reason=states[m.id].reason,
         )
         for m in rows
+    ]
+
+
+def _with_kept(loaded: LoadedConversation, message: Message, kept: list[StoredMedia]) -> list[Any]:
+    """The message's attachments, and the files its channel kept for it since (their
+    names shaped for the reader like the message's)."""
+    listed = loaded.attachments(message)
+    known = {a.get("id") for a in listed if isinstance(a, dict)}
+    return listed + [
+        {**f.metadata(), "name": loaded.view.text(f.name)} for f in kept if f.id not in known
     ]
 
 

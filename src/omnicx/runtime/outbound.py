@@ -72,21 +72,26 @@ def consent_gate(session: Session, message: OutboxMessage) -> str | None:
     """The dispatcher's gate: refuse (and audit why) what may not leave now."""
     reason = refusal_reason(session, message)
     if reason is not None:
-        audit.record(
-            session,
-            SYSTEM,
-            "outbox.refused",
-            target_type="outbox",
-            target_id=message.id,
-            detail={
-                "customer_id": message.customer_id,
-                "kind": message.kind,
-                "purpose": message.purpose,
-                "channel": message.channel,
-                "reason": reason,
-            },
-        )
+        audit_refusal(session, message, reason)
     return reason
+
+
+def audit_refusal(session: Session, message: OutboxMessage, reason: str) -> None:
+    """The audit entry of a refused message (by the gate or by its channel's adapter)."""
+    audit.record(
+        session,
+        SYSTEM,
+        "outbox.refused",
+        target_type="outbox",
+        target_id=message.id,
+        detail={
+            "customer_id": message.customer_id,
+            "kind": message.kind,
+            "purpose": message.purpose,
+            "channel": message.channel,
+            "reason": reason,
+        },
+    )
 
 
 def make_dispatcher(database: Database, settings: Settings) -> Dispatcher:
@@ -97,4 +102,5 @@ def make_dispatcher(database: Database, settings: Settings) -> Dispatcher:
         max_attempts=settings.outbox_max_attempts,
         deliverers={**DELIVERERS, **channel_deliverers(database)},
         gate=consent_gate,
+        on_refusal=audit_refusal,
     )

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from omnicx.channels.webchat.privacy import WebchatTranscriptHandler
+from omnicx.channels.wechat.privacy import WechatContactsHandler
 from omnicx.core import scheduler
 from omnicx.core.database import Database
 from omnicx.core.scheduler import FiredJob
@@ -46,6 +47,7 @@ def wire() -> None:
     for handler in handlers():
         privacy.registry.register(handler)
     privacy.registry.register(WebchatTranscriptHandler())
+    privacy.registry.register(WechatContactsHandler())
     privacy.registry.register(DeskAttachmentsHandler())
     privacy.registry.register(DeskConversationsHandler())
     retention.event_dependents["customer_timeline"] = forget_timeline_entries

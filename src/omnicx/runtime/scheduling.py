@@ -1,14 +1,15 @@
 """The scheduler's handlers and recurring jobs, wired above every domain.
 
 Core runs the jobs but cannot import the domains that act on them; each kind's handler
-is registered here (retention, the desk's snooze wake-ups and SLA clocks; time triggers
-join as automation arrives).
+is registered here (retention, the desk's snooze wake-ups and SLA clocks, WeChat's media
+fetches; time triggers join as automation arrives).
 """
 
 from __future__ import annotations
 
 from functools import partial
 
+from omnicx.channels.wechat.media import MEDIA_JOB, MEDIA_LEASE, fetch_media
 from omnicx.core.database import Database
 from omnicx.core.scheduler import Registry, Runner, handlers
 from omnicx.core.settings import Settings
@@ -28,6 +29,7 @@ def wire_jobs(settings: Settings, registry: Registry = handlers) -> Registry:
         RETENTION_JOB, partial(run_scheduled_retention, settings), lease=RETENTION_LEASE
     )
     registry.register(SNOOZE_JOB, wake_snoozed)
+    registry.register_detached(MEDIA_JOB, fetch_media, lease=MEDIA_LEASE)
     register_sla_jobs(registry)
     return registry
 

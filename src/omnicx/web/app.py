@@ -17,6 +17,7 @@ from omnicx.channels.api import router as channels_router
 from omnicx.channels.webchat.api import router as webchat_router
 from omnicx.channels.webchat.api import webchat_state
 from omnicx.channels.webchat.attachments import router as webchat_files_router
+from omnicx.channels.wechat.api import router as wechat_router
 from omnicx.core.database import get_database
 from omnicx.core.eventlog import make_event_log
 from omnicx.core.settings import Settings, get_settings
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(policies_router)
     app.include_router(channels_router)
     app.include_router(webchat_router)
+    app.include_router(wechat_router)
     app.include_router(webchat_files_router)
     app.include_router(consent_router(consent_subject))
     app.include_router(consent_pages_router)

@@ -24,6 +24,7 @@ import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 
+from omnicx.channels.refusals import audit_refusal
 from omnicx.channels.service import ChannelView, channel_for_token
 from omnicx.channels.webchat.errors import error_frame, language_of
 from omnicx.channels.webchat.inbound import (
@@ -137,6 +138,7 @@ async def widget_socket(websocket: WebSocket) -> None:
     if (user_id or claimed) and not user_vouched(
         channel.identity_secret, user_id or "", claimed or ""
     ):
+        await asyncio.to_thread(audit_refusal, get_database(), channel.id, "user_hash", ip)
         await visitor.refuse("identity_refused")
         return
     visitor.visitor_id, visitor.user_id = visitor_id, user_id or None
@@ -174,10 +176,7 @@ async def widget_socket(websocket: WebSocket) -> None:
 def chat_channel(token: str) -> ChannelView:
     """The enabled web chat channel of a public token (``NotFound`` otherwise)."""
     with get_database().read() as session:
-        channel = channel_for_token(session, token)
-    if channel.kind != "webchat":
-        raise NotFound("no such chat channel", field="token")
-    return channel
+        return channel_for_token(session, token, "webchat")
 
 
 def _history(channel_id: int, thread: str, key: str) -> list[dict[str, Any]]:

@@ -7,9 +7,7 @@ flood from one address; a shared limit (Redis, PostgreSQL) would be the next ste
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
+from omnicx.channels.limits import TokenBuckets
 
 MAX_TEXT_CHARS = 4000
 # Per visitor thread: a burst of 5 messages, then one every 2 seconds.
@@ -21,36 +19,6 @@ IP_CONNECT_BURST, IP_CONNECTS_PER_SECOND = 30.0, 1.0
 # 5 seconds; downloads of the links the widget shows, 60, then two a second.
 IP_UPLOAD_BURST, IP_UPLOADS_PER_SECOND = 10.0, 0.2
 IP_DOWNLOAD_BURST, IP_DOWNLOADS_PER_SECOND = 60.0, 2.0
-MAX_KEYS = 50_000
-
-
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
-
-
-class TokenBuckets:
-    """One bucket per key (a visitor, an IP), the least recently used dropped past
-    ``max_keys`` so that a scan of addresses cannot grow memory without bound."""
-
-    def __init__(self, burst: float, per_second: float, max_keys: int = MAX_KEYS):
-        self.burst, self.per_second, self.max_keys = burst, per_second, max_keys
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
-
-    def take(self, key: str, now: float | None = None) -> bool:
-        """Spend one token for ``key``; False when its bucket is empty."""
-        now = time.monotonic() if now is None else now
-        bucket = self._buckets.pop(key, None) or _Bucket(self.burst, now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.per_second)
-        bucket.updated = now
-        self._buckets[key] = bucket
-        if len(self._buckets) > self.max_keys:
-            self._buckets.popitem(last=False)
-        if bucket.tokens < 1.0:
-            return False
-        bucket.tokens -= 1.0
-        return True
 
 
 class WebchatLimits:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from omnicx.channels.media import media_list
-from omnicx.channels.service import channel_by_id
+from omnicx.channels.replies import queued_reply, reply_channel
 from omnicx.channels.webchat.models import OUTBOUND
 from omnicx.channels.webchat.transcript import record_line
 from omnicx.core.database import Database
-from omnicx.core.errors import NotFound
 from omnicx.core.outbox import DeliveryFailed, OutboxMessage
 
 KIND = "channel.webchat"
@@ -28,33 +26,18 @@ class WebchatDeliverer:
         self.database = database
 
     def __call__(self, message: OutboxMessage, payload: dict[str, Any]) -> None:
-        try:
-            channel_id = int(payload["channel_id"])
-            thread, text = str(payload["thread"]), str(payload["text"])
-            message_id = str(payload.get("message_id") or f"outbox-{message.id}")
-            files = media_list(payload.get("attachments"))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DeliveryFailed(
-                f"a web chat reply needs channel_id, thread, text (and well-formed "
-                f"attachments): {exc}"
-            ) from exc
-        if not thread.startswith(("v:", "u:")):
-            raise DeliveryFailed(f"{thread!r} is not a web chat thread")
-        author = payload.get("author_name")
+        reply = queued_reply(message, payload)
+        if not reply.thread.startswith(("v:", "u:")):
+            raise DeliveryFailed(f"{reply.thread!r} is not a web chat thread")
         with self.database.write() as session:
-            try:
-                channel = channel_by_id(session, channel_id)
-            except NotFound as exc:
-                raise DeliveryFailed(exc.message) from exc
-            if channel.kind != "webchat":
-                raise DeliveryFailed(f"channel {channel_id} is not a web chat channel")
+            reply_channel(session, reply.channel_id, "webchat")
             record_line(
                 session,
-                channel_id=channel_id,
-                thread=thread,
+                channel_id=reply.channel_id,
+                thread=reply.thread,
                 direction=OUTBOUND,
-                message_id=message_id,
-                text=text,
-                author_name=str(author)[:200] if author else None,
-                attachments=[f.metadata() for f in files],
+                message_id=reply.message_id,
+                text=reply.text,
+                author_name=reply.author_name,
+                attachments=[f.metadata() for f in reply.attachments],
             )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
 
 from omnicx.core.settings import Settings
 
@@ -28,10 +30,21 @@ class LogEvent:
     derived: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
+# What a caller writes about the events it appends (a channel's nonce), in a write
+# transaction of the database.
+Record = Callable[[Session], None]
+
+
 class EventLog(Protocol):
     """Makes events durable. ``append`` returns only once every event is durable."""
 
     async def append(self, events: Sequence[LogEvent]) -> None: ...
+
+    async def append_recorded(self, events: Sequence[LogEvent], record: Record) -> None:
+        """``append``, with ``record`` durable first: written in the transaction that
+        appends the events (the table log: one commit), or in one committed just before
+        them (JetStream). An exception from ``record`` appends nothing."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -23,8 +23,9 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
+from omnicx.core.database import get_database
 from omnicx.core.errors import ServiceUnavailable
-from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.eventlog.base import LogEvent, Record
 from omnicx.core.eventlog.codec import encode_payload
 from omnicx.core.eventlog.table import StoredRow
 from omnicx.core.i18n import msg
@@ -210,8 +211,18 @@ class JetStreamEventLog:
                 )
             ) from first
 
+    async def append_recorded(self, events: Sequence[LogEvent], record: Record) -> None:
+        await asyncio.to_thread(_write, record)
+        await self.append(events)
+
     async def close(self) -> None:
         await self.connection.close()
+
+
+def _write(record: Record) -> None:
+    """``record`` in a write transaction of this process's database."""
+    with get_database().write() as session:
+        record(session)
 
 
 async def delete_messages(url: str, stream: str, sequences: Sequence[int]) -> tuple[int, int]:

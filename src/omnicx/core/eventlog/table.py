@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import Database, RawStatements
-from omnicx.core.eventlog.base import LogEvent
+from omnicx.core.eventlog.base import LogEvent, Record
 from omnicx.core.eventlog.codec import decode_payload, encode_payload
 from omnicx.core.time import as_datetime
 
@@ -152,6 +152,17 @@ class TableEventLog:
 
     async def append(self, events: Sequence[LogEvent]) -> None:
         await asyncio.to_thread(self.append_sync, events)
+
+    def _append_recorded(self, events: Sequence[LogEvent], record: Record) -> None:
+        rows = stored_rows(events)
+        with self.database.write() as session:
+            record(session)
+            append_rows(session, rows)
+        appended.set()
+
+    async def append_recorded(self, events: Sequence[LogEvent], record: Record) -> None:
+        # One write transaction, not two: on SQLite each one waits for the write lock.
+        await asyncio.to_thread(self._append_recorded, events, record)
 
     async def close(self) -> None:
         return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session, undefer
 
 from omnicx.channels.media import StoredMedia
@@ -23,7 +23,7 @@ from omnicx.core.time import utcnow
 from omnicx.core.uploads import safe_file_name, too_large
 from omnicx.desk.attachments.content_types import allowed, detect_type, named_for
 from omnicx.desk.attachments.models import CONTENT_PURPOSE, Attachment
-from omnicx.desk.models import Conversation
+from omnicx.desk.models import Conversation, Message
 
 MAX_PER_MESSAGE = 10
 
@@ -191,3 +191,20 @@ def move_to_conversation(session: Session, from_ids: Iterable[int], to_id: int) 
         .where(Attachment.conversation_id.in_(list(from_ids)))
         .values(conversation_id=to_id)
     )
+
+
+def files_kept_for(session: Session, messages: Sequence[Message]) -> dict[int, list[StoredMedia]]:
+    """The files channels kept for these customers' messages, by message id: media a
+    channel fetched after the message arrived (WeChat's) are named only here."""
+    wanted = {(m.channel, m.message_id): m.id for m in messages if m.direction == "in"}
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(Attachment)
+        .where(tuple_(Attachment.channel, Attachment.message_id).in_(list(wanted)))
+        .order_by(Attachment.id)
+    )
+    found: dict[int, list[StoredMedia]] = {}
+    for row in rows:
+        found.setdefault(wanted[(row.channel, row.message_id or "")], []).append(media_of(row))
+    return found

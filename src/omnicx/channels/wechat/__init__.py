@@ -1,0 +1,2 @@
+"""WeChat Official Account: the signed callback (plaintext, compatible and safe modes),
+messages and follower events onto the log, replies through the customer-service API."""
