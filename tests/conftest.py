@@ -8,6 +8,7 @@ reachable and skipped with a clear reason when not, except in CI
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import shutil
 import socket
@@ -179,7 +180,10 @@ def stream(nats_url: str) -> Iterator[str]:
         finally:
             await nc.close()
 
-    asyncio.run(delete())
+    # In a thread of its own: a test that drives a browser (Playwright's sync API) holds a
+    # running event loop in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, delete()).result()
 
 
 # -- the application -----------------------------------------------------------------------

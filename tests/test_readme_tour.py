@@ -54,6 +54,7 @@ EXPECTED = {
     "omnicx identity unmerge": ["split; new customer(s)"],
     "omnicx privacy erase": ["completed"],
     "omnicx status": ["identity", "consent", "outbox:", "scheduler:"],
+    "api/v1/conversations --data-urlencode 'q=发票'": ['"channel":"'],
 }
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from omnicx.customers.search import terms
+from omnicx.customers.search import MAX_TERMS
 from omnicx.governance.audit import AuditFilter, detail_of, search
+from omnicx.governance.blind_index import searchable_terms
 from tests.factories import append_calls, call, make_source, make_token, process
 from tests.governance.masking_people import MASKED, NAME, seed_person, token_for
 
@@ -22,6 +23,10 @@ def ids_of(body):
 
 def identify(user_id, minutes=0, **traits):
     return call("identify", minutes=minutes, userId=user_id, traits=traits)
+
+
+def terms(text):
+    return searchable_terms(text, MAX_TERMS)
 
 
 def test_names_are_cut_into_words_and_pairs_of_chinese_characters():

@@ -36,11 +36,16 @@ from tests.governance.test_route_matrix import routes
 QUERY: dict[str, dict[str, str]] = {
     "/api/v1/customers/lookup": {"type": "phone", "value": "138 1234 8000"},
     "/api/v1/analytics/overview": {"until": "2026-02-01T00:00:00Z"},
+    # A visitor's file link: without its real signature it is refused, and shows nothing.
+    "/widget/attachments/{attachment_id}": {"expires": "1", "signature": "forged"},
 }
 # Path parameters that are not a customer id.
 PATH_VALUES = {"role": "agent"}
 # Calling these changes who is signed in.
 SKIP = {"/logout"}
+# An event stream that never ends by itself, carrying conversation ids only
+# (tests/web/test_desk_live.py reads it over real HTTP).
+SKIP |= {"/desk/live"}
 # Routes whose content is the customer: the masked (or plain) forms must be there.
 SHOWS_CUSTOMER = {
     "/api/v1/customers/{customer_id}",

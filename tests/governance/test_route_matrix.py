@@ -55,6 +55,10 @@ SIGNED_IN_PAGES |= {"/customers/{customer_id}/consent"}
 # The console's ticket pages (web/console/tickets.py).
 SIGNED_IN_PAGES |= {"/desk/tickets", "/desk/tickets/{ticket_id}"}
 SIGNED_IN_PAGES |= {"/desk/tickets/{ticket_id}/comments", "/desk/tickets/{ticket_id}/conversations"}
+# The agent console (web/console/): the inbox page; its fragment and its event stream are
+# fetched by scripts, so they answer 401 instead of sending anyone to the sign-in page.
+SIGNED_IN_PAGES |= {"/desk"}
+SIGNED_IN_FRAGMENTS = {"/desk/rows", "/desk/live"}
 # Desk SLA (desk/sla/api.py): a calendar and a policy on calendar 1 (created by the
 # first allowed POST; the policy's create answers 404 until then, never 401/403).
 BODIES["/api/v1/calendars"] = {"name": "矩阵日历", "hours": {"mon": [["09:00", "18:00"]]}}
@@ -148,7 +152,7 @@ def test_every_route_has_a_rule(client):
         if (path.startswith("/api/v1") or path in TOKEN_ROUTES) and rule_of(route) is None:
             unruled.append(f"{method} {path}")
         elif not path.startswith(("/api/v1", "/v1/")) and path not in (
-            PUBLIC | SIGNED_IN_PAGES | TOKEN_ROUTES
+            PUBLIC | SIGNED_IN_PAGES | SIGNED_IN_FRAGMENTS | TOKEN_ROUTES
         ):
             unruled.append(f"{method} {path} (page: add it to PUBLIC or SIGNED_IN_PAGES)")
     assert unruled == []
@@ -274,6 +278,11 @@ def test_pages_redirect_anonymous_visitors_to_sign_in(client, db):
         if path in SIGNED_IN_PAGES and method == "GET":
             response = client.get(re.sub(r"\{[^}]+\}", "1", path), follow_redirects=False)
             assert response.status_code == 303 and "/login" in response.headers["location"]
+
+
+def test_fragments_answer_anonymous_visitors_401(client, db):
+    for path in SIGNED_IN_FRAGMENTS:
+        assert client.get(path, follow_redirects=False).status_code == 401, path
 
 
 # -- the desk's row-level access: actors that differ by team and ownership ----------------

@@ -15,7 +15,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from omnicx.cli.operator import operator
-from omnicx.cli.progress import bar
+from omnicx.cli.progress import bar, rebuild_in_chunks
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
 from omnicx.core.time import parse_timestamp
@@ -118,13 +118,5 @@ def reindex_names_command() -> None:
     database = get_database()
     with database.read() as session:
         total = session.scalar(select(func.count()).select_from(CustomerProfile)) or 0
-    done, after = 0, 0
-    with bar("index names", total) as advance:
-        while True:
-            with database.write() as session:
-                last = reindex_names(session, after)
-            if last is None:
-                break
-            advance(min(1000, total - done))
-            done, after = done + 1000, last
+    rebuild_in_chunks(database, "index names", total, reindex_names)
     console.print(f"names of {total} customers indexed")

@@ -7,14 +7,18 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from omnicx.cli.errors import fail
+from omnicx.cli.progress import rebuild_in_chunks
 from omnicx.cli.tables import readable_table
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
 from omnicx.core.serialization import loads
+from omnicx.desk.models import Message
 from omnicx.desk.routing import RULE_KINDS, add_rule, drain_agent_queues, drain_queues, list_rules
+from omnicx.desk.search import reindex_messages
 from omnicx.desk.teams import (
     add_member,
     create_team,
@@ -169,6 +173,17 @@ def agents_set(
     except OmniError as exc:
         raise fail(exc.message) from exc
     console.print(f"agent {user}: {shown}; {moved} waiting conversation(s) assigned")
+
+
+@desk_app.command("reindex-messages")
+def desk_reindex_messages() -> None:
+    """Rebuild the message-text search index (after the blind-index key changed, or for
+    messages stored before the index existed)."""
+    database = get_database()
+    with database.read() as session:
+        total = session.scalar(select(func.count()).select_from(Message)) or 0
+    rebuild_in_chunks(database, "index messages", total, reindex_messages)
+    console.print(f"{total} messages indexed")
 
 
 @desk_app.command("seed")

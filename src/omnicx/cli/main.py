@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -224,13 +225,23 @@ def _serve_metrics_port(port: int | None) -> None:
 
 
 def _run_api(uvicorn: Any, application: Any, host: str, port: int) -> None:
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=10,
+    stopping = application.state.stopping
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Tell the app first: uvicorn waits for open responses before the app's own
+            # shutdown, and a live stream would otherwise hold it for the whole timeout.
+            stopping.set()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10
     )
+    server = Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise SystemExit(3)  # as uvicorn.run: the server never started
 
 
 @app.command()

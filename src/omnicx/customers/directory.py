@@ -237,18 +237,23 @@ def _profiles(session: Session, ids: list[int], filters: Filters) -> list[Custom
     return [by_id[c] for c in ids if c in by_id]  # in the order the search ranked them
 
 
+def masked_name(view: RoleView, traits: dict[str, Any]) -> tuple[str | None, list[Shown]]:
+    """A customer's name as ``view``'s role may see it (None without one), and how it was
+    shown (for the audit entry)."""
+    masked, shown = view.traits({k: traits[k] for k in NAME_TRAITS if k in traits})
+    return name_of(masked) or None, shown
+
+
 def _summary(
     view: RoleView, row: CustomerProfile, matched_by: str | None
 ) -> tuple[CustomerSummary, list[Shown]]:
     """The row as the role sees it, and how its name was shown (for the audit entry)."""
     # ORM reads of the encrypted column see the JSON text (see models.CustomerProfile).
-    traits = loads(row.traits) if row.traits else {}
-    name_traits = {k: traits[k] for k in NAME_TRAITS if k in traits}
-    masked, shown = view.traits(name_traits)
+    name, shown = masked_name(view, loads(row.traits) if row.traits else {})
     return (
         CustomerSummary(
             id=row.customer_id,
-            name=name_of(masked) or None,
+            name=name,
             channels=loads(row.channels),
             event_count=row.event_count,
             first_seen_at=row.first_seen_at,

@@ -1,20 +1,16 @@
 """Finding customers by name, although names are encrypted at rest.
 
-Each name is cut into terms, and only a keyed hash of each term is stored
-(``customer_name_terms``, the blind-index key of ``governance.blind_index``): a term can
-be looked up, not read back. Latin-script names give their words ("Zhang Wei" → zhang,
-wei); Chinese names, written without spaces, give their pairs of adjacent characters
-(欧阳娜娜 → 欧阳, 阳娜, 娜娜), so that any two or more consecutive characters find the
-name. Single characters are not indexed: a surname alone matches a large share of
-customers and its hash would be easy to tell by its frequency.
+Each name is cut into terms and only a keyed hash of each term is stored
+(``customer_name_terms``; the terms and the key are ``governance.blind_index``'s, shared
+with the desk's message search): a term can be looked up, not read back. A Chinese name
+gives its pairs of adjacent characters (欧阳娜娜 → 欧阳, 阳娜, 娜娜), a Latin one its
+words; a single character is not indexed.
 
 A query is cut the same way and matches the customers that have every one of its terms.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -25,14 +21,11 @@ from omnicx.core.database import RawStatements
 from omnicx.core.errors import InvalidInput
 from omnicx.core.serialization import loads
 from omnicx.customers.models import CustomerNameTerm, CustomerProfile
-from omnicx.governance.blind_index import blind_index
+from omnicx.governance.blind_index import term_hashes as blind_term_hashes
 
 # The traits a name is read from (Segment's reserved traits, both spellings).
 NAME_TRAITS = ("name", "firstName", "lastName", "first_name", "last_name")
 TERM_KIND = "customer_name_term"
-HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-# A run of Han characters, or a run of other letters and digits.
-WORDS = re.compile(f"[{HAN}]+|[^\\W{HAN}_]+")
 MAX_TERMS = 64  # a name longer than this is indexed by its first terms
 
 INSERT_TERM = (
@@ -45,20 +38,8 @@ def name_of(traits: Mapping[str, Any]) -> str:
     return " ".join(str(traits[k]) for k in NAME_TRAITS if isinstance(traits.get(k), str))
 
 
-def terms(text: str) -> list[str]:
-    """The searchable terms of a name or a query, in order, without repeats."""
-    found: dict[str, None] = {}
-    for word in WORDS.findall(unicodedata.normalize("NFKC", text).casefold()):
-        if re.fullmatch(f"[{HAN}]+", word):
-            for i in range(len(word) - 1):
-                found[word[i : i + 2]] = None
-        elif len(word) > 1 or word.isdigit():
-            found[word] = None
-    return list(found)[:MAX_TERMS]
-
-
 def term_hashes(text: str) -> list[bytes]:
-    return [blind_index(TERM_KIND, "", term) for term in terms(text)]
+    return blind_term_hashes(TERM_KIND, text, MAX_TERMS)
 
 
 def replace_name_terms(

@@ -457,6 +457,17 @@ def customer_traits(session: Session, customer_id: int) -> dict[str, Any]:
     return decode_traits(rows[0][0]) if rows else {}
 
 
+def customers_traits(session: Session, customer_ids: Collection[int]) -> dict[int, dict[str, Any]]:
+    """Several customers' traits in plain, in one read (customers merged away have none:
+    the desk moves their conversations to the survivor). For lists that show customers
+    through a ``RoleView``; never shown as they are."""
+    rows = RawStatements(session).select_in(
+        "SELECT customer_id, traits FROM customer_profiles WHERE customer_id IN ({in})",
+        sorted(set(customer_ids)),
+    )
+    return {int(customer_id): decode_traits(traits) for customer_id, traits in rows}
+
+
 def event_owners(session: Session, seqs: Collection[int]) -> dict[int, int]:
     """The customer whose timeline holds each event (events no customer owns are left out)."""
     rows = RawStatements(session).select_in(

@@ -49,6 +49,13 @@ class Reach:
             parts.append(Conversation.team_id.in_(self.team_ids))
         return or_(*parts) if parts else false()
 
+    def sees(self, assignee_id: int | None, team_id: int | None) -> bool:
+        """``clause`` for a conversation already read (the live feed's fan-out)."""
+        if self.everything:
+            return True
+        mine = self.user_id is not None and assignee_id == self.user_id
+        return mine or (team_id is not None and team_id in self.team_ids)
+
 
 def customer_fields(session: Session, view: RoleView, customer_id: int | None) -> dict[str, Any]:
     """The customer's identifying traits (``CUSTOMER_FIELDS``) as this role sees them."""

@@ -7,13 +7,13 @@ not visible is 404); each command runs in one transaction with its history row.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import get_database
-from omnicx.core.errors import Conflict, check_text
+from omnicx.core.errors import Conflict
 from omnicx.core.eventlog.table import appended
 from omnicx.core.i18n import DEFAULT_LANGUAGE, negotiate_language, normalize_language
 from omnicx.core.serialization import loads
@@ -21,7 +21,7 @@ from omnicx.desk import assignment, replies, teams
 from omnicx.desk import status as statuses
 from omnicx.desk.access import LoadedConversation, load_conversation, reach_of
 from omnicx.desk.delivery import reason_in
-from omnicx.desk.listing import list_conversations
+from omnicx.desk.listing import list_conversations, list_entry
 from omnicx.desk.models import Conversation, Message, Team
 from omnicx.desk.routing import drain_agent_queues, drain_queues
 from omnicx.desk.schemas import (
@@ -103,17 +103,29 @@ def _audit_read(principal: Principal, customer_id: int | None, request: Request)
 @router.get("/conversations", response_model=ConversationPage, summary="Conversations you may see")
 def get_conversations(
     principal: Reader,
+    request: Request,
     view: View = "all",
     status: Annotated[str | None, Query(pattern="^(bot|open|pending|snoozed|resolved)$")] = None,
     channel: Annotated[str | None, Query(max_length=32)] = None,
     label: Annotated[str | None, Query(max_length=50)] = None,
     team: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     assignee: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    sla: Annotated[
+        Literal["at_risk", "breached"] | None,
+        Query(description="Only conversations with an SLA clock now in this state"),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="The customer's phone, e-mail or other identifier, 2+ characters "
+            "of their name, or words / 2+ Chinese characters of a message or note",
+        ),
+    ] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> ConversationPage:
-    for text, field in ((channel or "", "channel"), (label or "", "label")):
-        check_text(text, field)
+    searched = bool(q and q.strip())
     with get_database().read() as session:
         rows, next_cursor = list_conversations(
             session,
@@ -124,10 +136,18 @@ def get_conversations(
             label=label,
             team_id=team,
             assignee_id=assignee,
+            sla=sla,
+            q=q,
             cursor=cursor,
             limit=limit,
         )
-        return ConversationPage(items=[conversation_out(r) for r in rows], next_cursor=next_cursor)
+        page = ConversationPage(items=[conversation_out(r) for r in rows], next_cursor=next_cursor)
+    if searched:  # a list without a query shows no customer data: nothing to audit
+        entry = list_entry(
+            principal, via="api.conversations", rows=len(rows), search=True, ip=client_ip(request)
+        )
+        commit_entry(get_database(), entry)
+    return page
 
 
 @router.get(

@@ -23,6 +23,7 @@ from omnicx.desk.history import record_change
 from omnicx.desk.messages import ChannelMessage
 from omnicx.desk.models import ACTIVE_STATUSES, Conversation, Message
 from omnicx.desk.routing import route_new
+from omnicx.desk.search import index_messages
 from omnicx.desk.status import reopen_conversation, wake
 
 SYSTEM_ACTOR = "system"
@@ -130,6 +131,7 @@ def place_message(
     session.flush()
     if message.direction == "in" and message.attachments:
         bind_to_conversation(session, conversation.id, message.channel, message.message_id)
+    index_messages(session, [stored])
     follow(session, conversation, at)
     return stored
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -103,6 +104,8 @@ class Conversation(Base):
         Index("ix_desk_conversations_thread", "customer_id", "channel", "thread"),
         Index("ix_desk_conversations_queue", "team_id", "assignee_id", "status"),
         Index("ix_desk_conversations_assignee", "assignee_id", "status"),
+        # The inbox's order and keyset paging (``desk.listing``).
+        Index("ix_desk_conversations_updated", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -155,6 +158,21 @@ class Message(Base):
     delivery: Mapped[str] = mapped_column(String(16))
     # The outbox message that takes a reply to its channel (``desk.delivery``).
     outbox_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MessageTerm(Base):
+    """A keyed hash of one searchable term of a message's text (``desk.search``): the
+    text stays encrypted, and a term can be looked up, not read back. The conversation is
+    kept beside the message so that a search reads conversations from the index alone."""
+
+    __tablename__ = "desk_message_terms"
+    __table_args__ = (Index("ix_desk_message_terms_conversation", "conversation_id", "message_id"),)
+
+    term_hash: Mapped[bytes] = mapped_column(LargeBinary(20), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("desk_conversations.id"), primary_key=True
+    )
+    message_id: Mapped[int] = mapped_column(BigId, ForeignKey("desk_messages.id"), primary_key=True)
 
 
 class ConversationChange(Base):

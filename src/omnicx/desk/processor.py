@@ -28,6 +28,7 @@ from omnicx.desk.conversations import place_message
 from omnicx.desk.history import record_change
 from omnicx.desk.messages import read_message
 from omnicx.desk.models import ACTIVE_STATUSES, Conversation, Message
+from omnicx.desk.search import move_terms
 from omnicx.desk.status import snooze_key
 
 MESSAGE = "desk.message"
@@ -61,7 +62,8 @@ class DeskProcessor:
 
     def reset(self, session: Session) -> None:
         """Nothing to delete: conversations and what agents did are the desk's own
-        records; a replay re-places only messages it does not know."""
+        records; a replay re-places only messages it does not know. Their search terms
+        stay with them (notes, which are not on the log, could not be indexed again)."""
 
 
 def follow_merge(session: Session, merged_id: int, survivor_id: int) -> None:
@@ -102,6 +104,7 @@ def fold_thread(session: Session, conversation: Conversation) -> None:
             .where(Message.conversation_id == other.id)
             .values(conversation_id=keeper.id)
         )
+        move_terms(session, other.id, keeper.id)
         keeper.labels = dumps(sorted(set(loads(keeper.labels)) | set(loads(other.labels))))
         keeper.last_message_at = _latest(keeper.last_message_at, other.last_message_at, max)
         keeper.first_reply_at = _latest(keeper.first_reply_at, other.first_reply_at, min)

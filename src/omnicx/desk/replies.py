@@ -35,6 +35,7 @@ from omnicx.desk.delivery import queue_delivery
 from omnicx.desk.history import FIRST_RESPONSE, REPLY, record_change, record_report
 from omnicx.desk.messages import MAX_TEXT, SENT, sender_fields
 from omnicx.desk.models import Conversation, Message
+from omnicx.desk.search import index_messages
 from omnicx.governance.users import get_user
 from omnicx.ingest.sources import ensure_source
 
@@ -135,6 +136,7 @@ def post_message(
     conversation.updated_at = now
     session.add(message)
     session.flush()
+    index_messages(session, [message])
     record_change(session, conversation, actor, kind, {"message_id": message.id}, now)
     if kind == "reply":
         follow(session, conversation, now)

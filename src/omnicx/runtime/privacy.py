@@ -24,6 +24,7 @@ from omnicx.core.time import utcnow
 from omnicx.customers.privacy import IdentityGraphLocator, handlers
 from omnicx.customers.privacy.events import forget_timeline_entries
 from omnicx.desk.attachments.privacy import DeskAttachmentsHandler
+from omnicx.desk.privacy import DeskConversationsHandler
 from omnicx.governance import privacy, retention
 from omnicx.governance.service import SYSTEM
 
@@ -48,6 +49,7 @@ def wire() -> None:
     privacy.registry.register(WebchatTranscriptHandler())
     privacy.registry.register(WechatContactsHandler())
     privacy.registry.register(DeskAttachmentsHandler())
+    privacy.registry.register(DeskConversationsHandler())
     retention.event_dependents["customer_timeline"] = forget_timeline_entries
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -45,6 +46,9 @@ from omnicx.web.admin_pages import router as admin_pages_router
 from omnicx.web.api_docs import add_api_docs
 from omnicx.web.auth_pages import router as auth_router
 from omnicx.web.consent_pages import router as consent_pages_router
+from omnicx.web.console.inbox import router as inbox_router
+from omnicx.web.console.live import desk_feed
+from omnicx.web.console.live import router as live_router
 from omnicx.web.console.tickets import router as ticket_pages_router
 from omnicx.web.conversation_actions import router as conversation_actions_router
 from omnicx.web.conversation_pages import router as conversation_pages_router
@@ -71,14 +75,17 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         app.state.write_keys = WriteKeys(database)
         app.state.browser_origins = BrowserOrigins(database)
         _, webchat_follower = webchat_state(app)
+        feed = desk_feed(app)
         workers = Workers(database, settings)
         if background:
             workers.start()
         try:
             yield
         finally:
+            app.state.stopping.set()  # live streams still open end now
             await workers.aclose()
             await webchat_follower.aclose()
+            await feed.aclose()
             await app.state.event_log.close()
             # Closed connections let SQLite fold the WAL into the database file and remove
             # it when the last one closes (the worker process closes its own).
@@ -92,6 +99,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         docs_url=None,  # served from vendored files by add_api_docs
         redoc_url=None,
     )
+    # Set when the server begins to shut down (``omnicx serve`` sets it on SIGTERM, before
+    # uvicorn waits for open responses): the live streams end instead of holding it up.
+    app.state.stopping = threading.Event()
     add_api_docs(app)
     install_error_handlers(app)
     app.add_middleware(
@@ -134,6 +144,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(audit_router)
     app.include_router(admin_router)
     app.include_router(customer_list_router)
+    app.include_router(inbox_router)
+    app.include_router(live_router)
     app.include_router(pages_router)
     app.include_router(conversation_pages_router)
     app.include_router(conversation_actions_router)

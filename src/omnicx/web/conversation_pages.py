@@ -11,7 +11,7 @@ and when an action on this page answers with ``HX-Trigger: conversation-changed`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -180,6 +180,28 @@ def _loaded_or_refusal(
         return refusal(request, exc.text, 404)
 
 
+Reads = Callable[[Session, LoadedConversation], dict[str, Any]]
+
+
+def _show(
+    request: Request, principal: Principal, conversation_id: int, template: str, reads: Reads
+) -> Response:
+    """``template`` with what ``reads`` gathers of the conversation (404 when the reader may
+    not see it); the read is audited as a view of its customer, with what it showed."""
+    with get_database().read() as session:
+        loaded = _loaded_or_refusal(request, principal, conversation_id, session)
+        if not isinstance(loaded, LoadedConversation):
+            return loaded
+        context = reads(session, loaded)
+        customer_id = loaded.row.customer_id
+    facts = context.get("facts")
+    if facts:
+        customer_id = facts.customer_id
+    shown = facts.shown if facts else ()
+    audit_read(request, principal, customer_id, "page.conversation", shown)
+    return render(request, template, context)
+
+
 @router.get("/desk/conversations/{conversation_id}", response_class=HTMLResponse)
 def conversation_page(request: Request, conversation_id: ConversationId) -> Response:
     principal = gate(
@@ -190,14 +212,15 @@ def conversation_page(request: Request, conversation_id: ConversationId) -> Resp
     )
     if not isinstance(principal, Principal):
         return principal
-    with get_database().read() as session:
-        loaded = _loaded_or_refusal(request, principal, conversation_id, session)
-        if not isinstance(loaded, LoadedConversation):
-            return loaded
-        context = summary_context(request, session, loaded) | thread_context(session, loaded)
-    facts = context["facts"]
-    audit_read(request, principal, facts.customer_id, "page.conversation", facts.shown)
-    return render(request, "desk_conversation.html", context)
+    return _show(
+        request,
+        principal,
+        conversation_id,
+        "desk_conversation.html",
+        lambda session, loaded: (
+            summary_context(request, session, loaded) | thread_context(session, loaded)
+        ),
+    )
 
 
 @router.get("/desk/conversations/{conversation_id}/summary", response_class=HTMLResponse)
@@ -205,14 +228,13 @@ def summary_fragment(request: Request, conversation_id: ConversationId) -> Respo
     principal = desk_user(request, conversation_id, Permission.DESK_READ)
     if not isinstance(principal, Principal):
         return principal
-    with get_database().read() as session:
-        loaded = _loaded_or_refusal(request, principal, conversation_id, session)
-        if not isinstance(loaded, LoadedConversation):
-            return loaded
-        context = summary_context(request, session, loaded)
-    facts = context["facts"]
-    audit_read(request, principal, facts.customer_id, "page.conversation", facts.shown)
-    return render(request, "_conversation_summary.html", context)
+    return _show(
+        request,
+        principal,
+        conversation_id,
+        "_conversation_summary.html",
+        lambda session, loaded: summary_context(request, session, loaded),
+    )
 
 
 @router.get("/desk/conversations/{conversation_id}/thread", response_class=HTMLResponse)
@@ -220,11 +242,4 @@ def thread_fragment(request: Request, conversation_id: ConversationId) -> Respon
     principal = desk_user(request, conversation_id, Permission.DESK_READ)
     if not isinstance(principal, Principal):
         return principal
-    with get_database().read() as session:
-        loaded = _loaded_or_refusal(request, principal, conversation_id, session)
-        if not isinstance(loaded, LoadedConversation):
-            return loaded
-        context = thread_context(session, loaded)
-        customer_id = loaded.row.customer_id
-    audit_read(request, principal, customer_id, "page.conversation")
-    return render(request, "_conversation_thread.html", context)
+    return _show(request, principal, conversation_id, "_conversation_thread.html", thread_context)

@@ -77,7 +77,7 @@ LABELS: dict[str, dict[str, Message]] = {
     },
     # The service desk (desk.models, desk.tickets.models, desk.sla.models).
     "conversation_status": {
-        "bot": msg("bot"),
+        "bot": msg("with the bot"),
         "open": msg("open"),
         "pending": msg("pending"),
         "snoozed": msg("snoozed"),

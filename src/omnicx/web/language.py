@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time, get_datetime_format
+from babel.dates import format_date, format_time, format_timedelta, get_datetime_format
 from babel.numbers import format_currency, format_decimal
 from fastapi import Request, Response
 from jinja2 import Environment, pass_context
@@ -28,7 +28,7 @@ from omnicx.core.i18n import (
     ngettext,
     normalize_language,
 )
-from omnicx.core.time import as_utc
+from omnicx.core.time import as_utc, utcnow
 from omnicx.web.session import signed_in_user
 
 COOKIE = "omnicx_lang"
@@ -148,6 +148,16 @@ def currency_filter(
     return format_currency(value, currency or "CNY", locale=babel_locale(_language(context)))
 
 
+@pass_context
+def ago_filter(context: Context, value: datetime | None) -> str:
+    """How long ago a moment was, in words (``5 minutes ago``, ``5分钟前``)."""
+    if value is None:
+        return "—"
+    return format_timedelta(
+        as_utc(value) - utcnow(), add_direction=True, locale=babel_locale(_language(context))
+    )
+
+
 def install_i18n(env: Environment) -> None:
     """``{% trans %}``, ``_()`` and the locale-aware filters on the shared environment."""
     env.add_extension("jinja2.ext.i18n")
@@ -161,6 +171,7 @@ def install_i18n(env: Environment) -> None:
         "time": time_filter,
         "number": number_filter,
         "currency": currency_filter,
+        "ago": ago_filter,
     }
 
 

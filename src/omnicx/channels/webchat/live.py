@@ -1,63 +1,52 @@
 """Pushing transcript lines to the sockets this process holds, whichever process wrote them.
 
 The dispatcher that records a reply usually runs in another process (``omnicx worker``,
-or any of several API processes in production), so an in-memory signal cannot reach the
-socket. Each API process runs one follower that polls the transcript every 200 ms with
-an indexed range read (``id`` above the last seen) and hands new lines to the sockets
-subscribed to their thread. One query per process per poll, however many sockets are
-open; it works the same on SQLite and PostgreSQL, needs no extra connection per socket,
-and keeps the transcript-to-socket delay under ~250 ms. PostgreSQL LISTEN/NOTIFY would
-save the idle polls but needs a dedicated connection per process and a second code path
-for SQLite; the poll is the simpler thing that meets the target.
-
-On PostgreSQL ids come from a sequence, so a row may commit after a higher id was
-already seen. The follower therefore re-reads a short window below the highest id
-(only ids and thread keys, recent rows only) and pushes what it had not seen.
+or any of several API processes in production), so each API process runs one follower
+(``core.follow``) that reads the transcript every 200 ms — only ids and thread keys of
+lines above the last seen, and of recent ones — and loads and hands the lines of threads
+with a socket here to those sockets. That keeps the transcript-to-socket delay under
+~250 ms whatever the number of sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from omnicx.channels.webchat.models import WebchatMessage
-from omnicx.channels.webchat.transcript import TranscriptLine, last_line_id, line_of
+from omnicx.channels.webchat.transcript import TranscriptLine, line_of
 from omnicx.core.database import Database
+from omnicx.core.follow import Follower, Watermark
 from omnicx.core.time import utcnow
 
-log = logging.getLogger(__name__)
-
 POLL_SECONDS = 0.2
-# How far below the highest id seen a late commit is still looked for, in ids and time.
-OVERLAP_IDS = 512
+# Lines older than this are not looked for as late commits (they are history).
 OVERLAP_TIME = timedelta(seconds=30)
 
 ThreadKey = tuple[int, str]
 
 
-class TranscriptFollower:
+class TranscriptFollower(Follower[TranscriptLine]):
     """Follows the transcript table and fans new lines out to subscribed sockets."""
 
     def __init__(self, database: Database, poll_seconds: float = POLL_SECONDS):
-        self.database = database
-        self.poll_seconds = poll_seconds
+        super().__init__(database, "webchat-follower", poll_seconds)
         self._subscribers: dict[ThreadKey, set[asyncio.Queue[TranscriptLine]]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._high: int | None = None
-        self._seen: set[int] = set()
+        self._lines = Watermark(WebchatMessage.id, self.overlap_ids)
 
     async def subscribe(self, channel_id: int, thread: str) -> asyncio.Queue[TranscriptLine]:
         """A queue that receives the thread's lines written from now on."""
-        if self._high is None:
-            self._high = await asyncio.to_thread(self._last_id)
         queue: asyncio.Queue[TranscriptLine] = asyncio.Queue(maxsize=1000)
         self._subscribers.setdefault((channel_id, thread), set()).add(queue)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="webchat-follower")
+        try:
+            await self.start()
+        except BaseException:
+            self.unsubscribe(channel_id, thread, queue)  # nobody will read it
+            raise
         return queue
 
     def unsubscribe(
@@ -69,61 +58,36 @@ class TranscriptFollower:
             if not queues:
                 del self._subscribers[(channel_id, thread)]
 
-    async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    def listening(self) -> bool:
+        return bool(self._subscribers)
 
-    def _last_id(self) -> int:
-        with self.database.read() as session:
-            return last_line_id(session)
+    def begin(self, session: Session) -> None:
+        self._lines.restart(session)
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                for line in await asyncio.to_thread(self._poll):
-                    for queue in self._subscribers.get((line.channel_id, line.thread), ()):
-                        if not queue.full():  # a socket that stopped reading loses lines,
-                            queue.put_nowait(line)  # it gets them as history on reconnect
-            except Exception:
-                log.exception("web chat follower poll failed")
-                await asyncio.sleep(1.0)
-            await asyncio.sleep(self.poll_seconds)
-
-    def _poll(self) -> list[TranscriptLine]:
-        high = self._high or 0
-        wanted: list[int] = []
-        with self.database.read() as session:
-            recent = session.execute(
-                select(WebchatMessage.id, WebchatMessage.channel_id, WebchatMessage.thread)
-                .where(
-                    WebchatMessage.id > max(0, high - OVERLAP_IDS),
-                    WebchatMessage.created_at >= utcnow() - OVERLAP_TIME,
-                )
-                .order_by(WebchatMessage.id)
-                .limit(2000)
-            ).all()
-            for line_id, channel_id, thread in recent:
-                if line_id in self._seen or line_id <= high - OVERLAP_IDS:
-                    continue
-                self._seen.add(line_id)
-                high = max(high, line_id)
-                if (channel_id, thread) in self._subscribers:
-                    wanted.append(line_id)
-            lines = (
-                [
-                    line_of(row)
-                    for row in session.scalars(
-                        select(WebchatMessage)
-                        .where(WebchatMessage.id.in_(wanted))
-                        .order_by(WebchatMessage.id)
-                    )
-                ]
-                if wanted
-                else []
+    def poll(self, session: Session) -> Sequence[TranscriptLine]:
+        recent = session.execute(
+            select(WebchatMessage.id, WebchatMessage.channel_id, WebchatMessage.thread)
+            .where(
+                WebchatMessage.id > self._lines.low,
+                WebchatMessage.created_at >= utcnow() - OVERLAP_TIME,
             )
-        self._high = high
-        self._seen = {i for i in self._seen if i > high - OVERLAP_IDS}
-        return lines
+            .order_by(WebchatMessage.id)
+            .limit(2000)
+        ).all()
+        fresh = set(self._lines.fresh(row.id for row in recent))
+        wanted = [
+            row.id
+            for row in recent
+            if row.id in fresh and (row.channel_id, row.thread) in self._subscribers
+        ]
+        if not wanted:
+            return []
+        rows = session.scalars(
+            select(WebchatMessage).where(WebchatMessage.id.in_(wanted)).order_by(WebchatMessage.id)
+        )
+        return [line_of(row) for row in rows]
+
+    def deliver(self, line: TranscriptLine) -> None:
+        for queue in self._subscribers.get((line.channel_id, line.thread), ()):
+            if not queue.full():  # a socket that stopped reading loses lines,
+                queue.put_nowait(line)  # it gets them as history on reconnect

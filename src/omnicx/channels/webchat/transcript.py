@@ -107,19 +107,3 @@ def thread_history(
         .limit(limit)
     )
     return [line_of(r) for r in reversed(list(rows))]
-
-
-def lines_after(session: Session, after_id: int, limit: int = 500) -> list[TranscriptLine]:
-    """Every thread's lines with an id above ``after_id`` (the live follower's poll)."""
-    rows = session.scalars(
-        select(WebchatMessage)
-        .where(WebchatMessage.id > after_id)
-        .order_by(WebchatMessage.id)
-        .limit(limit)
-    )
-    return [line_of(r) for r in rows]
-
-
-def last_line_id(session: Session) -> int:
-    found = session.scalar(select(WebchatMessage.id).order_by(WebchatMessage.id.desc()).limit(1))
-    return int(found or 0)

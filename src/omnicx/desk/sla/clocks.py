@@ -5,10 +5,11 @@ Each open, running clock has two durable scheduler jobs, keyed by what they are 
 (``sla.at_risk:conversation:42:first_response``, ``sla.breach:…``), re-scheduled or
 cancelled by key whenever the clock changes. When one fires, its handler runs in the
 transaction that marks the job done: it moves the clock to ``at_risk`` or ``breached``
-and records the fact ``sla.at_risk`` / ``sla.breached`` (key ``clock:<id>``). The
-runner's lease gives the job to one worker at a time, a job re-scheduled meanwhile is not
-fired, the clock's state is checked under its row lock, and the fact's key makes a second
-recording a no-op: a breach is recorded once, across restarts and with several workers.
+and records the fact ``sla.at_risk`` / ``sla.breached`` (key ``clock:<id>``) and, for a
+conversation, a history row of the same name. The runner's lease gives the job to one
+worker at a time, a job re-scheduled meanwhile is not fired, the clock's state is checked
+under its row lock, and the fact's key makes a second recording a no-op: a breach is
+recorded once, across restarts and with several workers.
 
 Lock order, to never deadlock with a runner that holds a job and waits for its clock:
 the desk's calls touch the jobs (by key) first and lock the clock row after.
@@ -30,8 +31,10 @@ from omnicx.core.eventlog.facts import record_facts
 from omnicx.core.i18n import msg
 from omnicx.core.processing.offsets import lock_offsets
 from omnicx.core.scheduler import FiredJob, Registry
+from omnicx.core.serialization import dumps
 from omnicx.core.time import as_utc, utcnow
 from omnicx.customers.projection import CustomerProcessor
+from omnicx.desk.models import Conversation, ConversationChange
 from omnicx.desk.sla.calendars import business_calendar, get_calendar
 from omnicx.desk.sla.models import CLOCK_STATES, METRICS, TARGET_KINDS, SlaClock
 from omnicx.desk.sla.policies import choose_policy
@@ -269,6 +272,21 @@ def _record_fact(session: Session, clock: SlaClock, name: str, at: datetime) -> 
         "goal_seconds": clock.goal_seconds,
     }
     record_facts(session, [(name, f"clock:{clock.id}", position, payload)])
+    # The conversation's history shows it too (the live inbox follows history rows). A
+    # clock has no foreign key to its target (see models): the row is looked for first.
+    if (
+        clock.target_kind == "conversation"
+        and session.get(Conversation, clock.target_id) is not None
+    ):
+        session.add(
+            ConversationChange(
+                conversation_id=clock.target_id,
+                actor="system",
+                action=name,
+                detail=dumps({"metric": clock.metric, "clock_id": clock.id, "at": payload["at"]}),
+                created_at=utcnow(),
+            )
+        )
 
 
 def _breach(session: Session, clock: SlaClock) -> None:
@@ -333,6 +351,8 @@ class ClockState:
     at_risk_at: datetime | None
     met_at: datetime | None
     breached_at: datetime | None
+    # Still measuring (not met or cancelled): what the inbox's SLA badge shows.
+    open: bool = False
 
 
 def clock_states(
@@ -360,6 +380,7 @@ def clock_states(
             at_risk_at=as_utc(clock.at_risk_at) if clock.at_risk_at else None,
             met_at=as_utc(clock.met_at) if clock.met_at else None,
             breached_at=as_utc(clock.breached_at) if clock.breached_at else None,
+            open=clock.open_key is not None,
         )
     return found
 

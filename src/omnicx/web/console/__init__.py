@@ -1,2 +1,2 @@
-"""The agent console: the service desk's pages (tickets here; the inbox and the
-conversation view beside them)."""
+"""The agent console: the inbox and the live stream its pages refresh themselves from,
+and the ticket pages (the conversation view is beside them, in ``web.conversation_*``)."""

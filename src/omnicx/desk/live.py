@@ -1,0 +1,156 @@
+"""Which conversations just changed, for the agents' live views (the web layer streams
+them to browsers).
+
+Each API process runs one feed (a ``core.follow.Follower``) while any agent's stream is
+open. Every 250 ms one query reads what was written since the last poll, by any process:
+new desk messages (customers' messages placed by the desk group, replies, notes) and
+history rows (created, assigned, transferred, status, labels, priority, snooze, wake,
+handoff, folded, SLA at risk and breached), each with its conversation's assignee and
+team as they are now — and, for an assignment or a transfer, as they were before. Each
+changed conversation's id goes to the listeners whose reach covers it now or covered it
+before (an agent sees a conversation transferred away leave their inbox); nothing else
+about it leaves this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Subquery, Text, case, cast, literal, null, select, union_all
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from omnicx.core.database import Database
+from omnicx.core.follow import Follower, Watermark
+from omnicx.core.serialization import loads
+from omnicx.desk.access import Reach
+from omnicx.desk.models import Conversation, ConversationChange, Message
+
+POLL_SECONDS = 0.25
+BATCH = 2000
+MESSAGE, CHANGE = 0, 1
+# History actions whose detail says where the conversation was before ({"from": …}).
+MOVES = ("assigned", "transferred")
+
+Holder = tuple[int | None, int | None]  # (assignee id, team id)
+
+
+@dataclass(eq=False)
+class Listener:
+    """One open stream: what its agent may see, and the ids waiting to be sent."""
+
+    reach: Reach
+    queue: asyncio.Queue[int] = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
+
+
+@dataclass(frozen=True)
+class ConversationChanged:
+    conversation_id: int
+    holders: frozenset[Holder]  # who held it now, and before a move
+
+
+class ConversationFeed(Follower[ConversationChanged]):
+    """Follows desk messages and history and tells listeners which conversations changed."""
+
+    def __init__(self, database: Database, poll_seconds: float = POLL_SECONDS):
+        super().__init__(database, "desk-live", poll_seconds)
+        self._listeners: set[Listener] = set()
+        self._messages = Watermark(Message.id, self.overlap_ids)
+        self._changes = Watermark(ConversationChange.id, self.overlap_ids)
+
+    async def subscribe(self, reach: Reach) -> Listener:
+        """A listener that receives the ids of conversations ``reach`` covers, changed from
+        now on."""
+        listener = Listener(reach)
+        self._listeners.add(listener)
+        try:
+            await self.start()
+        except BaseException:
+            self.unsubscribe(listener)  # nobody will read it
+            raise
+        return listener
+
+    def unsubscribe(self, listener: Listener) -> None:
+        self._listeners.discard(listener)
+
+    def listening(self) -> bool:
+        return bool(self._listeners)
+
+    def begin(self, session: Session) -> None:
+        self._messages.restart(session)
+        self._changes.restart(session)
+
+    def poll(self, session: Session) -> Sequence[ConversationChanged]:
+        rows = session.execute(_written_since(self._messages.low, self._changes.low)).all()
+        fresh = {
+            MESSAGE: set(self._messages.fresh(r.id for r in rows if r.kind == MESSAGE)),
+            CHANGE: set(self._changes.fresh(r.id for r in rows if r.kind == CHANGE)),
+        }
+        changed: dict[int, set[Holder]] = {}
+        for row in rows:
+            if row.id in fresh[row.kind]:
+                holders = changed.setdefault(row.conversation_id, set())
+                holders.add((row.assignee_id, row.team_id))
+                holders.update(_held_before(row.detail))
+        return [ConversationChanged(c, frozenset(h)) for c, h in changed.items()]
+
+    def deliver(self, item: ConversationChanged) -> None:
+        for listener in self._listeners:
+            seen = any(listener.reach.sees(a, t) for a, t in item.holders)
+            if seen and not listener.queue.full():  # a stalled stream loses ids; the
+                listener.queue.put_nowait(item.conversation_id)  # page reloads on reconnect
+
+
+def _written_since(after_message: int, after_change: int) -> Any:
+    """Messages and history rows above the two ids, with their conversation's holders:
+    one statement (a UNION ALL of two indexed range reads)."""
+    moved = case((ConversationChange.action.in_(MOVES), ConversationChange.detail), else_=null())
+    messages = _above(
+        MESSAGE, Message.id, Message.conversation_id, cast(null(), Text), after_message
+    )
+    changes = _above(
+        CHANGE, ConversationChange.id, ConversationChange.conversation_id, moved, after_change
+    )
+    return union_all(select(messages), select(changes))
+
+
+def _above(
+    kind: int,
+    row_id: InstrumentedAttribute[int],
+    conversation_id: InstrumentedAttribute[int],
+    detail: ColumnElement[Any],
+    after: int,
+) -> Subquery:
+    """The next ``BATCH`` rows of one table after id ``after``, with their holders."""
+    return (
+        select(
+            literal(kind).label("kind"),
+            row_id.label("id"),
+            conversation_id.label("conversation_id"),
+            Conversation.assignee_id.label("assignee_id"),
+            Conversation.team_id.label("team_id"),
+            detail.label("detail"),
+        )
+        .join(Conversation, Conversation.id == conversation_id)
+        .where(row_id > after)
+        .order_by(row_id)
+        .limit(BATCH)
+        .subquery()
+    )
+
+
+def _held_before(detail: str | None) -> list[Holder]:
+    """Who held a conversation before a move, from its history detail."""
+    value = loads(detail) if detail else None
+    before = value.get("from") if isinstance(value, dict) else None
+    if not isinstance(before, dict):
+        return []
+    assignee, team = before.get("assignee_id"), before.get("team_id")
+    return [
+        (
+            assignee if isinstance(assignee, int) else None,
+            team if isinstance(team, int) else None,
+        )
+    ]

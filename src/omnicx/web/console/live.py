@@ -1,0 +1,123 @@
+"""``GET /desk/live``: a signed-in agent's server-sent events, one per conversation that
+changed and that they may see.
+
+The contract ``static/console.js`` and the console's pages rely on::
+
+    event: conversation
+    data: {"id": 42}
+
+and a comment line (``: heartbeat``) every 15 s, so proxies keep the connection and the
+browser notices a dead one. The stream reads the process's ``desk.live`` feed; nothing but
+ids goes out, and only of conversations the agent's reach covers (re-read every minute,
+as is the account: a disabled account's stream ends). It ends when the browser goes away
+and when the server shuts down (``app.state.stopping``), and after ``MAX_SECONDS`` — the
+browser's EventSource reconnects by itself, signed in again through the session cookie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from starlette.applications import Starlette
+
+from omnicx.core.database import get_database
+from omnicx.core.errors import Forbidden, Unauthenticated
+from omnicx.desk.access import Reach, reach_of
+from omnicx.desk.live import ConversationFeed, Listener
+from omnicx.governance.permissions import Permission
+from omnicx.governance.service import active_account
+from omnicx.web.session import signed_in_principal
+
+router = APIRouter(include_in_schema=False)
+
+HEARTBEAT_SECONDS = 15.0
+RECHECK_SECONDS = 60.0
+MAX_SECONDS = 30 * 60.0
+# How often a quiet stream looks whether the server is stopping.
+TICK_SECONDS = 0.5
+RETRY_MS = 2000
+
+
+def desk_feed(app: Starlette) -> ConversationFeed:
+    """This process's feed of changed conversations (made on first use)."""
+    state = app.state
+    if getattr(state, "desk_feed", None) is None:
+        state.desk_feed = ConversationFeed(get_database())
+    feed: ConversationFeed = state.desk_feed
+    return feed
+
+
+def _reach(user_id: int) -> Reach | None:
+    """The user's reach now; None if their account was disabled meanwhile or their role
+    no longer reads the desk."""
+    with get_database().read() as session:
+        principal = active_account(session, user_id)
+        if principal is None or not principal.may(Permission.DESK_READ):
+            return None
+        return reach_of(session, principal)
+
+
+@router.get("/desk/live")
+async def desk_live(request: Request) -> StreamingResponse:
+    principal = await run_in_threadpool(signed_in_principal, request)
+    if principal is None:
+        raise Unauthenticated("sign in to follow the desk")
+    if not principal.may(Permission.DESK_READ):
+        raise Forbidden("your role may not read the desk")
+    reach = await run_in_threadpool(_reach, principal.id)
+    if reach is None:
+        raise Unauthenticated("sign in to follow the desk")
+    return StreamingResponse(
+        _events(request.app, principal.id, reach),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(app: Starlette, user_id: int, reach: Reach) -> AsyncIterator[str]:
+    """The stream; the response cancels it when the browser disconnects (the listener
+    goes in ``finally``)."""
+    feed = desk_feed(app)
+    stopping = app.state.stopping
+    listener = await feed.subscribe(reach)
+    started = beat = checked = time.monotonic()
+    try:
+        yield f"retry: {RETRY_MS}\n\n"
+        while not stopping.is_set():
+            for conversation_id in await _next_ids(listener):
+                data = orjson.dumps({"id": conversation_id}).decode()
+                yield f"event: conversation\ndata: {data}\n\n"
+            now = time.monotonic()
+            if now - started >= MAX_SECONDS:
+                return
+            if now - beat >= HEARTBEAT_SECONDS:
+                beat = now
+                yield ": heartbeat\n\n"
+            if now - checked >= RECHECK_SECONDS:
+                checked = now
+                fresh = await run_in_threadpool(_reach, user_id)
+                if fresh is None:
+                    return
+                listener.reach = fresh
+    finally:
+        feed.unsubscribe(listener)
+
+
+async def _next_ids(listener: Listener) -> list[int]:
+    """The ids waiting (at least one, unless ``TICK_SECONDS`` pass), without repeats."""
+    try:
+        first = await asyncio.wait_for(listener.queue.get(), TICK_SECONDS)
+    except TimeoutError:
+        return []
+    ids = [first]
+    while not listener.queue.empty():
+        conversation_id = listener.queue.get_nowait()
+        if conversation_id not in ids:
+            ids.append(conversation_id)
+    return ids
