@@ -93,6 +93,9 @@ PUBLIC |= {"/widget.js"}
 # token, origins and the signed visitor as the socket does; a download needs the signed
 # link its thread's frame carried (tests/channels/test_webchat_files.py).
 PUBLIC |= {"/widget/attachments", "/widget/attachments/{attachment_id}"}
+# WeChat's callback (channels/wechat/api.py): WeChat's signature over the channel's token,
+# a timestamp window and nonces stand for a sign-in (tests/channels/test_wechat_callback.py).
+PUBLIC |= {"/wechat/callback/{token}"}
 # The console's conversation page, its fragments and posts (web/conversation_*.py):
 # signed in, desk:read or desk:reply, row access (tests/web/test_conversation_pages.py).
 CONVERSATION = "/desk/conversations/{conversation_id}"

@@ -37,7 +37,7 @@ def test_a_new_conversation_shows_in_the_inbox_without_a_reload(browser, tmp_pat
         row.first.wait_for(timeout=20_000)
         assert page.evaluate("window.stillTheSamePage") is True  # refreshed, not reloaded
         text = row.first.inner_text()
-        assert "洗衣机不排水" in text and "在线客服" in text
+        assert "洗衣机不排水" in text and "网页聊天" in text  # the channel, labelled
         assert "赵敏" not in text  # masked for an agent
         page.screenshot(path=str(tmp_path / "inbox.png"), full_page=True)
         count = page.locator("#inbox-tabs a[data-tab='mine'] .count").inner_text()
