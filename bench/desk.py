@@ -415,7 +415,8 @@ async def visitor_session(url: str, token: str, index: int) -> Any:
     return ws, f"v:{welcome['visitor_id']}"
 
 
-async def live_phase(server_url: str, home: Path, args: argparse.Namespace) -> dict[str, Any]:
+async def live_phase(server: Any, home: Path, args: argparse.Namespace) -> dict[str, Any]:
+    server_url = server.url
     from omnicx.desk.demo import DEMO_PASSWORD
 
     token = create_channel(home, server_url)
@@ -457,7 +458,7 @@ async def live_phase(server_url: str, home: Path, args: argparse.Namespace) -> d
     interval = 1 / args.rate
     started = time.perf_counter()
     n = 0
-    cpu = CpuWatch()
+    cpu = CpuWatch(server)  # the server's own CPU is not "other programs"
     while time.perf_counter() - started < args.live_seconds:
         ws, thread = visitors[n % len(visitors)]
         moment = time.perf_counter()
@@ -536,7 +537,7 @@ def main() -> None:
             watch = CpuWatch(server)
             phases = page_phases(server.url, home, data, args)
             other_pages = round(watch.other_cores(), 2)
-            live = asyncio.run(live_phase(server.url, home, args))
+            live = asyncio.run(live_phase(server, home, args))
 
     rows = [
         (
