@@ -416,9 +416,9 @@ async def visitor_session(url: str, token: str, index: int) -> Any:
 
 
 async def live_phase(server: Any, home: Path, args: argparse.Namespace) -> dict[str, Any]:
-    server_url = server.url
     from omnicx.desk.demo import DEMO_PASSWORD
 
+    server_url = server.url
     token = create_channel(home, server_url)
     sync = sign_in(server_url, "he.jun@omnishop.cn", DEMO_PASSWORD)
     client = httpx.AsyncClient(base_url=server_url, cookies=sync.cookies, timeout=30)
@@ -438,8 +438,12 @@ async def live_phase(server: Any, home: Path, args: argparse.Namespace) -> dict[
                 }
             ).decode()
         )
-    await asyncio.sleep(3)
-    threads = conversation_of_threads(home, [thread for _, thread in visitors])
+    # Wait until every visitor's conversation exists (the pipeline places them).
+    deadline = time.perf_counter() + 60
+    threads: dict[str, int] = {}
+    while len(threads) < len(visitors) and time.perf_counter() < deadline:
+        await asyncio.sleep(1)
+        threads = conversation_of_threads(home, [thread for _, thread in visitors])
     sent: list[tuple[int, float]] = []
     acks = {"ok": 0, "refused": 0}
     refusals: set[str] = set()
