@@ -92,11 +92,17 @@ def reindex_messages(session: Session, after: int, chunk: int = 1000) -> int | N
 def conversations_saying(hashes: Sequence[bytes]) -> Select[Any]:
     """Ids of conversations with a message that holds every one of ``hashes``, as a
     subquery (read from the index alone)."""
+    distinct = set(hashes)
+    if len(distinct) == 1:
+        # One term (most searches): any message holding it will do, so no grouping per
+        # message; for a word in one message of six at 100,000 conversations this is
+        # 4× faster (38 ms against 160 ms, docs/benchmarks.md).
+        return select(MessageTerm.conversation_id).where(MessageTerm.term_hash.in_(distinct))
     per_message = (
         select(MessageTerm.conversation_id)
         .where(MessageTerm.term_hash.in_(hashes))
         .group_by(MessageTerm.conversation_id, MessageTerm.message_id)
-        .having(func.count(func.distinct(MessageTerm.term_hash)) == len(set(hashes)))
+        .having(func.count(func.distinct(MessageTerm.term_hash)) == len(distinct))
     )
     return select(per_message.subquery().c.conversation_id).distinct()
 
