@@ -95,8 +95,8 @@ def conversations_saying(hashes: Sequence[bytes]) -> Select[Any]:
     distinct = set(hashes)
     if len(distinct) == 1:
         # One term (most searches): any message holding it will do, so no grouping per
-        # message; for a word in one message of six at 100,000 conversations this is
-        # 4× faster (38 ms against 160 ms, docs/benchmarks.md).
+        # message; for a word in one message of six at 100,000 conversations the inbox's
+        # list query takes half the time (docs/benchmarks.md).
         return select(MessageTerm.conversation_id).where(MessageTerm.term_hash.in_(distinct))
     per_message = (
         select(MessageTerm.conversation_id)
