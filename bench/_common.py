@@ -117,6 +117,17 @@ def bench_home(name: str, workdir: Path | None, keep: bool) -> Iterator[Path]:
             shutil.rmtree(home, ignore_errors=True)
 
 
+def kept_or_throwaway_home(
+    name: str, data: Path | None, workdir: Path | None, keep: bool
+) -> contextlib.AbstractContextManager[Path]:
+    """``data`` (created if need be, kept, reused by later runs) when given, else a fresh
+    ``bench_home``."""
+    if data is None:
+        return bench_home(name, workdir, keep)
+    data.mkdir(parents=True, exist_ok=True)
+    return contextlib.nullcontext(data)
+
+
 def database_path(home: Path) -> Path:
     return home / "omnicx.db"
 

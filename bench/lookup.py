@@ -46,12 +46,12 @@ from _common import (
     MemoryWatch,
     announce,
     background_note,
-    bench_home,
     common_arguments,
     console,
     create_source_and_token,
     database_path,
     email_of,
+    kept_or_throwaway_home,
     migrate,
     percentile,
     phone_of,
@@ -577,12 +577,7 @@ def main() -> None:
     args = parser.parse_args()
 
     announce("Customer 360 read", args)
-    if args.data is not None:
-        args.data.mkdir(parents=True, exist_ok=True)
-        home_context: Any = contextlib.nullcontext(args.data)
-    else:
-        home_context = bench_home("lookup", args.workdir, args.keep)
-    with home_context as home:
+    with kept_or_throwaway_home("lookup", args.data, args.workdir, args.keep) as home:
         data = prepare(args, home)
         console.print(
             f"data: {data['customers']:,} customers (+{data['merged_away_customers']:,} merged "
