@@ -28,17 +28,21 @@ ANALYST = "chen.jing@omnishop.cn"
 
 def staff(server: LiveServer) -> None:
     """Two teams with an agent each, routing to the first, and an analyst."""
-    for email, role, name in (
-        (AFTER_SALES, "agent", "李娜"),
-        (INVOICES, "agent", "王强"),
-        (ANALYST, "analyst", "陈静"),
-    ):
-        server.cli("users", "create", email, "--role", role, "--name", name, "--password", PASSWORD)
+    commands = [
+        ["users", "create", email, "--role", role, "--name", name, "--password", PASSWORD]
+        for email, role, name in (
+            (AFTER_SALES, "agent", "李娜"),
+            (INVOICES, "agent", "王强"),
+            (ANALYST, "analyst", "陈静"),
+        )
+    ]
     for team, email in (("售后服务", AFTER_SALES), ("发票组", INVOICES)):
-        server.cli("teams", "create", team)
-        server.cli("teams", "add-agent", team, email)
-        server.cli("agents", "set", email, "--presence", "online", "--capacity", "50")
-    server.cli("teams", "route", "售后服务", "--everyone")
+        commands += [
+            ["teams", "create", team],
+            ["teams", "add-agent", team, email],
+            ["agents", "set", email, "--presence", "online", "--capacity", "50"],
+        ]
+    server.cli_each(*commands, ["teams", "route", "售后服务", "--everyone"])
 
 
 def signed_in(server: LiveServer, email: str) -> httpx.Client:

@@ -54,11 +54,13 @@ def shop_and_desk(
         }
     try:
         with live_server_on(backend, tmp_path / "omnicx", settings) as server:
-            server.cli("desk", "seed")
             # Routing gives web chat to 售后服务: only this agent is online there, with room.
-            server.cli("agents", "set", "zhao.lei@omnishop.cn", "--presence", "offline")
-            server.cli("agents", "set", AGENT, "--capacity", "50", "--presence", "online")
-            server.cli("teams", "add-agent", "售后服务", SENIOR)
+            server.cli_each(
+                ["desk", "seed"],
+                ["agents", "set", "zhao.lei@omnishop.cn", "--presence", "offline"],
+                ["agents", "set", AGENT, "--capacity", "50", "--presence", "online"],
+                ["teams", "add-agent", "售后服务", SENIOR],
+            )
             chat = create_webchat(server, "商城在线客服", origin, prechat=True)
             snippet = (
                 f'<script src="{server.url}/widget.js" data-omnicx-channel="{chat.token}"'

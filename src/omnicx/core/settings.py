@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     # Channels whose inbox has a bot: their conversations start ``bot`` and reach the
     # agents' queues on a handoff. Others start ``open`` and are routed at once.
     desk_bot_channels: list[str] = Field(default_factory=list)
+    # A quiet live stream (/desk/live) sends a comment line this often, so proxies and
+    # load balancers keep the connection open.
+    live_heartbeat_seconds: float = Field(15.0, gt=0, le=300)
 
     # Files attached to desk messages (agents' uploads, visitors', channel media): the
     # largest accepted, and the content types accepted as detected from the bytes

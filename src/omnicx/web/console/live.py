@@ -6,8 +6,8 @@ The contract ``static/console.js`` and the console's pages rely on::
     event: conversation
     data: {"id": 42}
 
-and a comment line (``: heartbeat``) every 15 s, so proxies keep the connection and the
-browser notices a dead one. The stream reads the process's ``desk.live`` feed; nothing but
+and a comment line (``: heartbeat``) every ``OMNICX_LIVE_HEARTBEAT_SECONDS`` (15 s), so
+proxies keep the connection and the browser notices a dead one. The stream reads the process's ``desk.live`` feed; nothing but
 ids goes out, and only of conversations the agent's reach covers (re-read every minute,
 as is the account: a disabled account's stream ends). It ends when the browser goes away
 and when the server shuts down (``app.state.stopping``), and after ``MAX_SECONDS`` — the
@@ -28,6 +28,7 @@ from starlette.applications import Starlette
 
 from omnicx.core.database import get_database
 from omnicx.core.errors import Forbidden, Unauthenticated
+from omnicx.core.settings import get_settings
 from omnicx.desk.access import Reach, reach_of
 from omnicx.desk.live import ConversationFeed, Listener
 from omnicx.governance.permissions import Permission
@@ -36,7 +37,6 @@ from omnicx.web.session import signed_in_principal
 
 router = APIRouter(include_in_schema=False)
 
-HEARTBEAT_SECONDS = 15.0
 RECHECK_SECONDS = 60.0
 MAX_SECONDS = 30 * 60.0
 # How often a quiet stream looks whether the server is stopping.
@@ -86,6 +86,7 @@ async def _events(app: Starlette, user_id: int, reach: Reach) -> AsyncIterator[s
     feed = desk_feed(app)
     stopping = app.state.stopping
     listener = await feed.subscribe(reach)
+    heartbeat = get_settings().live_heartbeat_seconds
     started = beat = checked = time.monotonic()
     try:
         yield f"retry: {RETRY_MS}\n\n"
@@ -96,7 +97,7 @@ async def _events(app: Starlette, user_id: int, reach: Reach) -> AsyncIterator[s
             now = time.monotonic()
             if now - started >= MAX_SECONDS:
                 return
-            if now - beat >= HEARTBEAT_SECONDS:
+            if now - beat >= heartbeat:
                 beat = now
                 yield ": heartbeat\n\n"
             if now - checked >= RECHECK_SECONDS:
