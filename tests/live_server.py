@@ -136,9 +136,7 @@ class LiveServer:
         outputs = done.stdout.split(_BETWEEN)
         if done.returncode != 0:
             failed = commands[len(outputs) - 1]
-            raise RuntimeError(
-                f"omnicx {' '.join(failed)} failed:\n{outputs[-1]}\n{done.stderr}"
-            )
+            raise RuntimeError(f"omnicx {' '.join(failed)} failed:\n{outputs[-1]}\n{done.stderr}")
         return outputs[:-1]
 
     # -- the process -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from omnicx.core.database import chunks
+from omnicx.core.database import select_in
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.facts import NewFact, record_facts
 from omnicx.core.eventlog.table import read_events
@@ -242,17 +242,14 @@ def rebuild_customers(session: Session, customer_ids: Iterable[int]) -> None:
     store.save()
 
 
+OWNERS = "SELECT event_seq, customer_id FROM customer_timeline WHERE event_seq IN ({in})"
+
+
 def attribute_events(session: Session, events: Sequence[LogEvent]) -> None:
     """Give each event the customer whose timeline holds it (for the groups that follow
     identity; an event no customer owns, e.g. one with only blocked identifiers, keeps
     None)."""
-    owners: dict[int, int] = {}
-    for part in chunks([e.seq or 0 for e in events]):
-        rows = session.execute(
-            select(TimelineEntry.event_seq, TimelineEntry.customer_id).where(
-                TimelineEntry.event_seq.in_(part)
-            )
-        )
-        owners.update({seq: customer_id for seq, customer_id in rows})
+    rows = select_in(session, OWNERS, [e.seq or 0 for e in events])
+    owners: dict[int, int] = {int(seq): int(customer_id) for seq, customer_id in rows}
     for event in events:
         event.customer_id = owners.get(event.seq or 0)

@@ -26,7 +26,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from omnicx.core.database import chunks
+from omnicx.core.database import RawStatements, chunks
 from omnicx.core.errors import Conflict, InvalidInput
 from omnicx.core.i18n import msg
 from omnicx.core.settings import get_settings
@@ -287,14 +287,17 @@ def forget_event_decisions(session: Session) -> None:
     session.execute(update(Consent).where(Consent.source != "event").values(customer_id=DETACHED))
 
 
+DETACHED_DECISIONS = (
+    "SELECT id, anchor_hash FROM consents WHERE customer_id = ? AND anchor_hash IS NOT NULL"
+)
+
+
 def detached_decisions(session: Session) -> list[tuple[int, bytes]]:
     """(consent id, anchor identifier's blind index) of every detached decision."""
-    rows = session.execute(
-        select(Consent.id, Consent.anchor_hash).where(
-            Consent.customer_id == DETACHED, Consent.anchor_hash.is_not(None)
-        )
-    )
-    return [(consent_id, bytes(anchor)) for consent_id, anchor in rows if anchor is not None]
+    # Asked after every batch of the consent group: a plain statement on the customer
+    # index (usually no row), not an ORM query.
+    rows = RawStatements(session).select(DETACHED_DECISIONS, (DETACHED,))
+    return [(int(consent_id), bytes(anchor)) for consent_id, anchor in rows]
 
 
 def attach_decisions(session: Session, moves: Mapping[int, Sequence[int]]) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, String, Text, select
+from sqlalchemy import DateTime, Index, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from omnicx.core.database import Base, BigId, RawStatements
@@ -69,6 +69,12 @@ def record_facts(session: Session, facts: Sequence[NewFact]) -> None:
     )
 
 
+READ_FACTS = (
+    "SELECT id, key, name, after_seq, payload, created_at FROM facts WHERE id > ?"
+    " ORDER BY id LIMIT ?"
+)
+
+
 def read_facts(
     session: Session,
     after_id: int,
@@ -81,12 +87,7 @@ def read_facts(
     ``names`` (all for None) are returned, but the others are read past. Each comes as
     an event of type ``fact``: ``seq`` is the position it follows, ``derived[FACT_ID]``
     its id."""
-    rows = session.execute(
-        select(Fact.id, Fact.key, Fact.name, Fact.after_seq, Fact.payload, Fact.created_at)
-        .where(Fact.id > after_id)
-        .order_by(Fact.id)
-        .limit(limit)
-    ).all()
+    rows = RawStatements(session).select(READ_FACTS, (after_id, limit))
     facts, read_up_to = [], after_id
     for fact_id, key, name, after_seq, payload, created_at in rows:
         if after_seq > upto_seq:

@@ -20,21 +20,24 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from omnicx.core.database import Database
+from omnicx.core.database import Database, RawStatements
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.facts import FACT_ID, in_log_order, is_fact, read_facts
-from omnicx.core.eventlog.models import DeadLetter, ProcessorBatch, ProcessorOffset
 from omnicx.core.eventlog.table import appended, read_events_after
 from omnicx.core.processing.leases import GroupLease
-from omnicx.core.processing.offsets import lock_offsets, read_fact_position, read_positions
+from omnicx.core.processing.offsets import (
+    Offset,
+    lock_offsets,
+    read_offsets,
+    save_offsets,
+)
 from omnicx.core.processing.processors import REPLAYED, Processor, apply_processor, dead_letter
-from omnicx.core.time import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +60,12 @@ class ProcessorGroup:
         return [p.name for p in self.processors]
 
 
-def is_replaying(positions: dict[str, tuple[int, int]]) -> bool:
+def is_replaying(offsets: Iterable[Offset]) -> bool:
     """Whether a processor is (re)processing events it had processed before a replay."""
-    return any(replayed > 0 and position <= replayed for position, replayed in positions.values())
+    return any(o.replayed_through > 0 and o.position <= o.replayed_through for o in offsets)
 
 
-def _unseen(event: LogEvent, offset: ProcessorOffset) -> bool:
+def _unseen(event: LogEvent, offset: Offset) -> bool:
     """Whether this processor has still to see an event or fact of the batch."""
     if is_fact(event):
         return int(event.derived[FACT_ID]) > offset.fact_position
@@ -71,9 +74,20 @@ def _unseen(event: LogEvent, offset: ProcessorOffset) -> bool:
 
 def record_boundary(session: Session, processor: str, end: int) -> None:
     """Remember that a batch of ``processor`` ended at ``end`` (kept once)."""
-    known = session.get(ProcessorBatch, (processor, end))
-    if known is None:
-        session.add(ProcessorBatch(processor=processor, end_seq=end))
+    RawStatements(session).many(RECORD_BOUNDARY, [(processor, end)])
+
+
+RECORD_BOUNDARY = (
+    "INSERT INTO processor_batches (processor, end_seq) VALUES (?, ?)"
+    " ON CONFLICT (processor, end_seq) DO NOTHING"
+)
+FIRST_BOUNDARY = (
+    "SELECT min(end_seq) FROM processor_batches WHERE processor IN ({in}) AND end_seq > ?"
+)
+OPEN_DEAD_LETTERS = (
+    "SELECT event_seq FROM dead_letters WHERE processor IN ({in}) AND status = 'open'"
+    " AND event_seq BETWEEN ? AND ?"
+)
 
 
 class GroupRunner:
@@ -86,27 +100,27 @@ class GroupRunner:
         # The position every processor of the group has reached (for the idle check).
         self.position = 0
 
-    def _horizon(self, session: Session) -> int | None:
-        """The last seq this group may read: its upstream's position (None: the log's end)."""
-        if self.group.after is None:
-            return None
-        upstream = read_positions(session, self.group.after.processor_names)
-        return min(position for position, _ in upstream.values())
+    def _offsets(self, session: Session) -> tuple[dict[str, Offset], int | None]:
+        """This group's offsets, and the last seq it may read: its upstream's position
+        (None: the log's end). One statement."""
+        names = self.group.processor_names
+        upstream = self.group.after.processor_names if self.group.after is not None else []
+        offsets = read_offsets(session, [*names, *upstream])
+        horizon = min(offsets[n].position for n in upstream) if upstream else None
+        return {n: offsets[n] for n in names}, horizon
 
     def run_once(self) -> int:
         """Process the group's next batch. Returns how many events (and facts) it read."""
-        names = self.group.processor_names
         attempts = 0
         while attempts < 3:
             with self.database.read() as session:
-                positions = read_positions(session, names)
-                low = min(p for p, _ in positions.values())
-                horizon = self._horizon(session)
+                offsets, horizon = self._offsets(session)
+                low = min(o.position for o in offsets.values())
                 events: list[LogEvent] = []
                 step = None
                 if horizon is None or horizon > low:
                     limit, upto = self.batch_size, horizon
-                    replaying = is_replaying(positions)
+                    replaying = is_replaying(offsets.values())
                     boundary = self._recorded_boundary(session, low) if replaying else None
                     if boundary is not None:
                         # The batch this group processed here before: the same events,
@@ -118,7 +132,7 @@ class GroupRunner:
                 facts: list[LogEvent] = []
                 facts_low = facts_end = 0
                 if self.group.after is not None:
-                    facts_low = read_fact_position(session, names)
+                    facts_low = min(o.fact_position for o in offsets.values())
                     facts, facts_end = read_facts(
                         session,
                         facts_low,
@@ -146,11 +160,10 @@ class GroupRunner:
         sensitive = [p.name for p in self.group.processors if getattr(p, "batch_sensitive", False)]
         if not sensitive:
             return None
-        return session.scalar(
-            select(func.min(ProcessorBatch.end_seq)).where(
-                ProcessorBatch.processor.in_(sensitive), ProcessorBatch.end_seq > low
-            )
+        rows = RawStatements(session).select(
+            FIRST_BOUNDARY.replace("{in}", ",".join("?" * len(sensitive))), [*sensitive, low]
         )
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def _next_step(
         self, session: Session, replaying: bool, low: int, events: list[LogEvent]
@@ -219,12 +232,12 @@ class GroupRunner:
                     record_boundary(session, processor.name, end)
                 offset.position = max(offset.position, end)
                 offset.fact_position = max(offset.fact_position, facts_end)
-                offset.updated_at = utcnow()
+            save_offsets(session, offsets.values())
             self.position = end
             return True
 
     def _park_upstream_failures(
-        self, session: Session, offsets: dict[str, ProcessorOffset], events: Sequence[LogEvent]
+        self, session: Session, offsets: dict[str, Offset], events: Sequence[LogEvent]
     ) -> set[int]:
         """Events the upstream group failed on: dead-lettered here too, not processed.
 
@@ -233,16 +246,12 @@ class GroupRunner:
         """
         if self.group.after is None:
             return set()
-        seqs = [e.seq or 0 for e in events]
-        failed = set(
-            session.scalars(
-                select(DeadLetter.event_seq).where(
-                    DeadLetter.processor.in_(self.group.after.processor_names),
-                    DeadLetter.status == "open",
-                    DeadLetter.event_seq.between(seqs[0], seqs[-1]),
-                )
-            )
+        upstream = self.group.after.processor_names
+        rows = RawStatements(session).select(
+            OPEN_DEAD_LETTERS.replace("{in}", ",".join("?" * len(upstream))),
+            [*upstream, events[0].seq or 0, events[-1].seq or 0],
         )
+        failed = {int(seq) for (seq,) in rows}
         for event in events:
             if (event.seq or 0) not in failed:
                 continue
@@ -269,7 +278,7 @@ class GroupRunner:
         """Whether there is something past what this runner last processed: a cheap read
         (no write lock) that an idle runner polls before it opens a write transaction."""
         with self.database.read() as session:
-            horizon = self._horizon(session)
+            offsets, horizon = self._offsets(session)
             if horizon is None:
                 horizon = session.execute(text("SELECT max(seq) FROM events")).scalar() or 0
             if horizon > self.position:
@@ -277,7 +286,7 @@ class GroupRunner:
             if self.group.after is None:
                 return False
             newest = session.execute(text("SELECT max(id) FROM facts")).scalar() or 0
-            return bool(newest > read_fact_position(session, self.group.processor_names))
+            return bool(newest > min(o.fact_position for o in offsets.values()))
 
     def run_forever(self, stop: threading.Event, idle_wait: float = 0.05) -> None:
         """Follow the log while this process holds the group's lease; when idle, wait for

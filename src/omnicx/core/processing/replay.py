@@ -22,7 +22,7 @@ from omnicx.core.eventlog.models import DeadLetter
 from omnicx.core.i18n import msg
 from omnicx.core.processing.groups import ProcessorGroup
 from omnicx.core.processing.leases import running_workers
-from omnicx.core.processing.offsets import lock_offsets
+from omnicx.core.processing.offsets import lock_offsets, save_offsets
 
 
 class WorkersRunning(Conflict):
@@ -55,12 +55,14 @@ def rewind(session: Session, groups: Sequence[ProcessorGroup], start: int = 0) -
         for processor in group.processors:
             processor.reset(session)
         facts_before = session.scalar(select(func.max(Fact.id)).where(Fact.after_seq <= start))
-        for offset in lock_offsets(session, group.processor_names).values():
-            offset.replayed_through = max(offset.replayed_through or 0, offset.position)
+        offsets = lock_offsets(session, group.processor_names)
+        for offset in offsets.values():
+            offset.replayed_through = max(offset.replayed_through, offset.position)
             offset.position = start
             # Facts are read again too (from where the events start, for a group after
             # identity): each follows the position it was recorded at.
             offset.fact_position = (facts_before or 0) if start else 0
+        save_offsets(session, offsets.values())
         session.execute(
             delete(DeadLetter).where(
                 DeadLetter.processor.in_(group.processor_names), DeadLetter.status == "open"

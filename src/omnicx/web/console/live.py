@@ -7,11 +7,12 @@ The contract ``static/console.js`` and the console's pages rely on::
     data: {"id": 42}
 
 and a comment line (``: heartbeat``) every ``OMNICX_LIVE_HEARTBEAT_SECONDS`` (15 s), so
-proxies keep the connection and the browser notices a dead one. The stream reads the process's ``desk.live`` feed; nothing but
-ids goes out, and only of conversations the agent's reach covers (re-read every minute,
-as is the account: a disabled account's stream ends). It ends when the browser goes away
-and when the server shuts down (``app.state.stopping``), and after ``MAX_SECONDS`` — the
-browser's EventSource reconnects by itself, signed in again through the session cookie.
+proxies keep the connection and the browser notices a dead one. The stream reads the
+process's ``desk.live`` feed; nothing but ids goes out, and only of conversations the
+agent's reach covers (re-read every minute, as is the account: a disabled account's
+stream ends). It ends when the browser goes away and when the server shuts down
+(``app.state.stopping``), and after ``MAX_SECONDS`` — the browser's EventSource
+reconnects by itself, signed in again through the session cookie.
 """
 
 from __future__ import annotations
