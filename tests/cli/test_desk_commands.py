@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from omnicx.cli.main import app
+from omnicx.desk.sla.models import SlaClock
+from omnicx.desk.sla.policies import list_policies
+from omnicx.desk.tickets.models import Ticket, TicketComment
 from tests.desk.factories import conversations, make_agent, messages
 
 
@@ -45,6 +49,25 @@ def test_desk_seed_fills_the_inbox_once(db):
     assert set(Counter(c.channel for c in seeded)) >= {"wechat", "sms", "email", "webchat"}
     assert any(c.status == "resolved" for c in seeded)
     assert any("空调" in m.text for m in messages(db))
+    # Response targets per team on a calendar of China's holidays; every conversation of
+    # a team with a policy has its clocks, and agents opened tickets from their work.
+    with db.read() as session:
+        policies = {p.name: p.first_response_seconds for p in list_policies(session)}
+        clocked = set(
+            session.scalars(
+                select(SlaClock.target_id).where(SlaClock.target_kind == "conversation")
+            )
+        )
+        tickets = session.execute(select(Ticket.id, Ticket.type, Ticket.status)).all()
+        commented = set(session.scalars(select(TicketComment.ticket_id)))
+    assert set(policies) == {"高关怀客户响应", "售后服务响应", "订单与物流响应"}
+    assert policies["高关怀客户响应"] == 600
+    assert {c.id for c in seeded if c.team_id is not None} <= clocked
+    assert [t.type for t in tickets] == ["repair", "invoice", "complaint"]
+    assert commented == {t.id for t in tickets} and {t.status for t in tickets} == {"open"}
     count = len(messages(db))
     assert omnicx("desk", "seed").exit_code == 0
     assert len(conversations(db)) == len(seeded) and len(messages(db)) == count
+    with db.read() as session:
+        assert len(session.scalars(select(Ticket)).all()) == len(tickets)
+        assert len(list_policies(session)) == len(policies)

@@ -198,6 +198,7 @@ def seed_desk() -> None:
     from omnicx.cli.processing_commands import drain
     from omnicx.core.time import utcnow
     from omnicx.desk.demo import DEMO_PASSWORD, customer_calls, seed_activity, seed_staff
+    from omnicx.desk.tickets.demo import seed_tickets
     from omnicx.ingest.sources import ensure_source
     from omnicx.ingest.tracking import to_log_event
 
@@ -220,8 +221,9 @@ def seed_desk() -> None:
     drain("threading conversations")
     with database.write() as session:
         worked = seed_activity(session)
+        tickets = seed_tickets(session)
     drain("recording replies")
     console.print(
         f"[green]desk demo loaded:[/] {len(agents)} agents (password {DEMO_PASSWORD}),"
-        f" {len(events)} events, {worked} conversations answered"
+        f" {len(events)} events, {worked} conversations answered, {tickets} tickets"
     )

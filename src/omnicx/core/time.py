@@ -27,4 +27,6 @@ def as_datetime(value: datetime | str) -> datetime:
 
 def as_utc(value: datetime) -> datetime:
     """Databases without time zones (SQLite) hand back naive datetimes: they are UTC."""
+    if value.tzinfo is UTC:  # the usual case, on every event read: nothing to convert
+        return value
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -21,6 +21,7 @@ from omnicx.desk.canned.demo import seed_canned
 from omnicx.desk.messages import Sender, message_call
 from omnicx.desk.models import RoutingRule
 from omnicx.desk.routing import add_rule
+from omnicx.desk.sla.demo import seed_sla
 from omnicx.desk.teams import add_member, create_team, set_agent, set_presence, team_by_ref
 from omnicx.governance.service import SYSTEM
 from omnicx.governance.users import create_user, list_users
@@ -311,8 +312,8 @@ CUSTOMERS: list[tuple[str, dict[str, Any], Sender, str, str, list[str]]] = [
 
 
 def seed_staff(session: Session) -> dict[str, int]:
-    """Teams, agents (users with a demo password) and routing rules; returns the ids
-    of the agents by e-mail. Idempotent."""
+    """Teams, agents (users with a demo password), routing rules, canned replies and SLA
+    policies; returns the ids of the agents by e-mail. Idempotent."""
     for name, description in TEAMS.items():
         try:
             team_by_ref(session, name)
@@ -343,6 +344,7 @@ def seed_staff(session: Session) -> dict[str, int]:
                 position=position,
             )
     seed_canned(session)
+    seed_sla(session)
     return ids
 
 
