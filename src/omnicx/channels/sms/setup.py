@@ -128,7 +128,7 @@ def _provider_keys(account: SmsAccount) -> tuple[dict[str, str], dict[str, str]]
     # texts to it: with the token given, or one generated (shown once).
     token = (account.auth_token or "").strip() or random.token_hex(16)
     _need(token, AUTH_TOKEN, "auth_token", "the auth token is 16-64 letters or digits")
-    return {"account_sid": "AC" + "0" * 32}, {"auth_token": token}
+    return {}, {"auth_token": token}
 
 
 def create_sms_channel(

@@ -38,6 +38,7 @@ def check_signature(
     token = channel.secrets.get("auth_token", "")
     if not token or not RequestValidator(token).validate(url, dict(form), signature):
         raise WebhookRefused("forged")
-    account = form.get("AccountSid")
-    if account and account != channel.settings.get("account_sid"):
+    # The sink has no Twilio account: its webhooks come from a demo, not from Twilio.
+    account, ours = form.get("AccountSid"), channel.settings.get("account_sid")
+    if account and ours and account != ours:
         raise WebhookRefused("wrong_account")
