@@ -119,3 +119,22 @@ def test_a_sentence_with_the_word_is_no_keyword(client, db, settings, sms):
     assert "<Message>" not in answer.text
     process(db)
     assert _send(db, settings, sms, customer, "会员日", "marketing").status == "sent"
+
+
+def test_a_second_stop_counts_after_an_agent_re_granted(client, db, settings, sms):
+    """A keyword is the person deciding, not a stamp of their preferences: a STOP after an
+    agent recorded a new opt-in withdraws it again."""
+    customer = _member(client, db)
+    assert post(client, sms, text_form("STOP")).status_code == 200
+    process(db)
+    admin = {"Authorization": f"Bearer {make_token(db, 'admin')}"}
+    granted = client.post(
+        f"/api/v1/customers/{customer}/consent",
+        json={"purpose": "marketing", "channel": "sms", "granted": True, "note": "电话里同意"},
+        headers=admin,
+    )
+    assert granted.status_code in (200, 201), granted.text
+    assert _send(db, settings, sms, customer, "会员日", "marketing").status == "sent"
+    assert post(client, sms, text_form("STOP")).status_code == 200
+    process(db)
+    assert _send(db, settings, sms, customer, "会员日", "marketing").status == "refused"

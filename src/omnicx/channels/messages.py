@@ -114,6 +114,9 @@ def channel_event(
     }
     if consent:
         known["consent"] = {p: dict(c) for p, c in consent.items()}
+        # The person decided here and now: a decision even if it repeats an earlier one
+        # (customers.consent.explicit_decision).
+        raw["properties"]["consent_explicit"] = True
     if known:
         context["traits"] = known
     if external_ids:
