@@ -181,3 +181,10 @@ def test_the_log_failing_is_a_503_and_twilios_retry_lands(client, db, sms):
     assert post(client, sms, form).status_code == 200
     assert len(_events(db)) == 1
     assert ACCOUNT_SID  # the form named the channel's own account
+
+
+def test_an_oversized_webhook_is_refused_before_it_is_read(client, db, sms):
+    form = text_form("长" * 30_000)  # 90 KB of UTF-8, percent-encoded far more
+    answer = post(client, sms, form)
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "payload_too_large"
+    assert _events(db) == []

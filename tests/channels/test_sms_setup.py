@@ -64,7 +64,8 @@ def test_the_command_prints_the_webhook_urls_and_keeps_the_keys(db, public_url):
     assert stored.startswith("v1.") and AUTH_TOKEN not in stored
     assert AUTH_TOKEN not in detail and '"auth_token"' in detail  # which, never what
     listed = _run("channels", "list")
-    assert "400 短信客服" in listed.output and AUTH_TOKEN not in listed.output
+    assert "400 短信客服" in listed.output and FROM in listed.output
+    assert AUTH_TOKEN not in listed.output
 
 
 def test_the_command_refuses_what_twilio_would_not_accept(db):
