@@ -96,6 +96,10 @@ PUBLIC |= {"/widget/attachments", "/widget/attachments/{attachment_id}"}
 # WeChat's callback (channels/wechat/api.py): WeChat's signature over the channel's token,
 # a timestamp window and nonces stand for a sign-in (tests/channels/test_wechat_callback.py).
 PUBLIC |= {"/wechat/callback/{token}"}
+# SMS (channels/sms/api.py): Twilio's X-Twilio-Signature under the channel's auth token,
+# over the channel's public URL, stands for a sign-in (tests/channels/test_sms_inbound.py,
+# test_sms_replies.py for the status callback).
+PUBLIC |= {"/sms/twilio/{token}", "/sms/twilio/{token}/status"}
 # The console's conversation page, its fragments and posts (web/conversation_*.py):
 # signed in, desk:read or desk:reply, row access (tests/web/test_conversation_pages.py).
 CONVERSATION = "/desk/conversations/{conversation_id}"

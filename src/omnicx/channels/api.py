@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from omnicx.channels.schemas import ChannelCreate, ChannelCreated, ChannelOut
 from omnicx.channels.service import create_channel, list_channels
+from omnicx.channels.sms.setup import SmsAccount, create_sms_channel
 from omnicx.channels.wechat.setup import create_wechat_channel
 from omnicx.core.database import get_database
 from omnicx.governance.api import require
@@ -48,6 +49,16 @@ def post_channel(principal: Admin, body: ChannelCreate, request: Request) -> Cha
                     actor=principal,
                 ),
                 None,
+            )
+        elif body.kind == "sms":
+            account = SmsAccount(
+                body.provider, body.from_number, body.account_sid, body.auth_token,
+                body.access_key_id, body.access_key_secret, body.sign_name,
+                body.template_code, body.api_base_url,
+            )  # fmt: skip
+            # A sink's generated webhook token is shown once, like an identity secret.
+            channel, secret = create_sms_channel(
+                session, body.name, account, server_url=_server_url(request), actor=principal
             )
         else:
             channel, secret = create_channel(

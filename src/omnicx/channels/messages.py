@@ -49,6 +49,7 @@ def message_received(
     attachments: Sequence[Mapping[str, Any]] = (),
     received_at: datetime | None = None,
     occurred_at: datetime | None = None,
+    consent: Mapping[str, Mapping[str, bool]] | None = None,
 ) -> LogEvent:
     """The ``Message Received`` event for one inbound message (validated as any Segment
     call is); ``message_id`` must be unique within the channel's source so that a retry
@@ -70,6 +71,7 @@ def message_received(
         external_ids=external_ids,
         received_at=received_at,
         occurred_at=occurred_at,
+        consent=consent,
     )
 
 
@@ -86,10 +88,14 @@ def channel_event(
     external_ids: Sequence[ExternalId] = (),
     received_at: datetime | None = None,
     occurred_at: datetime | None = None,
+    consent: Mapping[str, Mapping[str, bool]] | None = None,
 ) -> LogEvent:
     """A ``track`` event a channel appends for its sender: a message, or something else
     they did there (followed an account, clicked a menu), which lands on their timeline
-    under ``context.channel``. Raises ``InvalidInput`` naming the field at fault."""
+    under ``context.channel``. ``consent`` is what the person decided there, per purpose
+    and channel (an SMS ``STOP``: ``{"marketing": {"sms": False}}``), carried as the
+    ``consent`` trait the consent processor records. Raises ``InvalidInput`` naming the
+    field at fault."""
     raw: dict[str, Any] = {
         "type": "track",
         "event": name,
@@ -103,7 +109,14 @@ def channel_event(
     if occurred_at is not None:
         raw["timestamp"] = occurred_at.isoformat()
     context: dict[str, Any] = {"channel": channel}
-    known = {k: v for k, v in (traits or {}).items() if k in PROFILE_TRAITS and v}
+    known: dict[str, Any] = {
+        k: v for k, v in (traits or {}).items() if k in PROFILE_TRAITS and v
+    }
+    if consent:
+        known["consent"] = {p: dict(c) for p, c in consent.items()}
+        # The person decided here and now: a decision even if it repeats an earlier one
+        # (customers.consent.explicit_decision).
+        raw["properties"]["consent_explicit"] = True
     if known:
         context["traits"] = known
     if external_ids:

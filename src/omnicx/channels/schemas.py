@@ -12,7 +12,7 @@ from omnicx.core.time import as_utc
 
 
 class ChannelCreate(BaseModel):
-    kind: str = Field("webchat", max_length=32, description="webchat or wechat")
+    kind: str = Field("webchat", max_length=32, description="webchat, wechat or sms")
     name: str = Field(min_length=1, max_length=100)
     origins: list[str] = Field(
         default_factory=list,
@@ -33,6 +33,22 @@ class ChannelCreate(BaseModel):
     )
     api_base: str | None = Field(
         None, max_length=200, description="wechat: the API's address (api.weixin.qq.com)"
+    )
+
+    provider: str = Field("twilio", max_length=16, description="sms: twilio, aliyun or sink")
+    from_number: str | None = Field(
+        None, max_length=32, description="sms: the number texts are sent from"
+    )
+    account_sid: str | None = Field(None, max_length=34, description="sms twilio: account SID")
+    auth_token: str | None = Field(None, max_length=64, description="sms twilio: auth token")
+    access_key_id: str | None = Field(None, max_length=64, description="sms aliyun: AccessKey")
+    access_key_secret: str | None = Field(
+        None, max_length=64, description="sms aliyun: AccessKey secret"
+    )
+    sign_name: str | None = Field(None, max_length=12, description="sms aliyun: signature")
+    template_code: str | None = Field(None, max_length=32, description="sms aliyun: template")
+    api_base_url: str | None = Field(
+        None, max_length=200, description="sms: the provider API's address"
     )
 
     @model_validator(mode="after")

@@ -22,11 +22,12 @@ from omnicx.governance.secrets import new_token
 from omnicx.governance.service import SYSTEM, Principal
 from omnicx.ingest.sources import create_source, normalize_origins, origin_allowed
 
-KINDS = ("webchat", "wechat")
+KINDS = ("webchat", "wechat", "sms")
 IDENTITY_SECRET = "identity_secret"
 # The public token's prefix tells an operator which kind of channel a URL points at.
-TOKEN_PREFIXES = {"webchat": "wc", "wechat": "wx"}
+TOKEN_PREFIXES = {"webchat": "wc", "wechat": "wx", "sms": "sms"}
 WECHAT_CALLBACK_PATH = "/wechat/callback/"
+SMS_INBOUND_PATH = "/sms/twilio/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,10 @@ def entry_point(channel: Channel, server_url: str) -> str:
     """What the operator pastes elsewhere: the site's snippet, or the callback URL."""
     if channel.kind == "wechat":
         return callback_url(channel, server_url)
+    if channel.kind == "sms":
+        # Twilio signs over the address the channel was created for.
+        public = settings_of(channel).get("public_url") or server_url
+        return f"{str(public).rstrip('/')}{SMS_INBOUND_PATH}{channel.public_token}"
     return snippet(channel, server_url)
 
 

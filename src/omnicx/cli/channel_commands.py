@@ -21,6 +21,8 @@ from omnicx.channels.service import (
     origins_of,
     settings_of,
 )
+from omnicx.channels.sms.sent import sent_texts
+from omnicx.channels.sms.setup import SmsAccount, create_sms_channel, status_url
 from omnicx.channels.wechat.setup import create_wechat_channel
 from omnicx.cli.errors import fail
 from omnicx.cli.operator import operator
@@ -29,7 +31,7 @@ from omnicx.core.errors import OmniError
 from omnicx.core.settings import get_settings
 
 console = Console()
-channels = typer.Typer(help="Channels: web chat and WeChat (SMS and email to come).")
+channels = typer.Typer(help="Channels: web chat, WeChat and SMS (email to come).")
 SERVER_HELP = (
     "The address the internet reaches OmniCX at (the snippet, the callback URL); "
     "default OMNICX_PUBLIC_URL"
@@ -38,7 +40,7 @@ SERVER_HELP = (
 
 @channels.command("create")
 def channels_create(
-    kind: Annotated[str, typer.Argument(help="webchat or wechat")],
+    kind: Annotated[str, typer.Argument(help="webchat, wechat or sms")],
     name: Annotated[str, typer.Option("--name", help="A name people recognise")],
     origin: Annotated[
         list[str] | None,
@@ -64,12 +66,37 @@ def channels_create(
         str | None, typer.Option(help="wechat: the API's address (default api.weixin.qq.com)")
     ] = None,
     server_url: Annotated[str | None, typer.Option(help=SERVER_HELP)] = None,
+    provider: Annotated[str, typer.Option(help="sms: twilio, aliyun or sink")] = "twilio",
+    account_sid: Annotated[str | None, typer.Option(help="sms: Twilio's account SID")] = None,
+    auth_token: Annotated[str | None, typer.Option(help="sms: Twilio's auth token")] = None,
+    from_number: Annotated[
+        str | None, typer.Option("--from", help="sms: the number texts are sent from")
+    ] = None,
+    api_base_url: Annotated[
+        str | None, typer.Option(help="sms: the provider API's address (tests, proxies)")
+    ] = None,
+    access_key_id: Annotated[str | None, typer.Option(help="sms aliyun: AccessKey ID")] = None,
+    access_key_secret: Annotated[
+        str | None, typer.Option(help="sms aliyun: AccessKey secret")
+    ] = None,
+    sign_name: Annotated[str | None, typer.Option(help="sms aliyun: the SMS signature")] = None,
+    template_code: Annotated[
+        str | None, typer.Option(help="sms aliyun: the template, e.g. SMS_154950909")
+    ] = None,
 ) -> None:
     """Create a channel; print its embed snippet (web chat, with the identity secret,
-    shown once) or the callback URL to paste into the WeChat console."""
+    shown once), the callback URL to paste into the WeChat console, or an SMS number's
+    webhook URLs."""
     base = server_url or get_settings().public_base_url
-    account = {"app_id": app_id, "app_secret": app_secret, "token": token}
-    missing = [f"--{k.replace('_', '-')}" for k, v in account.items() if not v]
+    if kind == "sms":
+        account = SmsAccount(
+            provider, from_number, account_sid, auth_token, access_key_id,
+            access_key_secret, sign_name, template_code, api_base_url,
+        )  # fmt: skip
+        _create_sms(name, account, base)
+        return
+    wechat = {"app_id": app_id, "app_secret": app_secret, "token": token}
+    missing = [f"--{k.replace('_', '-')}" for k, v in wechat.items() if not v]
     if kind == "wechat" and missing:
         raise fail("a WeChat channel needs " + ", ".join(missing))
     try:
@@ -81,7 +108,7 @@ def channels_create(
                 origin or [],
                 identity_secret_generate,
                 prechat,
-                account,
+                wechat,
                 aes_key,
                 api_base,
             )
@@ -99,6 +126,34 @@ def channels_create(
         console.print("identity secret (sign user ids with HMAC-SHA256; shown once):")
         typer.echo(secret)
     typer.echo(pasted)
+
+
+def _create_sms(name: str, account: SmsAccount, server_url: str) -> None:
+    try:
+        with get_database().write() as session:
+            channel, generated = create_sms_channel(
+                session, name, account, server_url=server_url, actor=operator()
+            )
+            channel_id, token = channel.id, channel.public_token
+            inbound, status = entry_point(channel, server_url), status_url(channel, server_url)
+    except OmniError as exc:
+        raise fail(exc.message) from exc
+    console.print(
+        f"channel [bold]{name}[/] (id {channel_id}, {account.provider}); its keys are stored "
+        "encrypted, not shown again."
+    )
+    if generated:
+        console.print("webhook auth token (sign test webhooks like Twilio; shown once):")
+        typer.echo(generated)
+    if account.provider == "aliyun":
+        console.print(
+            f"Alibaba Cloud SMS sends notifications only: no webhook to configure ({token})."
+        )
+        return
+    console.print("status callback URL (set on each text it sends):")
+    typer.echo(status)
+    console.print("paste into the Twilio console (Phone Numbers → Messaging → A message comes in):")
+    typer.echo(inbound)
 
 
 def _create(
@@ -138,17 +193,41 @@ def _create(
 @channels.command("list")
 def channels_list() -> None:
     """List channels with their origins and whether they accept signed users."""
-    table = Table("id", "kind", "name", "origins / app id", "token", "source", "enabled", "created")
+    table = Table(
+        "id", "kind", "name", "origins / app id / number", "token", "source", "enabled", "created"
+    )
     with get_database().read() as session:
         for c in list_channels(session):
             table.add_row(
                 str(c.id),
                 c.kind,
                 c.name,
-                " ".join(origins_of(c)) or str(settings_of(c).get("app_id") or ""),
+                " ".join(origins_of(c))
+                or str(settings_of(c).get("app_id") or settings_of(c).get("from") or ""),
                 c.public_token,
                 str(c.source_id),
                 "yes" if c.enabled else "no",
                 str(c.created_at)[:19],
             )
+    console.print(table)
+
+
+@channels.command("sent")
+def channels_sent(
+    name: Annotated[str, typer.Argument(help="The SMS channel's name")],
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first")] = 20,
+) -> None:
+    """The texts an SMS channel sent, with the provider's delivery status; for the sink
+    provider, what it would have sent (number and text)."""
+    try:
+        with get_database().read() as session:
+            texts = sent_texts(session, name, limit)
+    except OmniError as exc:
+        raise fail(exc.message) from exc
+    table = Table("at", "provider id", "outbox", "to", "status", "error", "text")
+    for t in texts:
+        table.add_row(
+            str(t.at)[:19], t.provider_id, str(t.outbox_id or ""), t.to or "", t.status,
+            t.error_code or "", t.text or "",
+        )  # fmt: skip
     console.print(table)

@@ -18,7 +18,8 @@ to):
 Segment stamps the current preferences on every call, so an event's preference is
 recorded only when it differs from what that customer's events said before: a repeated
 stamp is not a new decision, and does not override an opt-out the customer gave an agent
-meanwhile.
+meanwhile. An event that *is* the person deciding (``properties.consent_explicit``: an SMS
+``STOP``) is recorded every time: a second ``STOP`` after an agent re-granted counts.
 """
 
 from __future__ import annotations
@@ -182,6 +183,13 @@ class ConsentProcessor:
         forget_event_decisions(session)
 
 
+def explicit_decision(event: LogEvent) -> bool:
+    """Whether the event is the person deciding (an SMS keyword), not a stamp of their
+    preferences: then it is a decision even when it repeats what their events said."""
+    properties = event.payload.get("properties")
+    return isinstance(properties, dict) and properties.get("consent_explicit") is True
+
+
 def record_event_decisions(
     session: Session, carrying: Sequence[tuple[LogEvent, list[Decision]]]
 ) -> None:
@@ -195,10 +203,11 @@ def record_event_decisions(
         if seq in done or customer_id is None:
             continue
         at = as_utc(event.occurred_at)
+        stamp = not explicit_decision(event)
         for purpose, channel, granted in decisions:
             cell = (customer_id, purpose, channel)
             before = said.get(cell)
-            if before is not None and before[1] == granted and before[0] <= at:
+            if stamp and before is not None and before[1] == granted and before[0] <= at:
                 continue  # the same preference stamped again: not a decision
             record_decision(
                 session,

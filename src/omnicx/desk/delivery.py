@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omnicx.channels.outbound import outbox_kind
+from omnicx.channels.outbound import delivery_reports, outbox_kind
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.i18n import gettext
 from omnicx.core.outbox import OutboxMessage, enqueue
@@ -72,8 +72,11 @@ class Delivery:
     reason: str | None = None
 
 
-def delivery_states(session: Session, messages: Iterable[Message]) -> dict[int, Delivery]:
-    """Each message's delivery (by message id), its outbox's where it has one."""
+def delivery_states(
+    session: Session, messages: Iterable[Message], channel: str = ""
+) -> dict[int, Delivery]:
+    """Each message's delivery (by message id), its outbox's where it has one, and once
+    sent what the channel's provider reported (SMS: sent, delivered, failed)."""
     listed = list(messages)
     linked = {m.outbox_id for m in listed if m.outbox_id is not None}
     rows: dict[int, tuple[str, str | None]] = {}
@@ -84,11 +87,18 @@ def delivery_states(session: Session, messages: Iterable[Message]) -> dict[int, 
             )
         )
         rows = {row.id: (row.status, row.last_error) for row in found}
+    sent = [i for i, (status, _) in rows.items() if status == "sent"]
+    reports = delivery_reports(session, channel, sent) if sent else {}
     out: dict[int, Delivery] = {}
     for m in listed:
         status, reason = rows.get(m.outbox_id, ("", None)) if m.outbox_id else ("", None)
         state = STATES.get(status, m.delivery)
-        out[m.id] = Delivery(state, reason if state == "refused" and reason else None)
+        report = reports.get(m.outbox_id) if m.outbox_id else None
+        if report is not None:
+            state, reason = report.state, report.reason
+        # An outbox failure's error is technical; a provider's report is a sentence.
+        shown = reason if (state == "refused" or report is not None) and reason else None
+        out[m.id] = Delivery(state, shown)
     return out
 
 

@@ -75,7 +75,7 @@ def shown(
     session: Session, loaded: LoadedConversation, rows: Sequence[Message]
 ) -> list[ThreadMessage]:
     """``rows`` as ``loaded``'s reader sees them (one query for the delivery states)."""
-    states = delivery_states(session, rows)
+    states = delivery_states(session, rows, loaded.row.channel)
     names = _author_names(session, {m.author_user_id for m in rows} - {None})
     kept = files_kept_for(session, rows)
     return [

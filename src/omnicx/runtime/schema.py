@@ -5,6 +5,7 @@ from __future__ import annotations
 
 def load_all_models() -> None:
     import omnicx.channels.models
+    import omnicx.channels.sms.models
     import omnicx.channels.webchat.models
     import omnicx.channels.wechat.models
     import omnicx.core.eventlog.facts

@@ -14,6 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from omnicx import __version__
 from omnicx.analytics.api import router as analytics_router
 from omnicx.channels.api import router as channels_router
+from omnicx.channels.sms.api import router as sms_router
 from omnicx.channels.webchat.api import router as webchat_router
 from omnicx.channels.webchat.api import webchat_state
 from omnicx.channels.webchat.attachments import router as webchat_files_router
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(channels_router)
     app.include_router(webchat_router)
     app.include_router(wechat_router)
+    app.include_router(sms_router)
     app.include_router(webchat_files_router)
     app.include_router(consent_router(consent_subject))
     app.include_router(consent_pages_router)
