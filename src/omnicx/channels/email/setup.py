@@ -40,6 +40,10 @@ def _server_settings(server: MailServer | None, prefix: str) -> dict[str, object
     if not 1 <= server.port <= 65535:
         raise InvalidInput(msg("the {prefix} port is 1-65535", prefix=prefix),
                            field=f"{prefix}_port")  # fmt: skip
+    if server.password is not None and not (server.password.isascii() and server.password):
+        # smtplib and imaplib send logins as ASCII; providers' app passwords are.
+        raise InvalidInput(msg("the {prefix} password is letters, digits and ASCII symbols",
+                               prefix=prefix), field=f"{prefix}_password")  # fmt: skip
     if server.starttls and server.ssl:
         raise InvalidInput("choose STARTTLS or implicit TLS, not both", field=f"{prefix}_ssl")
     return {
