@@ -164,9 +164,10 @@ def test_a_temporary_failure_is_retried_with_the_same_message_id(
     with db.read() as session:
         row = session.scalars(select(OutboxRow)).one()
         assert row.status == "pending" and row.attempts == 1
+        created = row.created_at
     mta.answer = None
-    with db.write() as session:
-        session.scalars(select(OutboxRow)).one().next_attempt_at = row.created_at
+    with db.write() as session:  # the backoff has passed
+        session.scalars(select(OutboxRow)).one().next_attempt_at = created
     assert _dispatch(db, settings) == 1
     [received] = mta.mails
     assert _replies(client, db)[0]["delivery"] == "delivered"

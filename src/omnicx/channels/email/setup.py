@@ -35,17 +35,21 @@ def _server_settings(server: MailServer | None, prefix: str) -> dict[str, object
         return {}
     host = server.host.strip()
     if not host or len(host) > 255 or any(c.isspace() or c in "/@" for c in host):
-        raise InvalidInput(msg("the {prefix} host is a host name", prefix=prefix),
-                           field=f"{prefix}_host")  # fmt: skip
+        raise InvalidInput(
+            msg("the {prefix} host is a host name", prefix=prefix), field=prefix + "_host"
+        )
     if not 1 <= server.port <= 65535:
-        raise InvalidInput(msg("the {prefix} port is 1-65535", prefix=prefix),
-                           field=f"{prefix}_port")  # fmt: skip
+        raise InvalidInput(
+            msg("the {prefix} port is 1-65535", prefix=prefix), field=prefix + "_port"
+        )
     if server.password is not None and not (server.password.isascii() and server.password):
         # smtplib and imaplib send logins as ASCII; providers' app passwords are.
-        raise InvalidInput(msg("the {prefix} password is letters, digits and ASCII symbols",
-                               prefix=prefix), field=f"{prefix}_password")  # fmt: skip
+        raise InvalidInput(
+            msg("the {prefix} password is letters, digits and ASCII symbols", prefix=prefix),
+            field=prefix + "_password",
+        )
     if server.starttls and server.ssl:
-        raise InvalidInput("choose STARTTLS or implicit TLS, not both", field=f"{prefix}_ssl")
+        raise InvalidInput("choose STARTTLS or implicit TLS, not both", field=prefix + "_ssl")
     return {
         f"{prefix}_host": host,
         f"{prefix}_port": server.port,
@@ -78,10 +82,12 @@ def create_email_channel(
         raise InvalidInput("the address is the mailbox's, e.g. support@shop.cn", field="address")
     taken = session.scalars(select(Channel).where(Channel.kind == "email"))
     if any(settings_of(c).get("address") == mailbox for c in taken):
-        raise Conflict(msg("a channel has the address {address}", address=mailbox),
-                       field="address")  # fmt: skip
-    settings = {"address": mailbox, **_server_settings(smtp, "smtp"),
-                **_server_settings(imap, "imap")}  # fmt: skip
+        raise Conflict(msg("a channel has the address {address}", address=mailbox), field="address")
+    settings = {
+        "address": mailbox,
+        **_server_settings(smtp, "smtp"),
+        **_server_settings(imap, "imap"),
+    }
     secrets = {
         f"{prefix}_password": server.password
         for prefix, server in (("smtp", smtp), ("imap", imap))
