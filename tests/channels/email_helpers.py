@@ -136,9 +136,7 @@ class Recorder:
     answer: str | None = None
     logins: list[tuple[str, str]] = field(default_factory=list)
 
-    async def handle_DATA(  # noqa: N802
-        self, server: SMTP, session: SmtpSession, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
         if self.answer:
             return self.answer
         content = envelope.original_content or b""

@@ -133,9 +133,9 @@ def test_files_and_inline_images_are_kept_in_the_media_store(client, db, mailbox
     [message] = messages(db)
     [conversation] = conversations(db)
     admin = {"Authorization": f"Bearer {make_token(db)}"}
-    listed = client.get(
-        f"/api/v1/conversations/{conversation.id}/messages", headers=admin
-    ).json()["items"]
+    listed = client.get(f"/api/v1/conversations/{conversation.id}/messages", headers=admin).json()[
+        "items"
+    ]
     files = {f["name"]: f for f in listed[0]["attachments"]}
     assert set(files) == {"破损.png", "发票.pdf"}, listed
     assert files["破损.png"]["type"] == "image/png"

@@ -58,7 +58,7 @@ def test_chinese_charsets_in_body_and_base64_headers(charset, text):
     message = (
         f"From: =?{charset}?B?{_b('陳小姐', codec)}?= <chen@example.hk>\r\n"
         f"Subject: =?{charset}?B?{_b(text[:6], codec)}?=\r\nMessage-ID: <{charset}-1@x>\r\n"
-        f"Content-Type: text/plain; charset=\"{charset}\"\r\n"
+        f'Content-Type: text/plain; charset="{charset}"\r\n'
         "Content-Transfer-Encoding: base64\r\n\r\n"
     ).encode() + base64.encodebytes(text.encode(codec))
     mail = parse_mail(message)
@@ -135,7 +135,7 @@ def test_encoded_attachment_names_rfc2231_and_encoded_word():
         'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
         "Content-Type: text/plain; charset=utf-8\r\n\r\n见附件\r\n--b\r\n"
         "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
-        f"Content-Disposition: attachment; filename=\"=?GBK?B?{_b('发票.pdf', 'gbk')}?=\"\r\n\r\n"
+        f'Content-Disposition: attachment; filename="=?GBK?B?{_b("发票.pdf", "gbk")}?="\r\n\r\n'
         f"{base64.b64encode(b'%PDF-1.4 x').decode()}\r\n--b\r\n"
         "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
         "Content-Disposition: attachment; filename*=utf-8''%E5%90%88%E5%90%8C.pdf\r\n\r\n"
@@ -156,7 +156,8 @@ def test_encoded_attachment_names_rfc2231_and_encoded_word():
             "请寄回换货",
         ),
         (
-            "收到\n\nOn Mon, 7 Dec 2026 at 10:00, Support Team <support@shop.cn>\nwrote:\n> 已退款\n",
+            "收到\n\nOn Mon, 7 Dec 2026 at 10:00, Support Team <support@shop.cn>\n"
+            "wrote:\n> 已退款\n",
             "收到",
             "已退款",
         ),
@@ -167,7 +168,8 @@ def test_encoded_attachment_names_rfc2231_and_encoded_word():
             "原始邮件",
         ),
         (
-            "我同意。\n\n-----原始邮件-----\n发件人: support@shop.cn\n发送时间: 2026年12月7日\n主题: 退款",
+            "我同意。\n\n-----原始邮件-----\n发件人: support@shop.cn\n"
+            "发送时间: 2026年12月7日\n主题: 退款",
             "我同意。",
             "发送时间",
         ),
@@ -227,14 +229,14 @@ def test_a_person_is_not_automatic_and_a_null_sender_is():
 
 def test_a_delivery_status_notification_is_a_bounce():
     raw = (
-        "From: Mail Delivery Subsystem <bounces@mx.example.cn>\r\nMessage-ID: <dsn1@mx>\r\n"
-        "Subject: Undelivered Mail Returned to Sender\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
-        "--r\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
-        "--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
-        "Final-Recipient: rfc822; nobody@example.cn\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-        "--r--\r\n"
-    ).encode()
+        b"From: Mail Delivery Subsystem <bounces@mx.example.cn>\r\nMessage-ID: <dsn1@mx>\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
+        b"--r\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
+        b"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+        b"Final-Recipient: rfc822; nobody@example.cn\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        b"--r--\r\n"
+    )
     assert parse_mail(raw).automatic == "delivery_report"
 
 

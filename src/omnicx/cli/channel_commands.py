@@ -22,6 +22,7 @@ from omnicx.channels.service import (
     settings_of,
 )
 from omnicx.channels.wechat.setup import create_wechat_channel
+from omnicx.cli.email_commands import create_email, mail_server, smtp_command
 from omnicx.cli.errors import fail
 from omnicx.cli.operator import operator
 from omnicx.core.database import get_database
@@ -29,7 +30,7 @@ from omnicx.core.errors import OmniError
 from omnicx.core.settings import get_settings
 
 console = Console()
-channels = typer.Typer(help="Channels: web chat and WeChat (SMS and email to come).")
+channels = typer.Typer(help="Channels: web chat, WeChat and email (SMS to come).")
 SERVER_HELP = (
     "The address the internet reaches OmniCX at (the snippet, the callback URL); "
     "default OMNICX_PUBLIC_URL"
@@ -38,7 +39,7 @@ SERVER_HELP = (
 
 @channels.command("create")
 def channels_create(
-    kind: Annotated[str, typer.Argument(help="webchat or wechat")],
+    kind: Annotated[str, typer.Argument(help="webchat, wechat or email")],
     name: Annotated[str, typer.Option("--name", help="A name people recognise")],
     origin: Annotated[
         list[str] | None,
@@ -64,9 +65,28 @@ def channels_create(
         str | None, typer.Option(help="wechat: the API's address (default api.weixin.qq.com)")
     ] = None,
     server_url: Annotated[str | None, typer.Option(help=SERVER_HELP)] = None,
+    address: Annotated[str | None, typer.Option(help="email: the mailbox's address")] = None,
+    smtp_host: Annotated[
+        str | None, typer.Option(help="email: SMTP server replies go through")
+    ] = None,
+    smtp_port: Annotated[int | None, typer.Option(help="email: its port (25/587/465)")] = None,
+    smtp_user: Annotated[str | None, typer.Option(help="email: SMTP login")] = None,
+    smtp_password: Annotated[str | None, typer.Option(help="email: SMTP password")] = None,
+    smtp_starttls: Annotated[bool, typer.Option(help="email: STARTTLS (587)")] = False,
+    smtp_ssl: Annotated[bool, typer.Option(help="email: implicit TLS (465)")] = False,
+    imap_host: Annotated[str | None, typer.Option(help="email: IMAP server to poll")] = None,
+    imap_port: Annotated[int | None, typer.Option(help="email: its port (143/993)")] = None,
+    imap_user: Annotated[str | None, typer.Option(help="email: IMAP login")] = None,
+    imap_password: Annotated[str | None, typer.Option(help="email: IMAP password")] = None,
+    imap_ssl: Annotated[bool, typer.Option(help="email: implicit TLS (993)")] = False,
 ) -> None:
     """Create a channel; print its embed snippet (web chat, with the identity secret,
-    shown once) or the callback URL to paste into the WeChat console."""
+    shown once), the callback URL to paste into the WeChat console, or the mailbox."""
+    if kind == "email":
+        smtp = mail_server("smtp", smtp_host, smtp_port, smtp_user, smtp_password,
+                           starttls=smtp_starttls, ssl=smtp_ssl)  # fmt: skip
+        imap = mail_server("imap", imap_host, imap_port, imap_user, imap_password, ssl=imap_ssl)
+        return create_email(name, address, smtp, imap)
     base = server_url or get_settings().public_base_url
     account = {"app_id": app_id, "app_secret": app_secret, "token": token}
     missing = [f"--{k.replace('_', '-')}" for k, v in account.items() if not v]
@@ -133,6 +153,9 @@ def _create(
         actor=operator(),
     )
     return channel, None
+
+
+channels.command("smtp")(smtp_command)
 
 
 @channels.command("list")

@@ -74,5 +74,7 @@ def decode_header_value(value: str | None) -> str:
         if isinstance(piece, str):
             out.append(piece)
         else:
-            out.append(decode_text(piece, charset) if charset else piece.decode("raw-unicode-escape"))
+            out.append(
+                decode_text(piece, charset) if charset else piece.decode("raw-unicode-escape")
+            )
     return "".join(out).strip()

@@ -59,7 +59,7 @@ class MailboxHandler:
         self.database = database
         self.mailboxes = Mailboxes(database)
 
-    async def handle_RCPT(  # noqa: N802  (aiosmtpd's hook name)
+    async def handle_RCPT(
         self,
         server: SMTP,
         session: SmtpSession,
@@ -74,9 +74,7 @@ class MailboxHandler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(  # noqa: N802
-        self, server: SMTP, session: SmtpSession, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
         data = envelope.original_content or b""
         if isinstance(envelope.content, bytes) and not data:
             data = envelope.content
@@ -89,9 +87,7 @@ class MailboxHandler:
                 if channel is None or channel.id in seen:
                     continue
                 seen.add(channel.id)
-                await take_mail(
-                    self.event_log, self.database, channel, data, envelope_from=sender
-                )
+                await take_mail(self.event_log, self.database, channel, data, envelope_from=sender)
         except Exception:
             log.exception("email: a mail for %d mailbox(es) not stored", len(envelope.rcpt_tos))
             return "451 4.3.0 The mail could not be stored; try again later"

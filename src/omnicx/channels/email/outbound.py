@@ -65,7 +65,7 @@ def _refused(code: int, text: bytes | str, reason: Message) -> DeliveryRefused:
 
 
 def reply_subject(subject: str) -> str:
-    """"Re: " and the thread's subject, unless it already starts with a reply prefix."""
+    """ "Re: " and the thread's subject, unless it already starts with a reply prefix."""
     subject = subject.strip() or "(no subject)"
     return subject if REPLY_PREFIX.match(subject) else f"Re: {subject}"
 
