@@ -126,3 +126,35 @@ def test_omnicx_serve_listens_when_omnicx_smtp_port_is_set(db, monkeypatch):
     with TestClient(create_app(get_settings(), background=False)):
         send(port, customer_mail("网站进程里的监听"))
         assert _events(db) == 1
+
+
+def test_an_admin_creates_a_mailbox_over_the_api(client, db):
+    from tests.factories import make_token
+
+    admin = {"Authorization": f"Bearer {make_token(db, 'admin')}"}
+    body = {
+        "kind": "email",
+        "name": "售后邮箱",
+        "address": "AfterSales@Shop.CN",
+        "smtp": {"host": "smtp.shop.cn", "port": 587, "user": "aftersales@shop.cn",
+                 "password": SMTP_PASSWORD, "starttls": True},
+    }  # fmt: skip
+    created = client.post("/api/v1/channels", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["snippet"] == "aftersales@shop.cn"
+    assert SMTP_PASSWORD not in created.text
+    listed = client.get("/api/v1/channels", headers=admin)
+    assert SMTP_PASSWORD not in listed.text
+    missing = client.post("/api/v1/channels", json={"kind": "email", "name": "x"}, headers=admin)
+    assert missing.status_code == 422
+    port = {**body, "name": "另一个", "address": "b@shop.cn",
+            "smtp": {**body["smtp"], "host": "smtp shop"}}  # fmt: skip
+    bad = client.post("/api/v1/channels", json=port, headers=admin)
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "smtp_host"
+    taken = client.post("/api/v1/channels", json={**body, "name": "重复"}, headers=admin)
+    assert taken.status_code == 409 and taken.json()["error"]["field"] == "address"
+    agent = {"Authorization": f"Bearer {make_token(db, 'agent')}"}
+    other = {**body, "name": "代理", "address": "c@shop.cn"}
+    assert client.post("/api/v1/channels", json=other, headers=agent).status_code == 403
+    with db.read() as session:
+        assert email_channel_for(session, "c@shop.cn") is None
