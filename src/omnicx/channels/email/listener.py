@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
@@ -117,5 +116,7 @@ async def serve_smtp(
     """Start listening on ``host:port`` (the server runs on the calling loop)."""
     handler = MailboxHandler(event_log, database)
     loop = asyncio.get_running_loop()
-    server: Any = await loop.create_server(lambda: smtp_server(handler, max_bytes), host, port)
-    return server  # type: ignore[no-any-return]
+    server: asyncio.Server = await loop.create_server(
+        lambda: smtp_server(handler, max_bytes), host, port
+    )
+    return server

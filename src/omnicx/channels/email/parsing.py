@@ -30,7 +30,7 @@ class _RawHeaders(Compat32):
     """Compat32, but headers come back as written (8-bit bytes surrogate-escaped), so
     ``charsets`` can decode them rather than the stdlib replacing what it cannot read."""
 
-    def header_fetch_parse(self, name: str, value: str) -> str:  # type: ignore[override]
+    def header_fetch_parse(self, name: str, value: str) -> str:
         return value
 
 

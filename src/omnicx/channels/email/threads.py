@@ -113,8 +113,9 @@ def remember_context(
         if ref in refs:
             refs.remove(ref)
         refs.append(ref)
+    kept_address = address or (known.address if known else "")
     value = {
-        "address": address or (known.address if known else ""),
+        "address": kept_address,
         "name": name if address else (known.name if known else ""),
         "subject": subject if subject is not None and address else (known.subject if known else ""),
         "references": refs[-MAX_REFERENCES:],
@@ -125,12 +126,12 @@ def remember_context(
                 channel_id=channel_id,
                 thread=thread,
                 context=dumps(value),
-                address_hash=address_hash(value["address"]),
+                address_hash=address_hash(kept_address),
                 updated_at=utcnow(),
             )
         )
     else:
         row.context = dumps(value)
-        row.address_hash = address_hash(value["address"])
+        row.address_hash = address_hash(kept_address)
         row.updated_at = utcnow()
     session.flush()
