@@ -22,7 +22,7 @@ from omnicx.channels.service import (
     settings_of,
 )
 from omnicx.channels.wechat.setup import create_wechat_channel
-from omnicx.cli.email_commands import create_email, mail_server, smtp_command
+from omnicx.cli.email_commands import create_email, imap_command, mail_server, smtp_command
 from omnicx.cli.errors import fail
 from omnicx.cli.operator import operator
 from omnicx.core.database import get_database
@@ -156,6 +156,7 @@ def _create(
 
 
 channels.command("smtp")(smtp_command)
+channels.command("imap")(imap_command)
 
 
 @channels.command("list")

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from omnicx.channels.email.imap import MailboxPoller, poll_once, polled_channels
 from omnicx.channels.email.listener import DEFAULT_MAX_BYTES, serve_smtp
 from omnicx.channels.email.setup import MailServer, create_email_channel
 from omnicx.cli.errors import fail
@@ -99,6 +101,46 @@ def smtp_command(
         finally:
             server.close()
             await server.wait_closed()
+            await event_log.close()
+
+    asyncio.run(main())
+
+
+def imap_command(
+    once: Annotated[bool, typer.Option(help="Poll each mailbox once, then exit")] = False,
+    interval: Annotated[
+        float, typer.Option(min=1, help="Seconds between polls (IDLE wakes up earlier)")
+    ] = 60.0,
+) -> None:
+    """Fetch mail of the email channels that have an IMAP server (until Ctrl-C or
+    SIGTERM; with --once a single pass)."""
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO)
+    upgrade(settings.resolved_database_url)
+    wire_media()
+    database = get_database()
+    channel_ids = polled_channels(database)
+    if not channel_ids:
+        raise fail(
+            "no email channel has an IMAP server (omnicx channels create email --imap-host …)"
+        )
+
+    async def main() -> None:
+        event_log = make_event_log(settings)
+        try:
+            if once:
+                for channel_id in channel_ids:
+                    read = await poll_once(event_log, database, channel_id)
+                    console.print(f"channel {channel_id}: {read} mail(s) read")
+                return
+            stop = threading.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            console.print(f"polling {len(channel_ids)} mailbox(es) over IMAP")
+            pollers = [MailboxPoller(event_log, database, c, loop) for c in channel_ids]
+            await asyncio.gather(*(asyncio.to_thread(p.run, stop, interval) for p in pollers))
+        finally:
             await event_log.close()
 
     asyncio.run(main())
