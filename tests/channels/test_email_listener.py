@@ -188,3 +188,14 @@ def test_a_mail_for_two_of_our_mailboxes_reaches_both(db, mailbox):
         client.sendmail(CUSTOMER, [ADDRESS, other.address], wire_bytes(mail))
     assert _events(db) == 2
     assert isinstance(mail, EmailMessage)
+
+
+def test_long_message_ids_and_addresses_fit_the_log(db, mailbox, port):
+    sender = "x" * 190 + "@example.cn"  # a legal address longer than the log's ids
+    long_id = "<" + "m" * 300 + "@example.cn>"
+    send(port, customer_mail("很长的地址", sender=sender, message_id=long_id), sender=sender)
+    send(port, customer_mail("很长的地址", sender=sender, message_id=long_id), sender=sender)
+    assert _events(db) == 1
+    process(db)
+    [conversation] = conversations(db)
+    assert conversation.thread.startswith("sha256:")

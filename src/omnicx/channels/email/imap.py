@@ -26,6 +26,7 @@ from omnicx.channels.email.models import ImapPosition
 from omnicx.channels.models import Channel
 from omnicx.channels.service import ChannelView, channel_by_id, settings_of
 from omnicx.core.database import Database
+from omnicx.core.errors import InvalidInput
 from omnicx.core.eventlog.base import EventLog
 from omnicx.core.time import utcnow
 
@@ -112,8 +113,11 @@ class MailboxPoller:
             for uid in batch:
                 data = fetched.get(uid, {}).get(b"BODY[]")
                 if isinstance(data, bytes):
-                    taken = take_mail(self.event_log, self.database, channel, data)
-                    self._on_loop(taken)
+                    try:
+                        self._on_loop(take_mail(self.event_log, self.database, channel, data))
+                    except InvalidInput as exc:  # retrying cannot help: say which mail
+                        log.error("email channel %s: IMAP UID %s not taken: %s (%s)",
+                                  channel.id, uid, exc.message, exc.field)  # fmt: skip
                 _advance(self.database, channel.id, uidvalidity, uid)
         return len(uids)
 

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from omnicx.channels.email.parsing import ParsedMail, log_message_id, parse_mail
+from omnicx.channels.email.parsing import ParsedMail, log_message_id, parse_mail, short_id
 from omnicx.channels.email.threads import (
     is_known,
     record_message,
@@ -127,7 +127,7 @@ def mail_event(
         channel=CHANNEL,
         message_id=message_id,
         properties=properties,
-        anonymous_id=f"{CHANNEL}:{sender}",
+        anonymous_id=f"{CHANNEL}:{short_id(sender)}",
         traits={"email": mail.sender, "name": mail.sender_name or None},
         received_at=received_at,
         occurred_at=min(mail.sent_at, received_at) if mail.sent_at else None,

@@ -21,6 +21,7 @@ from omnicx.channels.email.parsing import address_of
 from omnicx.channels.email.setup import email_channel_for
 from omnicx.channels.service import ChannelView, view_of
 from omnicx.core.database import Database
+from omnicx.core.errors import InvalidInput
 from omnicx.core.eventlog.base import EventLog
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,9 @@ class MailboxHandler:
                     continue
                 seen.add(channel.id)
                 await take_mail(self.event_log, self.database, channel, data, envelope_from=sender)
+        except InvalidInput as exc:  # a mail the log cannot hold as it is: bounce it
+            log.warning("email: a mail refused: %s (%s)", exc.message, exc.field)
+            return "554 5.6.0 The mail cannot be read"
         except Exception:
             log.exception("email: a mail for %d mailbox(es) not stored", len(envelope.rcpt_tos))
             return "451 4.3.0 The mail could not be stored; try again later"

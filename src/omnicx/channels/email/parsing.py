@@ -21,7 +21,7 @@ from omnicx.channels.email.charsets import decode_header_value, decode_text
 from omnicx.channels.email.quotes import fold_quotes
 from omnicx.channels.email.rendering import html_to_text, sanitize_html
 
-MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+MESSAGE_ID = re.compile(r"<([^<>\s\x00-\x1f\x7f]+)>")
 MAX_ID_CHARS = 180
 MAX_REFERENCES = 40
 
@@ -74,9 +74,14 @@ def message_ids(value: str) -> tuple[str, ...]:
 
 def log_message_id(message_id: str) -> str:
     """The message id on the log for a Message-ID: itself, or its SHA-256 if too long."""
-    if len(message_id) <= MAX_ID_CHARS:
-        return message_id
-    return "sha256:" + hashlib.sha256(message_id.encode()).hexdigest()
+    return short_id(message_id)
+
+
+def short_id(value: str, limit: int = MAX_ID_CHARS) -> str:
+    """``value``, or its SHA-256 if longer than ``limit`` (the log's ids are 200 at most)."""
+    if len(value) <= limit:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
 def address_of(value: str) -> str | None:
