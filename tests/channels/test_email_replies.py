@@ -183,3 +183,86 @@ def test_a_mailbox_without_smtp_refuses_the_reply_clearly(client, db, settings):
     _dispatch(db, settings)
     [reply] = _replies(client, db, "zh-CN")
     assert reply["delivery"] == "refused" and "SMTP" in reply["delivery_reason"]
+
+
+def _self_signed(tmp_path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, as PEM files (the test's own CA)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+def test_starttls_with_a_verified_certificate_and_login(
+    client, db, settings, tmp_path, monkeypatch
+):
+    """Port 587 as providers run it: STARTTLS required before AUTH, the certificate
+    checked against the trusted roots (here the test's own, through SSL_CERT_FILE)."""
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    recorder = Recorder(port=free_port())
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any):
+        ok = isinstance(data, LoginPassword) and data.password == PASSWORD.encode()
+        if ok:
+            recorder.logins.append((data.login.decode(), mechanism))
+        return AuthResult(success=ok)
+
+    controller = Controller(
+        recorder,
+        hostname="127.0.0.1",
+        port=recorder.port,
+        tls_context=context,
+        require_starttls=True,
+        authenticator=authenticate,
+        auth_required=True,
+    )
+    controller.start()
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    try:
+        smtp = MailServer("127.0.0.1", recorder.port, user=USER, password=PASSWORD, starttls=True)
+        create_mailbox(db, "加密邮箱", "secure@shop.cn", smtp=smtp)
+        with smtp_listener(db) as port:
+            send(port, customer_mail("加密发送", to="secure@shop.cn"), to="secure@shop.cn")
+        process(db)
+        _reply(client, db, "已收到。")
+        _dispatch(db, settings)
+        assert [m.message["Subject"] for m in recorder.mails] == ["Re: 订单还没发货"]
+        assert recorder.logins and recorder.logins[0][0] == USER
+    finally:
+        controller.stop()
