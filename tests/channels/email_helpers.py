@@ -45,7 +45,9 @@ def create_mailbox(
 
 
 @contextmanager
-def smtp_listener(db: Database, max_bytes: int = 2 * 1024 * 1024) -> Iterator[int]:
+def smtp_listener(
+    db: Database, max_bytes: int = 2 * 1024 * 1024, rate: tuple[float, float] = (200.0, 50.0)
+) -> Iterator[int]:
     """The listener on a free port of 127.0.0.1, on its own loop in a thread."""
     wire_media()
     loop = asyncio.new_event_loop()
@@ -55,7 +57,7 @@ def smtp_listener(db: Database, max_bytes: int = 2 * 1024 * 1024) -> Iterator[in
     def run() -> None:
         asyncio.set_event_loop(loop)
         server = loop.run_until_complete(
-            serve_smtp(TableEventLog(db), db, "127.0.0.1", 0, max_bytes=max_bytes)
+            serve_smtp(TableEventLog(db), db, "127.0.0.1", 0, max_bytes=max_bytes, rate=rate)
         )
         ready.append(server)
         started.set()

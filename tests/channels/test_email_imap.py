@@ -18,13 +18,13 @@ from typer.testing import CliRunner
 
 from omnicx.channels.email.imap import MailboxPoller, poll_once
 from omnicx.channels.email.models import ImapPosition
-from omnicx.channels.email.setup import MailServer
+from omnicx.channels.email.setup import MailServer, create_email_channel
 from omnicx.cli.main import app
 from omnicx.core.eventlog.models import EventRow
 from omnicx.core.eventlog.table import TableEventLog
 from omnicx.runtime.media import wire as wire_media
 from tests.channels.dovecot import Imap, dovecot
-from tests.channels.email_helpers import Mailbox, create_mailbox, customer_mail, wire_bytes
+from tests.channels.email_helpers import Mailbox, customer_mail, wire_bytes
 from tests.desk.factories import conversations, messages
 from tests.factories import process
 
@@ -40,8 +40,6 @@ def mailbox(db, imap) -> Mailbox:
     wire_media()
     server = MailServer("127.0.0.1", imap.port, user=imap.user, password=imap.password)
     with db.write() as session:
-        from omnicx.channels.email.setup import create_email_channel
-
         channel = create_email_channel(session, "客服邮箱", address=imap.user, imap=server)
         return Mailbox(channel.id, imap.user)
 

@@ -199,3 +199,13 @@ def test_long_message_ids_and_addresses_fit_the_log(db, mailbox, port):
     process(db)
     [conversation] = conversations(db)
     assert conversation.thread.startswith("sha256:")
+
+
+def test_a_sender_over_the_rate_is_deferred_with_451(db, mailbox):
+    with smtp_listener(db, rate=(2.0, 0.01)) as port:
+        send(port, customer_mail("一"))
+        send(port, customer_mail("二"))
+        with pytest.raises(smtplib.SMTPDataError) as deferred:
+            send(port, customer_mail("三"))
+    assert deferred.value.smtp_code == 451
+    assert _events(db) == 2

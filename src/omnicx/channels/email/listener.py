@@ -19,6 +19,7 @@ from aiosmtpd.smtp import Session as SmtpSession
 from omnicx.channels.email.inbound import take_mail
 from omnicx.channels.email.parsing import address_of
 from omnicx.channels.email.setup import email_channel_for
+from omnicx.channels.limits import TokenBuckets
 from omnicx.channels.service import ChannelView, view_of
 from omnicx.core.database import Database
 from omnicx.core.errors import InvalidInput
@@ -27,6 +28,9 @@ from omnicx.core.eventlog.base import EventLog
 log = logging.getLogger(__name__)
 CHANNEL_CACHE_SECONDS = 30.0
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024  # what large providers take (Gmail, QQ Mail: 25 MB)
+# Mails per sending address: a burst, then a steady rate; past it the MTA is told 451
+# and queues the mail (nothing is lost). In-process, like every channel's buckets.
+MAIL_BURST, MAILS_PER_SECOND = 200.0, 50.0
 
 
 class Mailboxes:
@@ -54,10 +58,16 @@ class Mailboxes:
 class MailboxHandler:
     """The ``aiosmtpd`` handler: recipients routed at RCPT, the mail taken at DATA."""
 
-    def __init__(self, event_log: EventLog, database: Database) -> None:
+    def __init__(
+        self,
+        event_log: EventLog,
+        database: Database,
+        rate: tuple[float, float] = (MAIL_BURST, MAILS_PER_SECOND),
+    ) -> None:
         self.event_log = event_log
         self.database = database
         self.mailboxes = Mailboxes(database)
+        self.senders = TokenBuckets(*rate)
 
     async def handle_RCPT(
         self,
@@ -75,6 +85,10 @@ class MailboxHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        if not self.senders.take(str(peer)):
+            log.warning("email: mail from a busy address deferred (451)")
+            return "451 4.7.1 Too many mails from your address; try again later"
         data = envelope.original_content or b""
         if isinstance(envelope.content, bytes) and not data:
             data = envelope.content
@@ -116,9 +130,11 @@ async def serve_smtp(
     port: int,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    rate: tuple[float, float] = (MAIL_BURST, MAILS_PER_SECOND),
 ) -> asyncio.Server:
-    """Start listening on ``host:port`` (the server runs on the calling loop)."""
-    handler = MailboxHandler(event_log, database)
+    """Start listening on ``host:port`` (the server runs on the calling loop); ``rate``
+    is each sending address's (burst, mails per second)."""
+    handler = MailboxHandler(event_log, database, rate)
     loop = asyncio.get_running_loop()
     server: asyncio.Server = await loop.create_server(
         lambda: smtp_server(handler, max_bytes), host, port
