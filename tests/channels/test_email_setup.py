@@ -52,6 +52,8 @@ def test_the_command_creates_the_mailbox_and_keeps_the_passwords(db):
     assert view.secrets == {"smtp_password": SMTP_PASSWORD, "imap_password": IMAP_PASSWORD}
     assert stored.startswith("v1.") and SMTP_PASSWORD not in stored
     assert SMTP_PASSWORD not in detail and '"smtp_password"' in detail
+    listed = _run("channels", "list")
+    assert "support@shop.cn" in listed.output and SMTP_PASSWORD not in listed.output
 
 
 def test_the_command_refuses_bad_settings(db):

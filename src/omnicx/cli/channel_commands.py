@@ -162,14 +162,17 @@ channels.command("imap")(imap_command)
 @channels.command("list")
 def channels_list() -> None:
     """List channels with their origins and whether they accept signed users."""
-    table = Table("id", "kind", "name", "origins / app id", "token", "source", "enabled", "created")
+    table = Table(
+        "id", "kind", "name", "origins / app id / address", "token", "source", "enabled", "created"
+    )
     with get_database().read() as session:
         for c in list_channels(session):
             table.add_row(
                 str(c.id),
                 c.kind,
                 c.name,
-                " ".join(origins_of(c)) or str(settings_of(c).get("app_id") or ""),
+                " ".join(origins_of(c))
+                or str(settings_of(c).get("app_id") or settings_of(c).get("address") or ""),
                 c.public_token,
                 str(c.source_id),
                 "yes" if c.enabled else "no",
