@@ -45,6 +45,12 @@ def port(db, mailbox) -> Iterator[int]:
         yield port
 
 
+def message_attachments(message) -> list[dict]:
+    from omnicx.core.serialization import loads
+
+    return list(loads(message.attachments))
+
+
 def _events(db) -> int:
     with db.read() as session:
         return int(session.scalar(select(func.count()).select_from(EventRow)) or 0)
@@ -128,6 +134,8 @@ def test_files_and_inline_images_are_kept_in_the_media_store(client, db, mailbox
     )
     mail.add_attachment(b"%PDF-1.4\n%test\n", maintype="application", subtype="pdf",
                         filename="发票.pdf")  # fmt: skip
+    mail.add_attachment(b"MZ\x90\x00" + bytes(range(256)), maintype="application",
+                        subtype="octet-stream", filename="setup.exe")  # fmt: skip
     send(port, mail)
     process(db)
     [message] = messages(db)
@@ -136,8 +144,11 @@ def test_files_and_inline_images_are_kept_in_the_media_store(client, db, mailbox
     listed = client.get(f"/api/v1/conversations/{conversation.id}/messages", headers=admin).json()[
         "items"
     ]
-    files = {f["name"]: f for f in listed[0]["attachments"]}
+    files = {f["name"]: f for f in listed[0]["attachments"] if "id" in f}
     assert set(files) == {"破损.png", "发票.pdf"}, listed
+    # A file the store does not take is named in the message, and the mail is kept.
+    [refused] = [a for a in message_attachments(message) if a.get("type") == "not_kept"]
+    assert refused["name"] == "setup.exe" and refused["reason"]
     assert files["破损.png"]["type"] == "image/png"
     png = client.get(f"/api/v1/attachments/{files['破损.png']['id']}", headers=admin)
     assert png.status_code == 200 and png.content == PNG
