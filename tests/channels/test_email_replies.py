@@ -30,6 +30,7 @@ from tests.channels.email_helpers import (
 from tests.desk.factories import conversations, messages
 from tests.factories import make_token, process
 
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 USER, PASSWORD = "support@shop.cn", "Tg7pLk2xQw9rZ4mN"  # a provider's app password (授权码)
 
 
