@@ -28,6 +28,7 @@ run: $(STAMP) ## Install, migrate, load demo data and serve on http://127.0.0.1:
 
 test: $(STAMP) check ## Lint, type-check, then run the whole test suite (in parallel; TEST_WORKERS=1 for one process)
 	@scripts/ensure-chromium
+	@scripts/ensure-dovecot
 	@$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 check: $(STAMP) ## ruff, mypy and the domain dependency contract

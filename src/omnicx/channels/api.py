@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from omnicx.channels.schemas import ChannelCreate, ChannelCreated, ChannelOut
+from omnicx.channels.email.setup import MailServer, create_email_channel
+from omnicx.channels.schemas import ChannelCreate, ChannelCreated, ChannelOut, MailServerIn
 from omnicx.channels.service import create_channel, list_channels
 from omnicx.channels.sms.setup import SmsAccount, create_sms_channel
 from omnicx.channels.wechat.setup import create_wechat_channel
@@ -23,6 +24,10 @@ def _server_url(request: Request) -> str:
     """Where the internet reaches us: ``OMNICX_PUBLIC_URL``, else the address asked."""
     public: str | None = request.app.state.settings.public_url
     return (public or str(request.base_url)).rstrip("/")
+
+
+def _server(given: MailServerIn | None) -> MailServer | None:
+    return MailServer(**given.model_dump()) if given is not None else None
 
 
 @router.get("", response_model=list[ChannelOut], summary="List channels")
@@ -59,6 +64,18 @@ def post_channel(principal: Admin, body: ChannelCreate, request: Request) -> Cha
             # A sink's generated webhook token is shown once, like an identity secret.
             channel, secret = create_sms_channel(
                 session, body.name, account, server_url=_server_url(request), actor=principal
+            )
+        elif body.kind == "email":
+            channel, secret = (
+                create_email_channel(
+                    session,
+                    body.name,
+                    address=body.address or "",
+                    smtp=_server(body.smtp),
+                    imap=_server(body.imap),
+                    actor=principal,
+                ),
+                None,
             )
         else:
             channel, secret = create_channel(

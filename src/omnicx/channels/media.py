@@ -70,8 +70,8 @@ class MediaStore(Protocol):
         message_id: str,
     ) -> StoredMedia:
         """Keep a file that came with the channel's message ``message_id`` (in the
-        caller's transaction). Idempotent by (channel, message id): a retried message
-        gets the file stored the first time. Raises ``PayloadTooLarge``,
+        caller's transaction). Idempotent by (channel, message id, the bytes): a
+        retried message gets each file stored the first time. Raises ``PayloadTooLarge``,
         ``UnsupportedMediaType`` or ``InvalidInput``."""
 
     def read(self, session: Session, media_id: int) -> MediaContent:

@@ -109,9 +109,7 @@ def channel_event(
     if occurred_at is not None:
         raw["timestamp"] = occurred_at.isoformat()
     context: dict[str, Any] = {"channel": channel}
-    known: dict[str, Any] = {
-        k: v for k, v in (traits or {}).items() if k in PROFILE_TRAITS and v
-    }
+    known: dict[str, Any] = {k: v for k, v in (traits or {}).items() if k in PROFILE_TRAITS and v}
     if consent:
         known["consent"] = {p: dict(c) for p, c in consent.items()}
         # The person decided here and now: a decision even if it repeats an earlier one

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
+from omnicx.channels.email.outbound import KIND as EMAIL_KIND
+from omnicx.channels.email.outbound import EmailDeliverer
 from omnicx.channels.sms.outbound import KIND as SMS_KIND
 from omnicx.channels.sms.outbound import SmsDeliverer
 from omnicx.channels.sms.status import DeliveryReport
@@ -20,7 +22,12 @@ from omnicx.core.outbox import Deliverer
 
 # The outbox kind each channel's replies are queued as (a channel not here has no adapter
 # yet: its replies stay queued in the desk).
-OUTBOX_KINDS = {"webchat": WEBCHAT_KIND, "wechat": WECHAT_KIND, "sms": SMS_KIND}
+OUTBOX_KINDS = {
+    "webchat": WEBCHAT_KIND,
+    "wechat": WECHAT_KIND,
+    "sms": SMS_KIND,
+    "email": EMAIL_KIND,
+}
 
 
 def channel_deliverers(database: Database) -> dict[str, Deliverer]:
@@ -28,6 +35,7 @@ def channel_deliverers(database: Database) -> dict[str, Deliverer]:
         WEBCHAT_KIND: WebchatDeliverer(database),
         WECHAT_KIND: WechatDeliverer(database),
         SMS_KIND: SmsDeliverer(database),
+        EMAIL_KIND: EmailDeliverer(database),
     }
 
 

@@ -11,8 +11,19 @@ from omnicx.channels.service import entry_point, origins_of, settings_of, view_o
 from omnicx.core.time import as_utc
 
 
+class MailServerIn(BaseModel):
+    """email: an SMTP or IMAP server (``starttls`` for SMTP on 587, ``ssl`` for 465/993)."""
+
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(ge=1, le=65535)
+    user: str | None = Field(None, max_length=255)
+    password: str | None = Field(None, max_length=255)
+    starttls: bool = False
+    ssl: bool = False
+
+
 class ChannelCreate(BaseModel):
-    kind: str = Field("webchat", max_length=32, description="webchat, wechat or sms")
+    kind: str = Field("webchat", max_length=32, description="webchat, wechat, sms or email")
     name: str = Field(min_length=1, max_length=100)
     origins: list[str] = Field(
         default_factory=list,
@@ -50,9 +61,14 @@ class ChannelCreate(BaseModel):
     api_base_url: str | None = Field(
         None, max_length=200, description="sms: the provider API's address"
     )
+    address: str | None = Field(None, max_length=254, description="email: the mailbox")
+    smtp: MailServerIn | None = Field(None, description="email: the server replies go through")
+    imap: MailServerIn | None = Field(None, description="email: the server polled for mail")
 
     @model_validator(mode="after")
     def _what_the_kind_needs(self) -> ChannelCreate:
+        if self.kind == "email" and not self.address:
+            raise ValueError("an email channel needs its address")
         if self.kind == "webchat" and not self.origins:
             raise ValueError("a web chat channel needs at least one origin")
         if self.kind == "wechat" and not (self.app_id and self.app_secret and self.token):

@@ -22,10 +22,10 @@ from omnicx.governance.secrets import new_token
 from omnicx.governance.service import SYSTEM, Principal
 from omnicx.ingest.sources import create_source, normalize_origins, origin_allowed
 
-KINDS = ("webchat", "wechat", "sms")
+KINDS = ("webchat", "wechat", "sms", "email")
 IDENTITY_SECRET = "identity_secret"
 # The public token's prefix tells an operator which kind of channel a URL points at.
-TOKEN_PREFIXES = {"webchat": "wc", "wechat": "wx", "sms": "sms"}
+TOKEN_PREFIXES = {"webchat": "wc", "wechat": "wx", "sms": "sms", "email": "em"}
 WECHAT_CALLBACK_PATH = "/wechat/callback/"
 SMS_INBOUND_PATH = "/sms/twilio/"
 
@@ -95,7 +95,10 @@ def callback_url(channel: Channel, server_url: str) -> str:
 
 
 def entry_point(channel: Channel, server_url: str) -> str:
-    """What the operator pastes elsewhere: the site's snippet, or the callback URL."""
+    """What the operator pastes elsewhere: the site's snippet, the callback URL, or the
+    mailbox's address (its MX or forwarding points at the SMTP listener)."""
+    if channel.kind == "email":
+        return str(settings_of(channel).get("address") or "")
     if channel.kind == "wechat":
         return callback_url(channel, server_url)
     if channel.kind == "sms":

@@ -24,6 +24,7 @@ from omnicx.channels.service import (
 from omnicx.channels.sms.sent import sent_texts
 from omnicx.channels.sms.setup import SmsAccount, create_sms_channel, status_url
 from omnicx.channels.wechat.setup import create_wechat_channel
+from omnicx.cli.email_commands import create_email, imap_command, mail_server, smtp_command
 from omnicx.cli.errors import fail
 from omnicx.cli.operator import operator
 from omnicx.core.database import get_database
@@ -31,7 +32,7 @@ from omnicx.core.errors import OmniError
 from omnicx.core.settings import get_settings
 
 console = Console()
-channels = typer.Typer(help="Channels: web chat, WeChat and SMS (email to come).")
+channels = typer.Typer(help="Channels: web chat, WeChat, SMS and email.")
 SERVER_HELP = (
     "The address the internet reaches OmniCX at (the snippet, the callback URL); "
     "default OMNICX_PUBLIC_URL"
@@ -40,7 +41,7 @@ SERVER_HELP = (
 
 @channels.command("create")
 def channels_create(
-    kind: Annotated[str, typer.Argument(help="webchat, wechat or sms")],
+    kind: Annotated[str, typer.Argument(help="webchat, wechat, sms or email")],
     name: Annotated[str, typer.Option("--name", help="A name people recognise")],
     origin: Annotated[
         list[str] | None,
@@ -83,10 +84,29 @@ def channels_create(
     template_code: Annotated[
         str | None, typer.Option(help="sms aliyun: the template, e.g. SMS_154950909")
     ] = None,
+    address: Annotated[str | None, typer.Option(help="email: the mailbox's address")] = None,
+    smtp_host: Annotated[
+        str | None, typer.Option(help="email: SMTP server replies go through")
+    ] = None,
+    smtp_port: Annotated[int | None, typer.Option(help="email: its port (25/587/465)")] = None,
+    smtp_user: Annotated[str | None, typer.Option(help="email: SMTP login")] = None,
+    smtp_password: Annotated[str | None, typer.Option(help="email: SMTP password")] = None,
+    smtp_starttls: Annotated[bool, typer.Option(help="email: STARTTLS (587)")] = False,
+    smtp_ssl: Annotated[bool, typer.Option(help="email: implicit TLS (465)")] = False,
+    imap_host: Annotated[str | None, typer.Option(help="email: IMAP server to poll")] = None,
+    imap_port: Annotated[int | None, typer.Option(help="email: its port (143/993)")] = None,
+    imap_user: Annotated[str | None, typer.Option(help="email: IMAP login")] = None,
+    imap_password: Annotated[str | None, typer.Option(help="email: IMAP password")] = None,
+    imap_ssl: Annotated[bool, typer.Option(help="email: implicit TLS (993)")] = False,
 ) -> None:
     """Create a channel; print its embed snippet (web chat, with the identity secret,
-    shown once), the callback URL to paste into the WeChat console, or an SMS number's
-    webhook URLs."""
+    shown once), the callback URL to paste into the WeChat console, an SMS number's
+    webhook URLs, or the mailbox."""
+    if kind == "email":
+        smtp = mail_server("smtp", smtp_host, smtp_port, smtp_user, smtp_password,
+                           starttls=smtp_starttls, ssl=smtp_ssl)  # fmt: skip
+        imap = mail_server("imap", imap_host, imap_port, imap_user, imap_password, ssl=imap_ssl)
+        return create_email(name, address, smtp, imap)
     base = server_url or get_settings().public_base_url
     if kind == "sms":
         account = SmsAccount(
@@ -190,11 +210,22 @@ def _create(
     return channel, None
 
 
+channels.command("smtp")(smtp_command)
+channels.command("imap")(imap_command)
+
+
 @channels.command("list")
 def channels_list() -> None:
     """List channels with their origins and whether they accept signed users."""
     table = Table(
-        "id", "kind", "name", "origins / app id / number", "token", "source", "enabled", "created"
+        "id",
+        "kind",
+        "name",
+        "origins / app id / number / address",
+        "token",
+        "source",
+        "enabled",
+        "created",
     )
     with get_database().read() as session:
         for c in list_channels(session):
@@ -203,7 +234,12 @@ def channels_list() -> None:
                 c.kind,
                 c.name,
                 " ".join(origins_of(c))
-                or str(settings_of(c).get("app_id") or settings_of(c).get("from") or ""),
+                or str(
+                    settings_of(c).get("app_id")
+                    or settings_of(c).get("from")
+                    or settings_of(c).get("address")
+                    or ""
+                ),
                 c.public_token,
                 str(c.source_id),
                 "yes" if c.enabled else "no",

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     # Also serve /metrics, without a token, on 127.0.0.1:<this port> from `omnicx serve`
     # and `omnicx worker` (docs/operations.md). Unset or 0: only the token-protected route.
     metrics_port: int | None = Field(None, ge=0, le=65535)
+    # The SMTP listener of the email channels: `omnicx serve` also listens on this port when
+    # it is set (and `omnicx channels smtp` defaults to it); mail over the size gets 552.
+    smtp_port: int | None = Field(None, ge=0, le=65535)
+    smtp_host: str = "127.0.0.1"
+    smtp_max_bytes: int = Field(25 * 1024 * 1024, ge=1024)
     admin_email: str = "admin@omnicx.local"
     admin_password: SecretStr | None = None
 

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+from omnicx.channels.email.privacy import EmailThreadsHandler
 from omnicx.channels.sms.privacy import SmsTextsHandler
 from omnicx.channels.webchat.privacy import WebchatTranscriptHandler
 from omnicx.channels.wechat.privacy import WechatContactsHandler
@@ -50,6 +51,7 @@ def wire() -> None:
     privacy.registry.register(WebchatTranscriptHandler())
     privacy.registry.register(WechatContactsHandler())
     privacy.registry.register(SmsTextsHandler())
+    privacy.registry.register(EmailThreadsHandler())
     privacy.registry.register(DeskAttachmentsHandler())
     privacy.registry.register(DeskConversationsHandler())
     retention.event_dependents["customer_timeline"] = forget_timeline_entries

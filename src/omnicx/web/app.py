@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,13 +15,15 @@ from starlette.middleware.sessions import SessionMiddleware
 from omnicx import __version__
 from omnicx.analytics.api import router as analytics_router
 from omnicx.channels.api import router as channels_router
+from omnicx.channels.email.listener import serve_smtp
 from omnicx.channels.sms.api import router as sms_router
 from omnicx.channels.webchat.api import router as webchat_router
 from omnicx.channels.webchat.api import webchat_state
 from omnicx.channels.webchat.attachments import router as webchat_files_router
 from omnicx.channels.wechat.api import router as wechat_router
-from omnicx.core.database import get_database
+from omnicx.core.database import Database, get_database
 from omnicx.core.eventlog import make_event_log
+from omnicx.core.eventlog.base import EventLog
 from omnicx.core.settings import Settings, get_settings
 from omnicx.customers.api import router as customers_router
 from omnicx.customers.consent import consent_subject
@@ -62,6 +65,21 @@ from omnicx.web.pages import router as pages_router
 from omnicx.web.privacy_pages import router as privacy_pages_router
 
 
+async def _smtp_listener(
+    settings: Settings, event_log: EventLog, database: Database
+) -> asyncio.Server | None:
+    """The email channels' SMTP listener, when ``OMNICX_SMTP_PORT`` is set."""
+    if not settings.smtp_port:
+        return None
+    return await serve_smtp(
+        event_log,
+        database,
+        settings.smtp_host,
+        settings.smtp_port,
+        max_bytes=settings.smtp_max_bytes,
+    )
+
+
 def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
     """The application; ``background`` runs the pipeline and dispatcher in this process."""
     settings = settings or get_settings()
@@ -80,9 +98,12 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         workers = Workers(database, settings)
         if background:
             workers.start()
+        mail = await _smtp_listener(settings, app.state.event_log, database)
         try:
             yield
         finally:
+            if mail is not None:
+                mail.close()
             app.state.stopping.set()  # live streams still open end now
             await workers.aclose()
             await webchat_follower.aclose()

@@ -3,6 +3,8 @@ come with a customer's channel message."""
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,12 +29,16 @@ class DeskMediaStore:
         thread: str,
         message_id: str,
     ) -> StoredMedia:
+        # A message may bring several files (a mail's attachments): a retried message
+        # gets back each file stored the first time, told apart by its bytes' digest.
         known = session.scalars(
             select(Attachment).where(
-                Attachment.channel == channel, Attachment.message_id == message_id
+                Attachment.channel == channel,
+                Attachment.message_id == message_id,
+                Attachment.sha256 == hashlib.sha256(data).hexdigest(),
             )
         ).first()
-        if known is not None:  # a retried message: the file it brought the first time
+        if known is not None:
             return media_of(known)
         # Media fetched after its message was placed (WeChat's) joins the conversation now.
         placed = session.scalar(
