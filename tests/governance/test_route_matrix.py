@@ -107,9 +107,11 @@ SIGNED_IN_PAGES |= {CONVERSATION} | {
     f"{CONVERSATION}/{part}"
     for part in (
         *("summary", "thread", "customer", "canned", "messages", "macro", "assign"),
-        *("transfer", "snooze", "status", "priority", "labels", "tickets"),
+        *("transfer", "snooze", "status", "priority", "labels", "tickets", "files"),
     )
 }
+# A file of the thread, downloaded in the console (web/console/files.py).
+SIGNED_IN_PAGES |= {"/desk/attachments/{attachment_id}"}
 # Routes outside /api/v1 that take a bearer token and a permission like the API: every
 # actor below is tried on them too (web/metrics.py: metrics:read, admin only).
 TOKEN_ROUTES = {"/metrics"}

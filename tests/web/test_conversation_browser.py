@@ -9,6 +9,7 @@ import pytest
 
 from omnicx.desk.demo import DEMO_PASSWORD
 from tests.browser import sign_in
+from tests.desk.files import pdf as pdf_file
 from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -72,6 +73,22 @@ def test_an_agent_replies_inserts_a_canned_reply_and_resolves_by_keyboard(browse
         assert "{{" not in inserted and "/inv" not in inserted
         page.keyboard.press("Control+Enter")
         page.locator("#thread .message-out", has_text="电子发票已开具").wait_for()
+
+        # A file: picked, uploaded at once (a chip), sent with the reply, downloadable.
+        page.set_input_files(
+            "#reply-file",
+            files=[{"name": "电子发票.pdf", "mimeType": "application/pdf", "buffer": pdf_file()}],
+        )
+        page.locator("#reply-files li", has_text="电子发票.pdf").wait_for()
+        page.fill("#reply-text", "发票文件请查收")
+        page.keyboard.press("Control+Enter")
+        sent = page.locator("#thread .message-out", has_text="发票文件请查收")
+        sent.wait_for()
+        assert page.locator("#reply-files li").count() == 0
+        link = sent.locator("a.attachment-name", has_text="电子发票.pdf")
+        with page.expect_download() as downloading:
+            link.click()
+        assert downloading.value.suggested_filename == "电子发票.pdf"
 
         # The live contract: when /static/console.js hears that the conversation changed,
         # it triggers "live" on every [data-live-conversation] part, which reloads itself.

@@ -50,6 +50,7 @@ from omnicx.web.admin_pages import router as admin_pages_router
 from omnicx.web.api_docs import add_api_docs
 from omnicx.web.auth_pages import router as auth_router
 from omnicx.web.consent_pages import router as consent_pages_router
+from omnicx.web.console.files import router as console_files_router
 from omnicx.web.console.inbox import router as inbox_router
 from omnicx.web.console.live import desk_feed
 from omnicx.web.console.live import router as live_router
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(admin_pages_router)
     app.include_router(privacy_pages_router)
     app.include_router(ticket_pages_router)
+    app.include_router(console_files_router)
     app.include_router(audit_router)
     app.include_router(admin_router)
     app.include_router(customer_list_router)

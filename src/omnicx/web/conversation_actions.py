@@ -121,8 +121,13 @@ def post_message(
     text: Field = "",
     kind: Field = "reply",
     csrf: Field = "",
+    attachment_ids: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     def act(session: Session, loaded: LoadedConversation) -> Outcome:
+        files = [
+            _number(i, "attachment_ids", msg("Choose the files again."))
+            for i in attachment_ids or []
+        ]
         replies.post_message(
             session,
             loaded.row,
@@ -130,6 +135,7 @@ def post_message(
             actor=loaded.principal.actor,
             kind=kind,
             text=text,
+            attachment_ids=files,
         )
         if kind == "note":
             return Outcome(msg("Private note added."))

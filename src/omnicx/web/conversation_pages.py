@@ -159,7 +159,8 @@ def thread_context(session: Session, loaded: LoadedConversation) -> dict[str, An
 
 
 def attachment_lines(attachments: list[Any]) -> list[dict[str, Any]]:
-    """Name, type and size of each attachment, whichever keys its channel used."""
+    """Name, type and size of each attachment, whichever keys its channel used, and the
+    id of a file the desk stores (it downloads through ``/desk/attachments/{id}``)."""
     lines = []
     for item in attachments:
         if not isinstance(item, dict):
@@ -167,7 +168,10 @@ def attachment_lines(attachments: list[Any]) -> list[dict[str, Any]]:
         name = item.get("name") or item.get("filename") or item.get("file_name")
         kind = item.get("type") or item.get("content_type") or item.get("mime_type")
         size = item.get("size") if isinstance(item.get("size"), int) else None
-        lines.append({"name": str(name or "—"), "type": str(kind or ""), "size": size})
+        stored = item.get("id") if isinstance(item.get("id"), int) else None
+        lines.append(
+            {"id": stored, "name": str(name or "—"), "type": str(kind or ""), "size": size}
+        )
     return lines
 
 

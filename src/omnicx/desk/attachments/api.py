@@ -6,7 +6,6 @@ file of a conversation they may see. Row access is the conversation's
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -14,24 +13,20 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from omnicx.core.database import get_database
-from omnicx.core.errors import NotFound
-from omnicx.core.i18n import msg
 from omnicx.core.settings import get_settings
 from omnicx.core.uploads import Upload, download_headers, read_upload
 from omnicx.desk.access import load_conversation
 from omnicx.desk.api import ConversationId, Reader, Replier
+from omnicx.desk.attachments.downloads import audit_download, in_pieces, readable_file
 from omnicx.desk.attachments.models import Attachment
 from omnicx.desk.attachments.schemas import AttachmentOut
-from omnicx.desk.attachments.store import content_of, get_attachment, upload_to_conversation
-from omnicx.governance import audit
+from omnicx.desk.attachments.store import upload_to_conversation
 from omnicx.governance.api import client_ip
-from omnicx.governance.audit import commit_entry
 from omnicx.governance.service import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["desk"])
 
 AttachmentId = Annotated[int, Path(ge=1, le=2**62)]
-CHUNK_BYTES = 256 * 1024
 
 UPLOAD_BODY = {
     "requestBody": {
@@ -105,41 +100,6 @@ async def post_attachment(
     return await run_in_threadpool(_store, principal, conversation_id, upload)
 
 
-def _read(principal: Principal, attachment_id: int) -> tuple[Attachment, bytes, int | None]:
-    with get_database().read() as session:
-        row = get_attachment(session, attachment_id)
-        loaded = None
-        if row.conversation_id is not None:  # a customer's file not yet placed: nobody's
-            try:
-                loaded = load_conversation(session, principal, row.conversation_id)
-            except NotFound:
-                loaded = None
-        if loaded is None:
-            # Not "no conversation N": which conversation holds the file is not leaked.
-            raise NotFound(
-                msg("no attachment {attachment_id}", attachment_id=attachment_id),
-                field="attachment_id",
-            )
-        data = content_of(row)  # loaded only now, once access is granted
-        session.expunge(row)
-        return row, data, loaded.row.customer_id
-
-
-def _audit(principal: Principal, row: Attachment, customer_id: int | None, ip: str | None) -> None:
-    """A file is customer data shown in full: its read is audited like the 360 view's."""
-    if customer_id is None:
-        return
-    entry = audit.draft(
-        principal,
-        "customer.view",
-        target_type="customer",
-        target_id=customer_id,
-        detail={"via": "desk.attachment", "attachment_id": row.id, "unmasked": True, "fields": []},
-        ip=ip,
-    )
-    commit_entry(get_database(), entry)
-
-
 @router.get(
     "/attachments/{attachment_id}",
     summary="Download an attachment (of a conversation you may see)",
@@ -149,15 +109,8 @@ def _audit(principal: Principal, row: Attachment, customer_id: int | None, ip: s
 def get_attachment_file(
     principal: Reader, request: Request, attachment_id: AttachmentId
 ) -> StreamingResponse:
-    row, data, customer_id = _read(principal, attachment_id)
-    _audit(principal, row, customer_id, client_ip(request))
+    row, data, customer_id = readable_file(principal, attachment_id)
+    audit_download(principal, row, customer_id, client_ip(request), "desk.attachment")
     headers = download_headers(row.name, row.content_type, row.size)
     media_type = headers.pop("Content-Type")
-    return StreamingResponse(_chunks(data), media_type=media_type, headers=headers)
-
-
-def _chunks(data: bytes) -> Iterator[bytes]:
-    # Decrypted whole first (GCM releases nothing unverified), then sent in pieces.
-    view = memoryview(data)
-    for start in range(0, len(view), CHUNK_BYTES):
-        yield bytes(view[start : start + CHUNK_BYTES])
+    return StreamingResponse(in_pieces(data), media_type=media_type, headers=headers)

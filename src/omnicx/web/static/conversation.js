@@ -131,12 +131,26 @@
     }
   });
 
+  var files = document.getElementById("reply-files");
+  var filePicker = document.getElementById("reply-file");
+
   form.addEventListener("htmx:afterRequest", function (event) {
     if (event.detail.elt === form && event.detail.successful) {
       box.value = "";
+      if (files) files.innerHTML = "";  // the files left with the message
       box.focus();
     }
+    // A picked file is uploaded at once (a refusal, too large or a type not accepted, is
+    // shown where the reply's status goes); the picker is emptied for the next one.
+    if (event.detail.elt === filePicker) filePicker.value = "";
   });
+
+  if (files) {
+    files.addEventListener("click", function (event) {
+      var remove = event.target instanceof Element && event.target.closest("[data-remove-file]");
+      if (remove) remove.closest("li").remove();  // the upload stays, unsent, unlisted
+    });
+  }
 
   // -- canned replies ----------------------------------------------------------------------
   // The token being typed: "/" at the start or after a space, then the code so far.
