@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from sqlalchemy import event
 
 from omnicx.desk.messages import Sender
+from omnicx.desk.models import Conversation
+from omnicx.desk.replies import post_message
 from omnicx.governance.audit import AuditFilter, detail_of, search
 from tests.desk.factories import Customers, conversations
 from tests.factories import append_calls, call, make_token, process
@@ -230,3 +232,31 @@ def test_the_thread_and_the_panel_run_as_many_queries_for_many_rows_as_for_few(c
     process(db)
     many = {part: queries(part) for part in parts}
     assert many == few
+
+
+def test_the_thread_shows_the_newest_messages_and_earlier_ones_on_request(client, db):
+    s = scene(db)
+    with db.write() as session:
+        conversation = session.get(Conversation, s.conversation_id)
+        for n in range(1, 231):
+            post_message(
+                session,
+                conversation,
+                author_user_id=s.agent.user_id,
+                actor="test",
+                kind="note",
+                text=f"备注第{n}条",
+            )
+    sign_in(client, s.agent)
+    page = client.get(f"/desk/conversations/{s.conversation_id}")
+    assert page.status_code == 200
+    # The customer's message and the first 30 notes are older than the newest 200.
+    assert "备注第230条" in page.text and "备注第31条" in page.text
+    assert "备注第30条" not in page.text and "空调不制冷" not in page.text
+    assert 'name="show" value="200"' in page.text and 'id="show-earlier"' in page.text
+    earlier = client.get(f"/desk/conversations/{s.conversation_id}/thread", params={"show": 400})
+    assert earlier.status_code == 200
+    assert "备注第1条" in earlier.text and "空调不制冷" in earlier.text
+    assert 'name="show" value="400"' in earlier.text and "show-earlier" not in earlier.text
+    refused = client.get(f"/desk/conversations/{s.conversation_id}/thread", params={"show": 0})
+    assert refused.status_code == 422

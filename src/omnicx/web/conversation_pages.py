@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import escape
 from sqlalchemy.orm import Session
@@ -46,8 +46,10 @@ from omnicx.web.session import signed_in_principal
 router = APIRouter(include_in_schema=False)
 
 ConversationId = Annotated[int, Path(ge=1, le=2**62)]
-# The newest messages the page shows; older ones are in the API (paged).
+# The newest messages the page shows, and how many more each "Show earlier messages"
+# adds, up to MAX_SHOWN; older ones are in the API (paged).
 THREAD_LENGTH = 200
+MAX_SHOWN = 2000
 # The "tomorrow" snooze preset wakes the conversation at this hour, site time.
 MORNING_HOUR = 9
 CHANGED = "conversation-changed"
@@ -148,12 +150,18 @@ def summary_context(
     }
 
 
-def thread_context(session: Session, loaded: LoadedConversation) -> dict[str, Any]:
-    messages, older = latest_messages(session, loaded, THREAD_LENGTH)
+def thread_context(
+    session: Session, loaded: LoadedConversation, show: int = THREAD_LENGTH
+) -> dict[str, Any]:
+    messages, older = latest_messages(session, loaded, show)
     return {
         "conversation_id": loaded.row.id,
         "messages": messages,
         "older": older,
+        "show": show,
+        # "Show earlier messages" asks for this many; past the most a page holds, the
+        # rest are read through the API (paged).
+        "show_more": show + THREAD_LENGTH if show + THREAD_LENGTH <= MAX_SHOWN else None,
         "attachments": {m.id: attachment_lines(m.attachments) for m in messages},
     }
 
@@ -242,8 +250,18 @@ def summary_fragment(request: Request, conversation_id: ConversationId) -> Respo
 
 
 @router.get("/desk/conversations/{conversation_id}/thread", response_class=HTMLResponse)
-def thread_fragment(request: Request, conversation_id: ConversationId) -> Response:
+def thread_fragment(
+    request: Request,
+    conversation_id: ConversationId,
+    show: Annotated[int, Query(ge=1, le=MAX_SHOWN)] = THREAD_LENGTH,
+) -> Response:
     principal = desk_user(request, conversation_id, Permission.DESK_READ)
     if not isinstance(principal, Principal):
         return principal
-    return _show(request, principal, conversation_id, "_conversation_thread.html", thread_context)
+    return _show(
+        request,
+        principal,
+        conversation_id,
+        "_conversation_thread.html",
+        lambda session, loaded: thread_context(session, loaded, show),
+    )

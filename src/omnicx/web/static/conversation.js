@@ -117,7 +117,14 @@
   function toNewest() { thread.scrollTop = thread.scrollHeight; }
   if (thread) {
     toNewest();
-    thread.addEventListener("htmx:afterSwap", toNewest);
+    thread.addEventListener("htmx:afterSwap", function (event) {
+      // Earlier messages were asked for: the reader stays at the top, where they start.
+      if (event.detail.requestConfig && event.detail.requestConfig.elt.hasAttribute("data-older")) {
+        thread.scrollTop = 0;
+      } else {
+        toNewest();
+      }
+    });
   }
 
   if (!form || !box) return;
