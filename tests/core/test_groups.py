@@ -98,6 +98,43 @@ def test_a_group_after_identity_never_reads_past_it_and_gets_each_customer(db):
     assert ("customer.traits_changed", zhou) in seen.facts
 
 
+def test_a_group_that_reads_some_events_passes_over_the_rest_window_by_window(db):
+    source_id, _ = make_source(db)
+    append_calls(db, source_id, zhou_calls())
+    seen = Seen()
+    identity = ProcessorGroup("identity", (CustomerProcessor(),))
+    orders = ProcessorGroup(
+        "seen",
+        (seen,),
+        after=identity,
+        enrich=attribute_events,
+        event_names=frozenset({"Order Completed"}),
+    )
+    GroupRunner(db, identity).run_until_idle()
+    # Windows of two positions: the first holds no order; the offset still moves past it.
+    follower = GroupRunner(db, orders, batch_size=2)
+    assert follower.run_until_idle() > 0
+    first = seqs(db)
+    with db.read() as session:
+        zhou = find_customer_by_identifier(session, "user_id", "crm-zhou")
+    assert seen.events == [(first[2], zhou)] and follower.position == first[-1]
+    assert ("customer.created", zhou) in seen.facts  # facts come all the same
+    # A later order is read once identity has passed it; the page view beside it is not.
+    append_calls(
+        db,
+        source_id,
+        [
+            call("page", 5, userId="crm-zhou", name="订单页"),
+            call("track", 6, userId="crm-zhou", event="Order Completed"),
+        ],
+    )
+    GroupRunner(db, identity).run_until_idle()
+    follower.run_until_idle()
+    assert seen.events == [(first[2], zhou), (seqs(db)[-1], zhou)]
+    with pytest.raises(ValueError, match="after another"):
+        ProcessorGroup("alone", (Seen(),), event_names=frozenset({"Order Completed"}))
+
+
 def test_an_event_identity_failed_on_is_parked_downstream_then_replayed_after_it(db, monkeypatch):
     source_id, _ = make_source(db)
     calls = zhou_calls()

@@ -26,7 +26,7 @@ from omnicx.customers.service import event_owners
 from omnicx.desk.attachments.store import move_to_conversation
 from omnicx.desk.conversations import place_message
 from omnicx.desk.history import record_change
-from omnicx.desk.messages import read_message
+from omnicx.desk.messages import RECEIVED, SENT, read_message
 from omnicx.desk.models import ACTIVE_STATUSES, Conversation, Message
 from omnicx.desk.search import move_terms
 from omnicx.desk.status import snooze_key
@@ -37,6 +37,8 @@ MESSAGE = "desk.message"
 class DeskProcessor:
     name = "desk"
     facts = frozenset({"customer.merged", "customer.unmerged"})
+    # Only messages make conversations: the group passes over every other event.
+    event_names = frozenset({RECEIVED, SENT})
 
     def prepare(self, events: Sequence[LogEvent]) -> None:
         for event in events:

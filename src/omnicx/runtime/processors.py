@@ -31,6 +31,7 @@ def all_groups() -> list[ProcessorGroup]:
         after=identity,
         enrich=attribute_events,
         facts=DeskProcessor.facts,
+        event_names=DeskProcessor.event_names,
     )
     return [identity, consent, desk]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -130,6 +130,20 @@ def read_events_after(
             EVENT_COLUMNS + " WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
             (position, upto, limit),
         )
+    return [row_to_event(r) for r in rows]
+
+
+def read_named_events(
+    session: Session, position: int, upto: int, names: Collection[str]
+) -> list[LogEvent]:
+    """The events named ``names`` after ``position`` and not past ``upto``, in order (the
+    others are not read at all: their payloads stay on disk)."""
+    wanted = sorted(names)
+    rows = RawStatements(session).select(
+        EVENT_COLUMNS
+        + f" WHERE seq > ? AND seq <= ? AND name IN ({','.join('?' * len(wanted))}) ORDER BY seq",
+        (position, upto, *wanted),
+    )
     return [row_to_event(r) for r in rows]
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from omnicx.core.database import Database, RawStatements
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.eventlog.facts import FACT_ID, in_log_order, is_fact, read_facts
-from omnicx.core.eventlog.table import appended, read_events_after
+from omnicx.core.eventlog.table import appended, read_events_after, read_named_events
 from omnicx.core.processing.leases import GroupLease
 from omnicx.core.processing.offsets import (
     Offset,
@@ -54,6 +54,14 @@ class ProcessorGroup:
     enrich: Enricher | None = None
     # The facts (``eventlog.facts``) the group reacts to; None: every one.
     facts: frozenset[str] | None = None
+    # The events (by name) the group's processors act on; None: every one. A group after
+    # another reads only those and passes over the rest of the log a window at a time,
+    # so a group that cares for a few events (the desk: messages) costs little per event.
+    event_names: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.event_names is not None and self.after is None:
+            raise ValueError("only a group that runs after another may read some events")
 
     @property
     def processor_names(self) -> list[str]:
@@ -126,8 +134,15 @@ class GroupRunner:
                         # The batch this group processed here before: the same events,
                         # whatever the batch size is now.
                         limit, upto = max(limit, boundary - low), min(boundary, horizon or boundary)
-                    events = read_events_after(session, low, limit, upto=upto)
-                    step = self._next_step(session, replaying, low, events)
+                    scanned = None
+                    if self.group.event_names is not None and boundary is None and upto:
+                        # A window of the log: its events the group acts on, the others
+                        # passed over (the offset moves to the window's end).
+                        scanned = min(upto, low + self.batch_size)
+                        events = read_named_events(session, low, scanned, self.group.event_names)
+                    else:
+                        events = read_events_after(session, low, limit, upto=upto)
+                    step = self._next_step(session, replaying, low, events, scanned)
                 # Facts concern only groups after identity: none read on identity's path.
                 facts: list[LogEvent] = []
                 facts_low = facts_end = 0
@@ -166,17 +181,23 @@ class GroupRunner:
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def _next_step(
-        self, session: Session, replaying: bool, low: int, events: list[LogEvent]
+        self,
+        session: Session,
+        replaying: bool,
+        low: int,
+        events: list[LogEvent],
+        scanned: int | None = None,
     ) -> tuple[list[LogEvent], int, bool] | None:
         """The next batch: (events, the position after it, redo recorded actions first).
+        ``scanned``: where a read of some events only (``event_names``) passed over to.
 
         While the group replays what it had processed before, a processor may have
         recorded actions at positions in the log (a person's unmerge, ``actions_between``):
         they are redone there, after the events up to that position and before the next.
         """
-        end = (events[-1].seq or low) if events else low
+        end = scanned or ((events[-1].seq or low) if events else low)
         if not replaying:
-            return (events, end, False) if events else None
+            return (events, end, False) if end > low else None
         actions = sorted(
             {
                 position
