@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, func, select, update
+from sqlalchemy import CursorResult, Row, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,20 @@ from omnicx.core.time import as_datetime, as_utc, utcnow
 
 KEY_MAX = 200
 KIND_MAX = 64
+# The columns a schedule writes.
+UPSERTED = (
+    "kind",
+    "key",
+    "due_at",
+    "payload",
+    "status",
+    "attempts",
+    "lease_owner",
+    "lease_expires_at",
+    "last_error",
+    "created_at",
+    "updated_at",
+)
 
 
 def schedule(
@@ -77,17 +92,8 @@ def _upsert(
         "created_at": now,
         "updated_at": now,
     }
-    jobs = table_of(ScheduledJob)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(jobs).values(values)
-    replaced = {name: stmt.excluded[name] for name in values if name not in ("key", "created_at")}
-    only = None if replace_active else jobs.c.status.not_in(ACTIVE)
-    job_id = session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[jobs.c.key], set_=replaced, where=only
-        ).returning(jobs.c.id)
-    ).scalar_one_or_none()
+    statement = _upsert_statement(session.get_bind().dialect.name, replace_active)
+    job_id = session.execute(statement, values).scalar_one_or_none()
     if job_id is None:
         return None
     note_due(session, due)
@@ -100,13 +106,38 @@ def cancel(session: Session, key: str) -> bool:
     A runner holding it leased does not fire it (it checks the lease before it runs
     the handler, under the row lock on PostgreSQL).
     """
-    jobs = table_of(ScheduledJob)
-    result = session.execute(
-        update(jobs)
-        .where(jobs.c.key == key, jobs.c.status.in_(ACTIVE))
-        .values(status="cancelled", lease_owner=None, lease_expires_at=None, updated_at=utcnow())
-    )
+    result = session.execute(_cancel_statement(), {"job_key": key, "now": utcnow()})
     return cast(CursorResult[Any], result).rowcount > 0
+
+
+# Built once and reused: SLA clocks schedule and cancel jobs for every customer message, and
+# a statement built anew per call cost more than the database's work (the compiled form
+# is cached by statement).
+@lru_cache
+def _upsert_statement(dialect: str, replace_active: bool) -> Any:
+    jobs = table_of(ScheduledJob)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(jobs)
+    replaced = {name: stmt.excluded[name] for name in UPSERTED if name not in ("key", "created_at")}
+    only = None if replace_active else jobs.c.status.not_in(ACTIVE)
+    return stmt.on_conflict_do_update(
+        index_elements=[jobs.c.key], set_=replaced, where=only
+    ).returning(jobs.c.id)
+
+
+@lru_cache
+def _cancel_statement() -> Any:
+    jobs = table_of(ScheduledJob)
+    return (
+        update(jobs)
+        .where(jobs.c.key == bindparam("job_key"), jobs.c.status.in_(ACTIVE))
+        .values(
+            status="cancelled",
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=bindparam("now"),
+        )
+    )
 
 
 def job_status(session: Session, key: str) -> str | None:
