@@ -12,15 +12,18 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from omnicx.core.database import get_database
 from omnicx.core.settings import get_settings
 from omnicx.core.uploads import Upload, download_headers, read_upload
-from omnicx.desk.access import load_conversation
 from omnicx.desk.api import ConversationId, Reader, Replier
-from omnicx.desk.attachments.downloads import audit_download, in_pieces, readable_file
+from omnicx.desk.attachments.agent_files import (
+    audit_download,
+    check_access,
+    in_pieces,
+    readable_file,
+    store_upload,
+)
 from omnicx.desk.attachments.models import Attachment
 from omnicx.desk.attachments.schemas import AttachmentOut
-from omnicx.desk.attachments.store import upload_to_conversation
 from omnicx.governance.api import client_ip
 from omnicx.governance.service import Principal
 
@@ -59,23 +62,8 @@ def attachment_out(row: Attachment) -> AttachmentOut:
     )
 
 
-def _check_access(principal: Principal, conversation_id: int) -> None:
-    with get_database().read() as session:
-        load_conversation(session, principal, conversation_id)
-
-
 def _store(principal: Principal, conversation_id: int, upload: Upload) -> AttachmentOut:
-    with get_database().write() as session:
-        loaded = load_conversation(session, principal, conversation_id)
-        row = upload_to_conversation(
-            session,
-            loaded.row,
-            upload.data,
-            name=upload.name,
-            declared_type=upload.declared_type,
-            user_id=loaded.reach.user_id,
-        )
-        return attachment_out(row)
+    return attachment_out(store_upload(principal, conversation_id, upload))
 
 
 @router.post(
@@ -90,7 +78,7 @@ async def post_attachment(
     principal: Replier, request: Request, conversation_id: ConversationId
 ) -> AttachmentOut:
     # Row access first, so a conversation the caller may not see costs no upload.
-    await run_in_threadpool(_check_access, principal, conversation_id)
+    await run_in_threadpool(check_access, principal, conversation_id)
     upload = await read_upload(
         request.headers.get("content-type"),
         request.headers.get("content-length"),

@@ -16,15 +16,17 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
 from omnicx.core.i18n import msg
 from omnicx.core.settings import get_settings
-from omnicx.core.uploads import Upload, download_headers, read_upload
-from omnicx.desk.access import load_conversation
-from omnicx.desk.attachments.downloads import audit_download, in_pieces, readable_file
-from omnicx.desk.attachments.models import Attachment
-from omnicx.desk.attachments.store import upload_to_conversation
+from omnicx.core.uploads import download_headers, read_upload
+from omnicx.desk.attachments.agent_files import (
+    audit_download,
+    check_access,
+    in_pieces,
+    readable_file,
+    store_upload,
+)
 from omnicx.governance.api import client_ip
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
@@ -38,26 +40,6 @@ router = APIRouter(include_in_schema=False)
 AttachmentId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-def _store(principal: Principal, conversation_id: int, upload: Upload) -> Attachment:
-    with get_database().write() as session:
-        loaded = load_conversation(session, principal, conversation_id)
-        row = upload_to_conversation(
-            session,
-            loaded.row,
-            upload.data,
-            name=upload.name,
-            declared_type=upload.declared_type,
-            user_id=loaded.reach.user_id,
-        )
-        session.expunge(row)
-        return row
-
-
-def _check_access(principal: Principal, conversation_id: int) -> None:
-    with get_database().read() as session:
-        load_conversation(session, principal, conversation_id)
-
-
 @router.post("/desk/conversations/{conversation_id}/files", response_class=HTMLResponse)
 async def upload_file(request: Request, conversation_id: ConversationId) -> Response:
     principal = await run_in_threadpool(desk_user, request, conversation_id, Permission.DESK_REPLY)
@@ -65,7 +47,7 @@ async def upload_file(request: Request, conversation_id: ConversationId) -> Resp
         return principal
     try:
         # Row access first, so a conversation the agent may not see costs no upload.
-        await run_in_threadpool(_check_access, principal, conversation_id)
+        await run_in_threadpool(check_access, principal, conversation_id)
         upload = await read_upload(
             request.headers.get("content-type"),
             request.headers.get("content-length"),
@@ -73,7 +55,7 @@ async def upload_file(request: Request, conversation_id: ConversationId) -> Resp
             max_file_bytes=get_settings().attachment_max_bytes,
         )
         check_csrf(request, upload.fields.get("csrf"))
-        row = await run_in_threadpool(_store, principal, conversation_id, upload)
+        row = await run_in_threadpool(store_upload, principal, conversation_id, upload)
     except OmniError as exc:
         refused = refusal(request, exc.text, exc.status_code)
         # The reason goes where the reply's status is read, not into the list of files.
