@@ -30,6 +30,7 @@ from omnicx.customers.consent import consent_subject
 from omnicx.desk.api import router as desk_router
 from omnicx.desk.attachments.api import router as attachments_router
 from omnicx.desk.canned.api import router as canned_router
+from omnicx.desk.review.api import router as review_router
 from omnicx.desk.rules_api import router as rules_router
 from omnicx.desk.sla.api import calendars_router, policies_router
 from omnicx.desk.tickets.api import router as tickets_router
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(desk_router)
     app.include_router(attachments_router)
     app.include_router(canned_router)
+    app.include_router(review_router)
     app.include_router(rules_router)
     app.include_router(tickets_router)
     app.include_router(calendars_router)
