@@ -54,6 +54,7 @@ from omnicx.web.consent_pages import router as consent_pages_router
 from omnicx.web.console.inbox import router as inbox_router
 from omnicx.web.console.live import desk_feed
 from omnicx.web.console.live import router as live_router
+from omnicx.web.console.review import router as review_pages_router
 from omnicx.web.console.tickets import router as ticket_pages_router
 from omnicx.web.conversation_actions import router as conversation_actions_router
 from omnicx.web.conversation_pages import router as conversation_pages_router
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(customer_list_router)
     app.include_router(inbox_router)
     app.include_router(live_router)
+    app.include_router(review_pages_router)
     app.include_router(pages_router)
     app.include_router(conversation_pages_router)
     app.include_router(conversation_actions_router)
