@@ -32,7 +32,14 @@ def page(settings, monkeypatch, db) -> Any:
 
 def _person(db, email: str, role: str) -> str:
     with db.write() as session:
-        create_user(session, SYSTEM, email=email, display_name=email.split("@")[0], role=role, password=PASSWORD)
+        create_user(
+            session,
+            SYSTEM,
+            email=email,
+            display_name=email.split("@")[0],
+            role=role,
+            password=PASSWORD,
+        )
     return email
 
 
@@ -58,12 +65,21 @@ def test_review_page_link_resolve_and_badge(page, db) -> None:
     supervisor = _person(db, "lead@corp.cn", "supervisor")
     agent = _person(db, "agent@corp.cn", "agent")
     _, crm_key = make_source(db, "crm-members")
-    body = {"type": "identify", "userId": "member-7", "messageId": "crm-7",
-            "traits": {"name": "陈晓燕", "email": "xiaoyan@omnishop.cn"}}
+    body = {
+        "type": "identify",
+        "userId": "member-7",
+        "messageId": "crm-7",
+        "traits": {"name": "陈晓燕", "email": "xiaoyan@omnishop.cn"},
+    }
     assert page.post("/v1/identify", json=body, auth=(crm_key, "")).status_code == 200
     _, cti_key = make_source(db, "cti-centre")
-    call = {"type": "track", "event": "Call Completed", "messageId": "cti-1", "anonymousId": "c-1",
-            "context": {"externalIds": [{"type": "member_id", "id": "M-404-0001"}]}}
+    call = {
+        "type": "track",
+        "event": "Call Completed",
+        "messageId": "cti-1",
+        "anonymousId": "c-1",
+        "context": {"externalIds": [{"type": "member_id", "id": "M-404-0001"}]},
+    }
     assert page.post("/v1/track", json=call, auth=(cti_key, "")).status_code == 200
     sms = sms_helpers.create_sms(db)
     form = sms_helpers.text_form("你好，我是陈晓燕，邮箱 xiaoyan@omnishop.cn")
@@ -105,7 +121,9 @@ def test_review_page_link_resolve_and_badge(page, db) -> None:
     after = page.get("/review")
     assert "No unmatched senders." in after.text and "Nothing to backfill." in after.text
     assert page.get("/review/badge").text == ""
-    bad = page.post(f"/review/unmatched/{unmatched.group(1)}/link", data={"customer_id": "abc", "csrf": csrf})
+    bad = page.post(
+        f"/review/unmatched/{unmatched.group(1)}/link", data={"customer_id": "abc", "csrf": csrf}
+    )
     assert bad.status_code == 400 and "customer number" in bad.text
 
     _sign_in(page, agent)

@@ -53,7 +53,9 @@ def list_command(
                     f"{u.customer_id} {u.name or ''}".strip(),
                     u.channel,
                     str(u.first_message_at)[:19],
-                    u.status if u.target_customer_id is None else f"{u.status} → {u.target_customer_id}",
+                    u.status
+                    if u.target_customer_id is None
+                    else f"{u.status} → {u.target_customer_id}",
                     suggested,
                 )
         else:
@@ -76,7 +78,9 @@ def list_command(
 
 
 @review.command("link")
-def link_command(item: ItemId, customer: Annotated[int, typer.Argument(min=1, max=2**62)], note: Note = "") -> None:
+def link_command(
+    item: ItemId, customer: Annotated[int, typer.Argument(min=1, max=2**62)], note: Note = ""
+) -> None:
     """Link an unmatched sender to an existing customer (identity merges them)."""
     try:
         with get_database().write() as session:
@@ -100,7 +104,9 @@ def dismiss_command(item: ItemId, note: Note = "") -> None:
 
 
 @review.command("resolve")
-def resolve_command(item: ItemId, note: Annotated[str, typer.Option(help="How it was resolved")]) -> None:
+def resolve_command(
+    item: ItemId, note: Annotated[str, typer.Option(help="How it was resolved")]
+) -> None:
     """Mark a backfill item resolved, saying how."""
     try:
         with get_database().write() as session:

@@ -323,7 +323,9 @@ class BrowserOrigins:
         return origin_allowed(origin, allowed)
 
 
-def source_names_and_kinds(session: Session, source_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+def source_names_and_kinds(
+    session: Session, source_ids: Iterable[int]
+) -> dict[int, tuple[str, str]]:
     """(name, kind) of each of these sources, by id; one query."""
     ids = sorted(set(source_ids))
     if not ids:

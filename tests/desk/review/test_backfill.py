@@ -32,7 +32,9 @@ def hook(settings, monkeypatch):
 
 @pytest.fixture
 def api(hook, db) -> Any:
-    with TestClient(create_app(get_settings(), background=False), headers={"Accept-Language": "en"}) as client:
+    with TestClient(
+        create_app(get_settings(), background=False), headers={"Accept-Language": "en"}
+    ) as client:
         yield client
 
 
@@ -128,5 +130,7 @@ def test_a_person_resolves_an_item_with_a_note_and_agents_are_refused(api, db) -
         f"/api/v1/review/backfill/{item['id']}/resolve", json={"note": "再次"}, headers=supervisor
     )
     assert again.status_code == 409
-    missing = api.post("/api/v1/review/backfill/999999/resolve", json={"note": "x"}, headers=supervisor)
+    missing = api.post(
+        "/api/v1/review/backfill/999999/resolve", json={"note": "x"}, headers=supervisor
+    )
     assert missing.status_code == 404

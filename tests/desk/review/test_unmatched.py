@@ -105,9 +105,7 @@ def test_a_wechat_stranger_is_queued_with_a_suggestion_and_linking_merges(api, d
     assert api.get("/api/v1/review/counts", headers=supervisor).json()["unmatched"] == 0
     with db.read() as session:
         actions = list(
-            session.scalars(
-                select(AuditEntry.action).where(AuditEntry.action.like("review.%"))
-            )
+            session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("review.%")))
         )
     assert actions == ["review.unmatched.link"]
     # Linked once, not again.
@@ -159,7 +157,12 @@ def test_a_web_chat_visitor_with_a_name_only_is_suggested_by_name(api, db) -> No
             "messageId": f"webchat:v-{n}-{time.time_ns()}",
             "anonymousId": f"visitor-{n}",
             "context": {"channel": "webchat", "traits": traits},
-            "properties": {"channel": "webchat", "thread": f"v-{n}", "text": "在吗", "message_id": f"v-{n}"},
+            "properties": {
+                "channel": "webchat",
+                "thread": f"v-{n}",
+                "text": "在吗",
+                "message_id": f"v-{n}",
+            },
         }
         assert api.post("/v1/track", json=body, auth=(chat_key, "")).status_code == 200
     process(db)

@@ -92,7 +92,9 @@ def link(principal: Reviewer, request: Request, item_id: ItemId, body: LinkReque
     response_model=UnmatchedOut,
     summary="A genuinely new customer: close the item",
 )
-def dismiss(principal: Reviewer, request: Request, item_id: ItemId, body: NoteRequest) -> UnmatchedOut:
+def dismiss(
+    principal: Reviewer, request: Request, item_id: ItemId, body: NoteRequest
+) -> UnmatchedOut:
     with get_database().write() as session:
         unmatched.dismiss_unmatched(session, principal, item_id, body.note)
     return _one_unmatched(principal, request, item_id)
@@ -119,7 +121,9 @@ def list_backfill(
     response_model=BackfillOut,
     summary="Mark a backfill item resolved, saying how",
 )
-def resolve(principal: Reviewer, request: Request, item_id: ItemId, body: NoteRequest) -> BackfillOut:
+def resolve(
+    principal: Reviewer, request: Request, item_id: ItemId, body: NoteRequest
+) -> BackfillOut:
     database = get_database()
     with database.write() as session:
         item = backfill.resolve_backfill(session, principal, item_id, body.note)

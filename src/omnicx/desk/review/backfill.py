@@ -143,7 +143,9 @@ def _open_item(session: Session, event: LogEvent, cand: Candidate, source: str) 
     return item
 
 
-def list_backfill(session: Session, status: str | None = "open", limit: int = 100) -> list[BackfillItem]:
+def list_backfill(
+    session: Session, status: str | None = "open", limit: int = 100
+) -> list[BackfillItem]:
     """Backfill items, newest first (``status`` None: every one)."""
     stmt = select(BackfillItem).order_by(BackfillItem.id.desc()).limit(limit)
     if status is not None:
@@ -167,10 +169,19 @@ def resolve_backfill(session: Session, actor: Principal, item_id: int, note: str
     if not note:
         raise InvalidInput("say how it was resolved (a note)", field="note")
     if len(note) > MAX_NOTE:
-        raise InvalidInput(msg("a note is at most {maximum} characters", maximum=MAX_NOTE), field="note")
+        raise InvalidInput(
+            msg("a note is at most {maximum} characters", maximum=MAX_NOTE), field="note"
+        )
     if item.status != "open":
-        raise Conflict(msg("backfill item {item_id} is resolved already", item_id=item_id), field="id")
-    item.status, item.resolved_by, item.resolved_at, item.note = "resolved", actor.actor, utcnow(), note
+        raise Conflict(
+            msg("backfill item {item_id} is resolved already", item_id=item_id), field="id"
+        )
+    item.status, item.resolved_by, item.resolved_at, item.note = (
+        "resolved",
+        actor.actor,
+        utcnow(),
+        note,
+    )
     audit.record(
         session,
         actor,

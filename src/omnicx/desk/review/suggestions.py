@@ -17,12 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from omnicx.core.errors import InvalidInput, NotFound
+from omnicx.core.settings import get_settings
 from omnicx.customers.search import customers_named, name_of
 from omnicx.customers.service import customer_traits
 from omnicx.desk.models import Message
 from omnicx.desk.review.models import UnmatchedSender
 from omnicx.governance.access import RoleView
-from omnicx.core.settings import get_settings
 from omnicx.identity.normalize import InvalidIdentifier, normalize
 from omnicx.identity.service import (
     current_customer_id,
@@ -78,7 +78,10 @@ def suggest(session: Session, view: RoleView, item: UnmatchedSender) -> list[Sug
         survivors = current_customer_ids(session, named) if named else {}
         for customer_id in named:
             add(survivors.get(customer_id, customer_id), "same_name", None)
-    ranked = sorted(found.values(), key=lambda s: (-len(s.reasons), s.reasons[0][0] == "same_name", -s.customer_id))
+    ranked = sorted(
+        found.values(),
+        key=lambda s: (-len(s.reasons), s.reasons[0][0] == "same_name", -s.customer_id),
+    )
     return ranked[:MAX_SUGGESTIONS]
 
 

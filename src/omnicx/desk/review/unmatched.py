@@ -122,7 +122,11 @@ def get_unmatched(session: Session, item_id: int) -> UnmatchedSender:
 def _check_open(item: UnmatchedSender) -> None:
     if item.status != "open":
         raise Conflict(
-            msg("unmatched sender {item_id} is {status} already", item_id=item.id, status=item.status),
+            msg(
+                "unmatched sender {item_id} is {status} already",
+                item_id=item.id,
+                status=item.status,
+            ),
             field="id",
         )
 
@@ -131,7 +135,9 @@ def _note(note: str) -> str | None:
     note = note.strip()
     check_text(note, "note")
     if len(note) > MAX_NOTE:
-        raise InvalidInput(msg("a note is at most {maximum} characters", maximum=MAX_NOTE), field="note")
+        raise InvalidInput(
+            msg("a note is at most {maximum} characters", maximum=MAX_NOTE), field="note"
+        )
     return note or None
 
 
@@ -148,7 +154,9 @@ def link_unmatched(
     try:
         target = current_customer_id(session, target_id)
     except NotFound as exc:
-        raise NotFound(msg("no customer {customer_id}", customer_id=target_id), field="customer_id") from exc
+        raise NotFound(
+            msg("no customer {customer_id}", customer_id=target_id), field="customer_id"
+        ) from exc
     mine = current_customer_id(session, item.customer_id)
     if target == mine:
         raise InvalidInput("link it to another customer, not to itself", field="customer_id")
@@ -170,7 +178,9 @@ def link_unmatched(
     return item
 
 
-def dismiss_unmatched(session: Session, actor: Principal, item_id: int, note: str = "") -> UnmatchedSender:
+def dismiss_unmatched(
+    session: Session, actor: Principal, item_id: int, note: str = ""
+) -> UnmatchedSender:
     """A genuinely new customer: the item closes; audited. Raises NotFound, Conflict."""
     item = get_unmatched(session, item_id)
     _check_open(item)

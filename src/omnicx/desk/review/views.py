@@ -35,7 +35,7 @@ def unmatched_out(
             conversation_id=i.conversation_id,
             channel=i.channel,
             first_message_at=i.first_message_at,
-            status=i.status,  # type: ignore[arg-type]
+            status=i.status,
             target_customer_id=i.target_customer_id,
             decided_by=i.decided_by,
             decided_at=i.decided_at,
@@ -43,7 +43,7 @@ def unmatched_out(
                 SuggestionOut(
                     customer_id=s.customer_id,
                     name=names.get(s.customer_id),
-                    reasons=[Reason(code=c, value=v) for c, v in s.reasons],  # type: ignore[arg-type]
+                    reasons=[Reason(code=c, value=v) for c, v in s.reasons],
                 )
                 for s in suggested[i.id]
             ],
@@ -74,7 +74,7 @@ def backfill_out(
                 first_seen_at=item.first_seen_at,
                 last_seen_at=item.last_seen_at,
                 events=item.events,
-                status=item.status,  # type: ignore[arg-type]
+                status=item.status,
                 resolved_by=item.resolved_by,
                 resolved_at=item.resolved_at,
                 note=view.text(item.note) if item.note else None,

@@ -97,14 +97,16 @@ def link_on_page(
 
 
 @router.post("/review/unmatched/{item_id}/dismiss", response_class=HTMLResponse)
-def dismiss_on_page(request: Request, item_id: ItemId, note: Note = "", csrf: Csrf = "") -> Response:
-    return _act(
-        request, csrf, lambda s, p: unmatched.dismiss_unmatched(s, p, item_id, note)
-    )
+def dismiss_on_page(
+    request: Request, item_id: ItemId, note: Note = "", csrf: Csrf = ""
+) -> Response:
+    return _act(request, csrf, lambda s, p: unmatched.dismiss_unmatched(s, p, item_id, note))
 
 
 @router.post("/review/backfill/{item_id}/resolve", response_class=HTMLResponse)
-def resolve_on_page(request: Request, item_id: ItemId, note: Note = "", csrf: Csrf = "") -> Response:
+def resolve_on_page(
+    request: Request, item_id: ItemId, note: Note = "", csrf: Csrf = ""
+) -> Response:
     return _act(request, csrf, lambda s, p: backfill.resolve_backfill(s, p, item_id, note))
 
 
