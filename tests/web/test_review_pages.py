@@ -91,6 +91,9 @@ def test_review_page_link_resolve_and_badge(page, db) -> None:
     assert 'href="/review"' in home.text and 'hx-get="/review/badge"' in home.text
     badge = page.get("/review/badge")
     assert re.search(r'class="badge review-count"[^>]*>2<', badge.text), badge.text
+    chinese = page.get("/review", headers={"Accept-Language": "zh-CN"})
+    assert "未匹配的发送人" in chinese.text and "CRM 中不存在的标识" in chinese.text
+    assert "消息中写有此邮箱" in chinese.text
     review = page.get("/review")
     assert review.status_code == 200
     unmatched = re.search(r'<tr id="unmatched-(\d+)">(.*?)</tr>', review.text, re.S)

@@ -24,18 +24,30 @@ class ReviewProcessor:
         """Nothing to prepare outside the write lock."""
 
     def process(self, session: Session, events: Sequence[LogEvent]) -> None:
-        run: list[LogEvent] = []
-        for event in events:  # in log order: a fact after the events it follows
+        # In log order (a fact after the events it follows), in runs of a kind, so each
+        # run costs a few queries however long it is.
+        events_run: list[LogEvent] = []
+        created_run: list[LogEvent] = []
+
+        def flush() -> None:
+            follow_events(session, events_run)
+            follow_created(session, created_run)
+            events_run.clear()
+            created_run.clear()
+
+        for event in events:
             if not is_fact(event):
-                run.append(event)
-                continue
-            follow_events(session, run)
-            run = []
-            if event.name == "customer.created":
-                follow_created(session, event)
+                if created_run:
+                    flush()
+                events_run.append(event)
+            elif event.name == "customer.created":
+                if events_run:
+                    flush()
+                created_run.append(event)
             elif event.name == "customer.merged":
+                flush()
                 follow_merged(session, event)
-        follow_events(session, run)
+        flush()
 
     def reset(self, session: Session) -> None:
         """Nothing to delete: see the module docstring."""

@@ -12,6 +12,8 @@ identifier, a replay merges them again, and the conversation follows through the
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -38,50 +40,64 @@ LINKED = "Customers Linked"
 MAX_NOTE = 2000
 
 
-def follow_created(session: Session, fact: LogEvent) -> None:
-    """Open an item for a customer identity just created, if it came with a message
-    (idempotent: one item per customer)."""
-    customer_id = int(fact.payload["customer_id"])
-    conversation = session.scalar(
-        select(Conversation)
-        .where(Conversation.customer_id == customer_id)
-        .order_by(Conversation.id)
-        .limit(1)
-    )
-    if conversation is None:
+def follow_created(session: Session, facts: Sequence[LogEvent]) -> None:
+    """Open an item for each customer identity just created that came with a message
+    (idempotent: one item per customer). Three queries for a run of facts, whatever its
+    length: most new customers (browsers) have no conversation."""
+    ids = sorted({int(f.payload["customer_id"]) for f in facts})
+    if not ids:
         return
-    known = session.scalar(
-        select(UnmatchedSender.id).where(UnmatchedSender.customer_id == customer_id)
-    )
-    if known is not None:
+    first: dict[int, Conversation] = {}
+    for conversation in session.scalars(
+        select(Conversation).where(Conversation.customer_id.in_(ids)).order_by(Conversation.id)
+    ):
+        if conversation.customer_id is not None:
+            first.setdefault(conversation.customer_id, conversation)
+    if not first:
         return
-    first = session.scalar(
-        select(Message.created_at)
-        .where(Message.conversation_id == conversation.id, Message.direction == "in")
-        .order_by(Message.id)
-        .limit(1)
-    )
-    item = UnmatchedSender(
-        customer_id=customer_id,
-        conversation_id=conversation.id,
-        channel=conversation.channel,
-        first_message_at=first or conversation.created_at,
-        created_at=utcnow(),
-        status="open",
-    )
-    session.add(item)
-    session.flush()
-    if not is_replayed(fact):
-        announce(
-            session,
-            "unmatched",
-            item.id,
-            {
-                "customer_id": customer_id,
-                "conversation_id": conversation.id,
-                "channel": conversation.channel,
-            },
+    known = set(
+        session.scalars(
+            select(UnmatchedSender.customer_id).where(
+                UnmatchedSender.customer_id.in_(sorted(first))
+            )
         )
+    )
+    wanted = {c: v for c, v in first.items() if c not in known}
+    if not wanted:
+        return
+    started: dict[int, datetime] = {}
+    for conversation_id, created_at in session.execute(
+        select(Message.conversation_id, Message.created_at)
+        .where(
+            Message.conversation_id.in_([c.id for c in wanted.values()]),
+            Message.direction == "in",
+        )
+        .order_by(Message.id)
+    ):
+        started.setdefault(conversation_id, created_at)
+    replayed = {int(f.payload["customer_id"]) for f in facts if is_replayed(f)}
+    for customer_id, conversation in sorted(wanted.items()):
+        item = UnmatchedSender(
+            customer_id=customer_id,
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            first_message_at=started.get(conversation.id) or conversation.created_at,
+            created_at=utcnow(),
+            status="open",
+        )
+        session.add(item)
+        session.flush()
+        if customer_id not in replayed:
+            announce(
+                session,
+                "unmatched",
+                item.id,
+                {
+                    "customer_id": customer_id,
+                    "conversation_id": conversation.id,
+                    "channel": conversation.channel,
+                },
+            )
 
 
 def follow_merged(session: Session, fact: LogEvent) -> None:
