@@ -124,6 +124,9 @@ def test_review_page_link_resolve_and_badge(page, db) -> None:
     after = page.get("/review")
     assert "No unmatched senders." in after.text and "Nothing to backfill." in after.text
     assert page.get("/review/badge").text == ""
+    # The member's page: the SMS conversation's customer is theirs, the link on the timeline.
+    profile = page.get(f"/customers/{member}")
+    assert profile.status_code == 200 and "Linked to this customer by a supervisor" in profile.text
     bad = page.post(
         f"/review/unmatched/{unmatched.group(1)}/link", data={"customer_id": "abc", "csrf": csrf}
     )
