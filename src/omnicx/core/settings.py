@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     # Where a new review item is announced (POST, JSON, X-OmniCX-Signature: HMAC-SHA256
     # of the body under the secret), through the outbox; unset: in the console only.
     review_webhook_url: str | None = None
-    review_webhook_secret: SecretStr | None = None
+    review_webhook_secret: SecretStr | None = None  # required with the URL, 16+ characters
 
     # Privacy requests must be answered within this many days (PIPL and GDPR: 30).
     privacy_request_days: int = Field(30, ge=1, le=365)
@@ -183,6 +183,19 @@ class Settings(BaseSettings):
         if value.get("interactions") is not None:
             raise ValueError("interactions can only be kept (null) until the desk stores them")
         return {**RETENTION_KINDS, **value}
+
+    @model_validator(mode="after")
+    def _signed_review_webhook(self) -> Settings:
+        if self.review_webhook_url is not None:
+            if not self.review_webhook_url.startswith(("http://", "https://")):
+                raise ValueError("OMNICX_REVIEW_WEBHOOK_URL is an http(s) address")
+            secret = self.review_webhook_secret
+            if secret is None or len(secret.get_secret_value()) < 16:
+                raise ValueError(
+                    "OMNICX_REVIEW_WEBHOOK_SECRET (16+ characters) signs the review webhook: "
+                    "set it with OMNICX_REVIEW_WEBHOOK_URL"
+                )
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -21,7 +21,7 @@ def announce(session: Session, kind: str, item_id: int, detail: dict[str, Any]) 
     settings = get_settings()
     if not settings.review_webhook_url:
         return
-    secret = settings.review_webhook_secret
+    secret = settings.review_webhook_secret  # required with the URL (core.settings)
     body = {
         "type": f"review.{kind}.opened",
         "item_id": item_id,
