@@ -56,7 +56,7 @@ def webhook_receiver(secret: str = WEBHOOK_SECRET) -> Iterator[tuple[str, Receiv
 
 
 def review_env(monkeypatch: Any, webhook_url: str | None = None) -> None:
-    """The CRM is the authority for member numbers; the source named 会员系统 is the CRM."""
+    """The CRM is the authority for member numbers; the source named crm-members is the CRM."""
     from omnicx.core.settings import reset_settings
 
     monkeypatch.setenv("OMNICX_CRM_IDENTIFIER_TYPES", '["member_id"]')

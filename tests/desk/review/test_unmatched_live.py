@@ -1,7 +1,8 @@
-"""A web chat visitor who gives nothing, on a live server with its worker (SQLite and
-PostgreSQL): their message over the widget's WebSocket becomes a new customer and an
-item of the unmatched queue, with no suggestion (there is nothing to go on), which an
-admin dismisses through the API."""
+"""Web chat visitors on a live server with its worker (SQLite and PostgreSQL), over the
+widget's WebSocket: one who gives nothing becomes a new customer and an item of the
+unmatched queue with no suggestion (there is nothing to go on), which an admin dismisses
+through the API; one who gives the pre-chat name of a known customer is suggested as
+that customer, because of the name."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.channels.webchat_helpers import (
@@ -69,3 +71,39 @@ def test_an_anonymous_visitor_lands_in_the_unmatched_queue(chat: Webchat) -> Non
         f"/api/v1/review/unmatched/{queued['id']}/dismiss", json={"note": "新访客"}
     )
     assert dismissed.status_code == 200 and dismissed.json()["status"] == "dismissed"
+
+
+def test_a_visitor_who_gives_a_known_name_is_suggested_by_it(chat: Webchat) -> None:
+    server = chat.server
+    key = server.cli("sources", "create", "crm-live").strip().splitlines()[-1]
+    member = {
+        "type": "identify",
+        "messageId": "crm-live-1",
+        "userId": "member-live-1",
+        "traits": {"name": "司马相如", "phone": "13500135000"},
+    }
+    assert httpx.post(f"{server.url}/v1/identify", json=member, auth=(key, "")).status_code == 200
+    api = server.api()
+    known = _eventually(
+        lambda: (
+            api.get("/api/v1/customers/lookup", params={"type": "phone", "value": "13500135000"})
+            .json()
+            .get("id")
+        )
+    )
+    with visitor(chat) as ws:
+        receive(ws)
+        say(ws, "发票怎么开？", profile={"name": "司马相如"})
+        receive_until(ws, "ack")
+
+    def suggested() -> list[dict[str, Any]]:
+        return [
+            i
+            for i in api.get("/api/v1/review/unmatched").json()
+            if any(s["customer_id"] == known for s in i["suggestions"])
+        ]
+
+    [item] = _eventually(suggested)
+    assert item["channel"] == "webchat"
+    [suggestion] = item["suggestions"]
+    assert suggestion["reasons"] == [{"code": "same_name", "value": None}]
