@@ -278,14 +278,14 @@ def test_replay_refuses_while_a_worker_runs(db):
     presence.leave()
     done = runner.invoke(app, ["replay", "--yes"])
     assert done.exit_code == 0, done.output
-    assert "replayed 4 events (identity, consent, desk)" in done.output
+    assert "replayed 4 events (identity, consent, desk, review)" in done.output
 
 
 def test_replay_names_unknown_groups(db):
     result = CliRunner().invoke(app, ["replay", "--group", "automation", "--yes"])
     assert result.exit_code == 2
     assert "unknown group automation" in result.output
-    assert "identity, consent, desk" in result.output
+    assert "identity, consent, desk, review" in result.output
 
 
 def test_processor_named_gives_its_group():

@@ -166,3 +166,20 @@ def test_attachments_default_to_10_mb_of_the_kinds_people_send(monkeypatch: pyte
     assert narrow.attachment_max_bytes == 2 * 1024 * 1024
     assert allowed("image/webp", narrow.attachment_types)
     assert not allowed("application/pdf", narrow.attachment_types)
+
+
+def test_the_review_webhook_must_be_signed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("OMNICX_REVIEW_WEBHOOK_URL", "https://ops.example.cn/hooks/omnicx")
+    with pytest.raises(ValidationError) as unsigned:
+        Settings()
+    assert "OMNICX_REVIEW_WEBHOOK_SECRET" in str(unsigned.value)
+    monkeypatch.setenv("OMNICX_REVIEW_WEBHOOK_SECRET", "short")
+    with pytest.raises(ValidationError):
+        Settings()
+    monkeypatch.setenv("OMNICX_REVIEW_WEBHOOK_SECRET", "a-long-enough-secret-2026")
+    assert Settings().review_webhook_url == "https://ops.example.cn/hooks/omnicx"
+    monkeypatch.setenv("OMNICX_REVIEW_WEBHOOK_URL", "ftp://ops.example.cn/")
+    with pytest.raises(ValidationError):
+        Settings()

@@ -112,6 +112,13 @@ SIGNED_IN_PAGES |= {CONVERSATION} | {
 }
 # A file of the thread, downloaded in the console (web/console/files.py).
 SIGNED_IN_PAGES |= {"/desk/attachments/{attachment_id}"}
+# The review queues (desk/review/api.py, web/console/review.py): supervisors and admins.
+SIGNED_IN_PAGES |= {"/review", "/review/backfill/{item_id}/resolve"}
+SIGNED_IN_PAGES |= {"/review/unmatched/{item_id}/link", "/review/unmatched/{item_id}/dismiss"}
+SIGNED_IN_FRAGMENTS |= {"/review/badge"}
+BODIES["/api/v1/review/unmatched/{item_id}/link"] = {"customer_id": 1, "note": "矩阵"}
+BODIES["/api/v1/review/unmatched/{item_id}/dismiss"] = {"note": "矩阵"}
+BODIES["/api/v1/review/backfill/{item_id}/resolve"] = {"note": "矩阵"}
 # Routes outside /api/v1 that take a bearer token and a permission like the API: every
 # actor below is tried on them too (web/metrics.py: metrics:read, admin only).
 TOKEN_ROUTES = {"/metrics"}
@@ -214,6 +221,9 @@ STATE = "SELECT " + ", ".join(
         "SELECT count(*) FROM desk_routing_rules",
         "SELECT count(*) FROM desk_ticket_comments",
         "SELECT count(*) FROM desk_ticket_history",
+        "SELECT count(*) FROM review_unmatched WHERE status <> 'open'",
+        "SELECT count(*) FROM review_backfill WHERE status <> 'open'",
+        "SELECT count(*) FROM events",
     )
 )
 

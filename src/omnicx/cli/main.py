@@ -30,6 +30,7 @@ from omnicx.cli.consent_commands import consent as consent_commands
 from omnicx.cli.customer_commands import customers as customer_commands
 from omnicx.cli.desk_commands import agents_app, desk_app, teams_app
 from omnicx.cli.privacy_commands import privacy_app, retention_app
+from omnicx.cli.review_commands import review as review_app
 from omnicx.cli.scheduler_commands import scheduler_app
 from omnicx.cli.sla_commands import sla_app
 from omnicx.cli.source_commands import sources
@@ -62,6 +63,7 @@ app.add_typer(teams_app, name="teams")
 app.add_typer(agents_app, name="agents")
 app.add_typer(desk_app, name="desk")
 app.add_typer(sla_app, name="sla")
+app.add_typer(review_app, name="review")
 app.command("import")(data_commands.import_command)
 app.command("replay")(processing_commands.replay_command)
 app.command("status")(processing_commands.status_command)

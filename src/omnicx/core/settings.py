@@ -140,6 +140,17 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = Field(10 * 1024 * 1024, ge=1, le=512 * 1024 * 1024)
     attachment_types: list[str] = Field(default_factory=_default_attachment_types)
 
+    # The review queues (docs/desk.md, Unmatched senders and CRM backfill). Identifier
+    # types the CRM is the authority for (OMNICX_CRM_IDENTIFIER_TYPES='["member_id"]'):
+    # a value of one of them that no CRM source ever sent opens a backfill item.
+    crm_identifier_types: list[str] = Field(default_factory=list)
+    # The CRM's sources by name, besides every source of kind "crm".
+    crm_sources: list[str] = Field(default_factory=list)
+    # Where a new review item is announced (POST, JSON, X-OmniCX-Signature: HMAC-SHA256
+    # of the body under the secret), through the outbox; unset: in the console only.
+    review_webhook_url: str | None = None
+    review_webhook_secret: SecretStr | None = None  # required with the URL, 16+ characters
+
     # Privacy requests must be answered within this many days (PIPL and GDPR: 30).
     privacy_request_days: int = Field(30, ge=1, le=365)
     # Days each kind of data is kept (OMNICX_RETENTION='{"behaviour_events": 365}');
@@ -172,6 +183,19 @@ class Settings(BaseSettings):
         if value.get("interactions") is not None:
             raise ValueError("interactions can only be kept (null) until the desk stores them")
         return {**RETENTION_KINDS, **value}
+
+    @model_validator(mode="after")
+    def _signed_review_webhook(self) -> Settings:
+        if self.review_webhook_url is not None:
+            if not self.review_webhook_url.startswith(("http://", "https://")):
+                raise ValueError("OMNICX_REVIEW_WEBHOOK_URL is an http(s) address")
+            secret = self.review_webhook_secret
+            if secret is None or len(secret.get_secret_value()) < 16:
+                raise ValueError(
+                    "OMNICX_REVIEW_WEBHOOK_SECRET (16+ characters) signs the review webhook: "
+                    "set it with OMNICX_REVIEW_WEBHOOK_URL"
+                )
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

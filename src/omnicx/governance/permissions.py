@@ -15,7 +15,8 @@ class Permission(StrEnum):
     CUSTOMERS_UNMERGE = "customers:unmerge"  # split a customer
     # Record a customer's consent decision (agents take spoken opt-outs on the phone).
     CONSENT_MANAGE = "consent:manage"
-    IDENTITY_REVIEW = "identity:review"  # the review queue of refused links
+    # The review queues: refused links, unmatched senders, CRM backfill.
+    IDENTITY_REVIEW = "identity:review"
     ANALYTICS_READ = "analytics:read"  # aggregates and pseudonymous ids only
     AUDIT_READ = "audit:read"
     PRIVACY_MANAGE = "privacy:manage"  # export and erasure requests

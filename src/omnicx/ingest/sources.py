@@ -321,3 +321,14 @@ class BrowserOrigins:
                 self._allowed, self._expires = frozenset(union), now + CACHE_SECONDS
             allowed = self._allowed
         return origin_allowed(origin, allowed)
+
+
+def source_names_and_kinds(
+    session: Session, source_ids: Iterable[int]
+) -> dict[int, tuple[str, str]]:
+    """(name, kind) of each of these sources, by id; one query."""
+    ids = sorted(set(source_ids))
+    if not ids:
+        return {}
+    rows = session.execute(select(Source.id, Source.name, Source.kind).where(Source.id.in_(ids)))
+    return {int(r.id): (r.name, r.kind) for r in rows}

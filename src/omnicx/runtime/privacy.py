@@ -27,6 +27,7 @@ from omnicx.customers.privacy import IdentityGraphLocator, handlers
 from omnicx.customers.privacy.events import forget_timeline_entries
 from omnicx.desk.attachments.privacy import DeskAttachmentsHandler
 from omnicx.desk.privacy import DeskConversationsHandler
+from omnicx.desk.review.privacy import ReviewQueuesHandler
 from omnicx.governance import privacy, retention
 from omnicx.governance.service import SYSTEM
 
@@ -54,6 +55,7 @@ def wire() -> None:
     privacy.registry.register(EmailThreadsHandler())
     privacy.registry.register(DeskAttachmentsHandler())
     privacy.registry.register(DeskConversationsHandler())
+    privacy.registry.register(ReviewQueuesHandler())
     retention.event_dependents["customer_timeline"] = forget_timeline_entries
 
 

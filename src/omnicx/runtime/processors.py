@@ -14,6 +14,7 @@ from omnicx.core.settings import Settings
 from omnicx.customers.consent import ConsentProcessor
 from omnicx.customers.projection import CustomerProcessor, attribute_events
 from omnicx.desk.processor import DeskProcessor
+from omnicx.desk.review.processor import ReviewProcessor
 
 
 def all_groups() -> list[ProcessorGroup]:
@@ -33,7 +34,14 @@ def all_groups() -> list[ProcessorGroup]:
         facts=DeskProcessor.facts,
         event_names=DeskProcessor.event_names,
     )
-    return [identity, consent, desk]
+    review = ProcessorGroup(
+        "review",
+        (ReviewProcessor(),),
+        after=desk,
+        enrich=attribute_events,
+        facts=ReviewProcessor.facts,
+    )
+    return [identity, consent, desk, review]
 
 
 def groups_named(names: list[str] | None) -> list[ProcessorGroup]:

@@ -17,6 +17,7 @@ def load_all_models() -> None:
     import omnicx.desk.attachments.models
     import omnicx.desk.canned.models
     import omnicx.desk.models
+    import omnicx.desk.review.models
     import omnicx.desk.sla.models
     import omnicx.desk.tickets.models
     import omnicx.governance.models

@@ -142,6 +142,8 @@ TRACKED: dict[str, Describe] = {
     ),
     "After-sales Inquiry": _inquiry,
     "Signed Up": _fixed(msg("Signed up")),
+    # A supervisor linked an unmatched sender to this customer (desk/review/unmatched.py).
+    "Customers Linked": _fixed(msg("Linked to this customer by a supervisor")),
 }
 
 

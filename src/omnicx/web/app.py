@@ -30,6 +30,7 @@ from omnicx.customers.consent import consent_subject
 from omnicx.desk.api import router as desk_router
 from omnicx.desk.attachments.api import router as attachments_router
 from omnicx.desk.canned.api import router as canned_router
+from omnicx.desk.review.api import router as review_router
 from omnicx.desk.rules_api import router as rules_router
 from omnicx.desk.sla.api import calendars_router, policies_router
 from omnicx.desk.tickets.api import router as tickets_router
@@ -54,6 +55,7 @@ from omnicx.web.console.files import router as console_files_router
 from omnicx.web.console.inbox import router as inbox_router
 from omnicx.web.console.live import desk_feed
 from omnicx.web.console.live import router as live_router
+from omnicx.web.console.review import router as review_pages_router
 from omnicx.web.console.tickets import router as ticket_pages_router
 from omnicx.web.conversation_actions import router as conversation_actions_router
 from omnicx.web.conversation_pages import router as conversation_pages_router
@@ -150,6 +152,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(desk_router)
     app.include_router(attachments_router)
     app.include_router(canned_router)
+    app.include_router(review_router)
     app.include_router(rules_router)
     app.include_router(tickets_router)
     app.include_router(calendars_router)
@@ -171,6 +174,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(customer_list_router)
     app.include_router(inbox_router)
     app.include_router(live_router)
+    app.include_router(review_pages_router)
     app.include_router(pages_router)
     app.include_router(conversation_pages_router)
     app.include_router(conversation_actions_router)
