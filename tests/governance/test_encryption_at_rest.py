@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from omnicx.channels.email.models import EmailThread
 from omnicx.cli.main import app
 from omnicx.core.crypto import new_key
 from omnicx.core.settings import reset_settings
+from omnicx.core.time import utcnow
 from omnicx.customers.service import customer_360
 from omnicx.governance.audit import verify
 from omnicx.governance.keys import encrypted_columns, key_usage
@@ -95,6 +97,19 @@ def test_rotation_moves_every_value_to_the_new_key(db, settings, monkeypatch):
     process(db)
     email = next(v for v in personal_values(calls) if "@" in v)
     assert set(key_usage(db)["identifiers.value"]) == {"old"}
+    # A table keyed by two columns (a mailbox channel and its thread), more rows than a batch.
+    with db.write() as session:
+        for n in range(10):
+            session.add(
+                EmailThread(
+                    channel_id=1 + n % 2,
+                    thread=f"<t{n}@shop.cn>",
+                    context=f'{{"address": "kehu{n}@qq.com", "subject": "发票"}}',
+                    address_hash=bytes(20),
+                    updated_at=utcnow(),
+                )
+            )
+    assert set(key_usage(db)["email_threads.context"]) == {"old"}
 
     monkeypatch.setenv("OMNICX_ENCRYPTION_KEYS", f"{NEW_KEY},{OLD_KEY}")
     reset_settings()
@@ -103,6 +118,7 @@ def test_rotation_moves_every_value_to_the_new_key(db, settings, monkeypatch):
     usage = key_usage(db)
     assert all(set(counts) <= {"new"} for counts in usage.values()), usage
     assert usage["events.payload"]["new"] >= len(calls)
+    assert usage["email_threads.context"] == {"new": 10}
 
     # The old key can go: everything still opens with the new one alone.
     monkeypatch.setenv("OMNICX_ENCRYPTION_KEYS", NEW_KEY)

@@ -10,8 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, Text, func, select, type_coerce, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Table,
+    Text,
+    func,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 
 from omnicx.core.crypto import VERSION, EncryptedText, keyring
 from omnicx.core.database import Base, Database
@@ -78,29 +89,32 @@ def pending(database: Database, column: EncryptedColumn) -> int:
         )
 
 
-def _primary_key(column: EncryptedColumn) -> Column[int]:
-    (key,) = column.table.primary_key.columns
-    return key
+def _primary_key(column: EncryptedColumn) -> list[Column[Any]]:
+    """The table's key columns: one id, or several (a channel and its thread)."""
+    return list(column.table.primary_key.columns)
 
 
 def _batches(database: Database, column: EncryptedColumn, size: int) -> Iterator[int]:
-    key, stored = _primary_key(column), _stored(column)
+    keys, stored = _primary_key(column), _stored(column)
+    key = tuple_(*keys) if len(keys) > 1 else keys[0]
     active = f"{keyring().active_prefix}%"
-    last = None
+    last: Any = None
     while True:
         with database.write() as session:
-            stmt = select(key, column.column).where(stored.is_not(None), stored.not_like(active))
+            stmt = select(*keys, column.column).where(stored.is_not(None), stored.not_like(active))
             if last is not None:
-                stmt = stmt.where(key > last)
-            rows = session.execute(stmt.order_by(key).limit(size)).all()
-            for pk, plaintext in rows:
+                stmt = stmt.where(key > (tuple_(*last) if len(keys) > 1 else last[0]))
+            rows = session.execute(stmt.order_by(*keys).limit(size)).all()
+            for *pk, plaintext in rows:
                 # Read decrypts with whichever key sealed it; the write seals with the active one.
                 session.execute(
-                    update(column.table).where(key == pk).values({column.column: plaintext})
+                    update(column.table)
+                    .where(*(k == v for k, v in zip(keys, pk, strict=True)))
+                    .values({column.column: plaintext})
                 )
         if not rows:
             return
-        last = rows[-1][0]
+        last = tuple(rows[-1][: len(keys)])
         yield len(rows)
 
 
