@@ -39,6 +39,8 @@ check: $(STAMP) ## ruff, mypy and the domain dependency contract
 bench: $(STAMP) ## Run the benchmarks (by hand; figures go to docs/benchmarks.md)
 	@$(PY) bench/ingest.py
 	@$(PY) bench/identity.py
+	@$(PY) bench/pipeline.py
+	@$(PY) bench/pipeline.py --kind messages --events 1500 --batch-sizes 1,20
 	@$(PY) bench/lookup.py
 	@$(PY) bench/scheduler.py
 	@$(PY) bench/desk.py
