@@ -6,6 +6,7 @@ from __future__ import annotations
 def load_all_models() -> None:
     import omnicx.channels.email.models
     import omnicx.channels.models
+    import omnicx.channels.phone.models
     import omnicx.channels.sms.models
     import omnicx.channels.webchat.models
     import omnicx.channels.wechat.models
