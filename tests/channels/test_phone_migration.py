@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests.core.test_migrations import empty_database  # noqa: F401  (a fixture)
 from tests.desk.test_migration import check_revision
 
-TABLES = {"phone_calls", "phone_webhook_signatures"}
+TABLES = {"phone_calls", "phone_webhook_signatures", "desk_call_pops"}
 
 
 def test_0018_matches_the_models_and_downgrades(empty_database):  # noqa: F811

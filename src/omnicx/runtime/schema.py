@@ -16,6 +16,7 @@ def load_all_models() -> None:
     import omnicx.core.scheduler.models
     import omnicx.customers.models
     import omnicx.desk.attachments.models
+    import omnicx.desk.calls
     import omnicx.desk.canned.models
     import omnicx.desk.models
     import omnicx.desk.sla.models
