@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, Integer, String, UniqueConstraint, func, select
+from sqlalchemy import DateTime, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from omnicx.core.database import Base
@@ -27,7 +27,7 @@ from omnicx.core.time import as_utc, utcnow
 from omnicx.desk.history import record_change
 from omnicx.desk.messages import ChannelMessage
 from omnicx.desk.models import Conversation, Message
-from omnicx.governance.models import User
+from omnicx.governance.users import active_user_id
 
 CALLBACK_LABEL = "callback"
 POPPING_EVENTS = ("Call Ringing", "Call Answered")
@@ -87,9 +87,7 @@ def pop_call(session: Session, event: LogEvent, now: datetime | None = None) -> 
         return None
     if as_utc(event.received_at) < (now or utcnow()) - POP_HORIZON:
         return None
-    user_id = session.scalar(
-        select(User.id).where(func.lower(User.email) == email.lower(), User.disabled_at.is_(None))
-    )
+    user_id = active_user_id(session, email)
     if user_id is None:
         return None
     known = session.scalar(
