@@ -33,6 +33,7 @@ from omnicx.channels.service import ChannelView
 from omnicx.channels.sms.inbound import sender_of
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.i18n import Message, msg
+from omnicx.governance.blind_index import blind_index
 
 CHANNEL = "phone"
 EVENTS = ("ringing", "answered", "hangup", "recording", "transcript")
@@ -167,6 +168,13 @@ def call_event(channel: ChannelView, body: Mapping[str, Any]) -> CallEvent:
     )
 
 
+def caller_key(number: str) -> str:
+    """The caller's anonymous id: a keyed hash of the number, not the number, because
+    anonymous ids are shown unmasked (the 360 page's identifiers); identity links the
+    caller by the ``phone`` trait, which the access layer masks."""
+    return f"{CHANNEL}:{blind_index(CHANNEL, '', number).hex()}"
+
+
 def outcome_of(call: CallEvent, answered_before: bool) -> str:
     """How a hung-up call went: ``answered``; ``missed`` (an inbound call nobody took:
     the customer waits for a callback); ``unanswered`` (we called, they did not pick up)."""
@@ -181,7 +189,7 @@ def log_event(
     """The log event for one CTI event (``answered_before``: the call had an
     ``answered`` event; it decides a hang-up's outcome)."""
     who: dict[str, Any] = {
-        "anonymous_id": f"{CHANNEL}:{call.customer}",
+        "anonymous_id": caller_key(call.customer),
         "traits": {"phone": call.customer} if call.is_phone else None,
     }
     agent = {
