@@ -80,6 +80,8 @@ def test_a_missed_call_opens_a_callback_conversation_in_the_queue(client, db, ph
     sign_in(client, supervisor)
     inbox = client.get("/desk", headers={"Accept-Language": "zh-CN"})
     assert "需要回电" in inbox.text
+    # The row's preview says what the call was, in the reader's language.
+    assert "未接来电" in inbox.text
     page = client.get(
         f"/desk/conversations/{conversation['id']}", headers={"Accept-Language": "zh-CN"}
     )
