@@ -107,3 +107,21 @@ def test_the_recording_and_transcript_follow_in_the_same_thread(client, db, phon
     assert "Call recording" in page and f'href="{url}"' in page
     assert "Call transcript" in page and "我帮您查一下物流" in page
     assert call_message["attachments"][0]["agent_extension"] == "8001"
+
+
+def test_calling_back_takes_the_callback_label_off(client, db, phone):
+    missed = call_id()
+    post(client, phone, call("hangup", missed, cause="no_answer"))
+    [conversation] = _conversations(client, db)
+    assert conversation["labels"] == ["callback"]
+    # We call them back, and they pick up: the same thread, the callback done.
+    back = call_id()
+    outbound = {"from": "4008001234", "to": CALLER, "direction": "outbound"}
+    post(client, phone, {**call("answered", back), **outbound})
+    post(client, phone, {**call("hangup", back, duration=95), **outbound})
+    [after] = _conversations(client, db)
+    assert after["id"] == conversation["id"]
+    assert after["labels"] == [] and after["waiting_since"] is None
+    assert [m["attachments"][0]["outcome"] for m in _messages(client, db, after["id"])] == [
+        "missed", "answered",
+    ]  # fmt: skip

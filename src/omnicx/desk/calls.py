@@ -4,8 +4,9 @@ screen pops for the agent a call rings at or is answered by.
 The phone channel puts each hung-up call in the caller's phone thread as a message with a
 ``call`` attachment (``channels.phone.inbound``). A **missed** call (inbound, nobody
 answered) asks for a callback: its conversation gets the ``callback`` label and waits in
-its queue like any customer message. A call someone took (or our own call out) was served
-on the phone: it does not leave the conversation waiting for a reply.
+its queue like any customer message; the next answered call of that thread (they got
+through, or we called back) takes the label off. A call someone took (or our own call
+out) was served on the phone: it does not leave the conversation waiting for a reply.
 
 ``Call Ringing`` and ``Call Answered`` naming an agent (email, or an extension the channel
 maps to one) become a ``CallPop`` row for that agent's account; the live feed
@@ -61,17 +62,26 @@ def follow_call(session: Session, placed: Message, message: ChannelMessage) -> N
         (a for a in message.attachments if isinstance(a, dict) and a.get("type") == "call"), None
     )
     labels = list(loads(conversation.labels))
-    if call is not None and call.get("outcome") == "missed":
-        if CALLBACK_LABEL not in labels:
-            conversation.labels = dumps(sorted([*labels, CALLBACK_LABEL]))
-            record_change(
-                session, conversation, "system", "labels",
-                {"from": labels, "to": sorted([*labels, CALLBACK_LABEL])},
-            )  # fmt: skip
+    outcome = call.get("outcome") if call is not None else None
+    if outcome == "missed":
+        _label(session, conversation, labels, sorted({*labels, CALLBACK_LABEL}))
         return
+    if outcome == "answered" and CALLBACK_LABEL in labels:
+        # They got through, or we called them back: the callback is done.
+        _label(session, conversation, labels, [x for x in labels if x != CALLBACK_LABEL])
+        labels = list(loads(conversation.labels))
     if CALLBACK_LABEL not in labels:
         # Served on the phone (or a recording, a transcript of such a call).
         conversation.waiting_since = None
+
+
+def _label(
+    session: Session, conversation: Conversation, before: list[str], after: list[str]
+) -> None:
+    if before == after:
+        return
+    conversation.labels = dumps(after)
+    record_change(session, conversation, "system", "labels", {"from": before, "to": after})
 
 
 def pop_call(session: Session, event: LogEvent, now: datetime | None = None) -> CallPop | None:
