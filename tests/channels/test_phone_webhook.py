@@ -143,6 +143,7 @@ def test_a_token_channel_takes_its_bearer_token_only(client, db):
         (call("recording", "c-1", recording_url="ftp://pbx/1.wav"), 422, "recording_url"),
         (call("transcript", "c-1"), 422, "transcript"),
         (call("answered", "c-1", agent="张 伟"), 422, "agent"),
+        (call("transcript", "c-1", transcript="录音\u0000转写"), 422, "transcript"),
     ],
 )
 def test_a_bad_body_is_a_clear_error_naming_the_field(client, db, phone, payload, status, field):

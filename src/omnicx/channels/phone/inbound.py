@@ -85,6 +85,8 @@ def _text(body: Mapping[str, Any], field: str, limit: int, required: bool = Fals
         value = str(value)
     if not isinstance(value, str):
         raise WebhookUnreadable(field, msg("{field} is not a string", field=field))
+    if "\x00" in value:  # PostgreSQL text cannot hold it (check_text's reason)
+        raise WebhookUnreadable(field, msg("{field} must not contain NUL characters", field=field))
     value = value.strip()
     if len(value) > limit:
         raise WebhookUnreadable(
