@@ -100,6 +100,10 @@ PUBLIC |= {"/wechat/callback/{token}"}
 # over the channel's public URL, stands for a sign-in (tests/channels/test_sms_inbound.py,
 # test_sms_replies.py for the status callback).
 PUBLIC |= {"/sms/twilio/{token}", "/sms/twilio/{token}/status"}
+# The phone channel's CTI webhook (channels/phone/api.py): an HMAC-SHA256 over the timestamp
+# and body under the channel's secret (or its bearer token) stands for a sign-in
+# (tests/channels/test_phone_webhook.py).
+PUBLIC |= {"/phone/cti/{token}"}
 # The console's conversation page, its fragments and posts (web/conversation_*.py):
 # signed in, desk:read or desk:reply, row access (tests/web/test_conversation_pages.py).
 CONVERSATION = "/desk/conversations/{conversation_id}"

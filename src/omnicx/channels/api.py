@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from omnicx.channels.email.setup import MailServer, create_email_channel
+from omnicx.channels.phone.setup import create_phone_channel
 from omnicx.channels.schemas import ChannelCreate, ChannelCreated, ChannelOut, MailServerIn
 from omnicx.channels.service import create_channel, list_channels
 from omnicx.channels.sms.setup import SmsAccount, create_sms_channel
@@ -65,6 +66,12 @@ def post_channel(principal: Admin, body: ChannelCreate, request: Request) -> Cha
             channel, secret = create_sms_channel(
                 session, body.name, account, server_url=_server_url(request), actor=principal
             )
+        elif body.kind == "phone":
+            # The webhook secret is shown once, like an identity secret.
+            channel, secret = create_phone_channel(
+                session, body.name, auth=body.auth, region=body.region,
+                extensions=body.extensions, server_url=_server_url(request), actor=principal,
+            )  # fmt: skip
         elif body.kind == "email":
             channel, secret = (
                 create_email_channel(

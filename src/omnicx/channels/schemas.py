@@ -23,7 +23,7 @@ class MailServerIn(BaseModel):
 
 
 class ChannelCreate(BaseModel):
-    kind: str = Field("webchat", max_length=32, description="webchat, wechat, sms or email")
+    kind: str = Field("webchat", max_length=32, description="webchat, wechat, sms, email or phone")
     name: str = Field(min_length=1, max_length=100)
     origins: list[str] = Field(
         default_factory=list,
@@ -64,6 +64,11 @@ class ChannelCreate(BaseModel):
     address: str | None = Field(None, max_length=254, description="email: the mailbox")
     smtp: MailServerIn | None = Field(None, description="email: the server replies go through")
     imap: MailServerIn | None = Field(None, description="email: the server polled for mail")
+    auth: str = Field("hmac", max_length=8, description="phone: how the PBX signs: hmac or token")
+    region: str = Field("CN", max_length=2, description="phone: country of national numbers")
+    extensions: dict[str, str] = Field(
+        default_factory=dict, max_length=500, description="phone: extension → agent's email"
+    )
 
     @model_validator(mode="after")
     def _what_the_kind_needs(self) -> ChannelCreate:

@@ -22,12 +22,13 @@ from omnicx.governance.secrets import new_token
 from omnicx.governance.service import SYSTEM, Principal
 from omnicx.ingest.sources import create_source, normalize_origins, origin_allowed
 
-KINDS = ("webchat", "wechat", "sms", "email")
+KINDS = ("webchat", "wechat", "sms", "email", "phone")
 IDENTITY_SECRET = "identity_secret"
 # The public token's prefix tells an operator which kind of channel a URL points at.
-TOKEN_PREFIXES = {"webchat": "wc", "wechat": "wx", "sms": "sms", "email": "em"}
+TOKEN_PREFIXES = {"webchat": "wc", "wechat": "wx", "sms": "sms", "email": "em", "phone": "ph"}
 WECHAT_CALLBACK_PATH = "/wechat/callback/"
 SMS_INBOUND_PATH = "/sms/twilio/"
+PHONE_WEBHOOK_PATH = "/phone/cti/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,9 @@ def entry_point(channel: Channel, server_url: str) -> str:
         # Twilio signs over the address the channel was created for.
         public = settings_of(channel).get("public_url") or server_url
         return f"{str(public).rstrip('/')}{SMS_INBOUND_PATH}{channel.public_token}"
+    if channel.kind == "phone":
+        public = settings_of(channel).get("public_url") or server_url
+        return f"{str(public).rstrip('/')}{PHONE_WEBHOOK_PATH}{channel.public_token}"
     return snippet(channel, server_url)
 
 

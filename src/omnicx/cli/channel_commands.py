@@ -27,6 +27,7 @@ from omnicx.channels.wechat.setup import create_wechat_channel
 from omnicx.cli.email_commands import create_email, imap_command, mail_server, smtp_command
 from omnicx.cli.errors import fail
 from omnicx.cli.operator import operator
+from omnicx.cli.phone_commands import create_phone
 from omnicx.core.database import get_database
 from omnicx.core.errors import OmniError
 from omnicx.core.settings import get_settings
@@ -41,7 +42,7 @@ SERVER_HELP = (
 
 @channels.command("create")
 def channels_create(
-    kind: Annotated[str, typer.Argument(help="webchat, wechat, sms or email")],
+    kind: Annotated[str, typer.Argument(help="webchat, wechat, sms, email or phone")],
     name: Annotated[str, typer.Option("--name", help="A name people recognise")],
     origin: Annotated[
         list[str] | None,
@@ -98,6 +99,14 @@ def channels_create(
     imap_user: Annotated[str | None, typer.Option(help="email: IMAP login")] = None,
     imap_password: Annotated[str | None, typer.Option(help="email: IMAP password")] = None,
     imap_ssl: Annotated[bool, typer.Option(help="email: implicit TLS (993)")] = False,
+    auth: Annotated[str, typer.Option(help="phone: how the PBX signs: hmac or token")] = "hmac",
+    region: Annotated[
+        str, typer.Option(help="phone: the country of numbers dialled without +, e.g. CN")
+    ] = "CN",
+    extension: Annotated[
+        list[str] | None,
+        typer.Option(help="phone: an extension and its agent, e.g. 8001=zhang.wei@shop.cn"),
+    ] = None,
 ) -> None:
     """Create a channel; print its embed snippet (web chat, with the identity secret,
     shown once), the callback URL to paste into the WeChat console, an SMS number's
@@ -114,6 +123,10 @@ def channels_create(
             access_key_secret, sign_name, template_code, api_base_url,
         )  # fmt: skip
         _create_sms(name, account, base)
+        return
+    if kind == "phone":
+        pairs = dict(e.partition("=")[::2] for e in extension or [])
+        create_phone(name, auth, region, pairs, base)
         return
     wechat = {"app_id": app_id, "app_secret": app_secret, "token": token}
     missing = [f"--{k.replace('_', '-')}" for k, v in wechat.items() if not v]

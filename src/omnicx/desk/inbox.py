@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from omnicx.core.serialization import loads
 from omnicx.core.time import as_utc
 from omnicx.customers.directory import masked_name
 from omnicx.customers.service import customers_traits
@@ -50,6 +52,8 @@ class InboxRow:
     preview: str
     preview_direction: str | None  # in | out; None: nothing written yet
     has_attachments: bool
+    # A phone message's call details (channels.phone): the page writes its sentence.
+    preview_call: dict[str, Any] | None
     assignee: str | None
     team: str | None
     sla: SlaBadge | None
@@ -90,6 +94,14 @@ def inbox_page(
     return InboxPage(rows=rows, next_cursor=next_cursor, counts=counts, shown=shown, teams=teams)
 
 
+def _call_of(message: Message) -> dict[str, Any] | None:
+    """The call, recording or transcript a phone message is about (ids and outcome)."""
+    for item in loads(message.attachments or "[]"):
+        if isinstance(item, dict) and item.get("type") in ("call", "recording", "transcript"):
+            return {k: item.get(k) for k in ("type", "outcome", "direction", "duration_seconds")}
+    return None
+
+
 def team_names(session: Session) -> dict[int, str]:
     return {team.id: team.name for team in list_teams(session)}
 
@@ -123,6 +135,7 @@ def inbox_rows(
                 preview=_short(view.text(message.text)) if message else "",
                 preview_direction=message.direction if message else None,
                 has_attachments=bool(message and message.attachments not in ("", "[]")),
+                preview_call=_call_of(message) if message and c.channel == "phone" else None,
                 assignee=people.get(c.assignee_id) if c.assignee_id else None,
                 team=teams.get(c.team_id) if c.team_id is not None else None,
                 sla=badge(clocks.get(c.id, {})),

@@ -10,6 +10,9 @@ team as they are now — and, for an assignment or a transfer, as they were befo
 changed conversation's id goes to the listeners whose reach covers it now or covered it
 before (an agent sees a conversation transferred away leave their inbox); nothing else
 about it leaves this module.
+
+The same poll reads the screen pops of phone calls (``desk.calls.CallPop``) and sends
+each, as ids only, to the streams of the one agent it is for.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from omnicx.core.database import Database
 from omnicx.core.follow import Follower, Watermark
 from omnicx.core.serialization import loads
 from omnicx.desk.access import Reach
+from omnicx.desk.calls import CallPop
 from omnicx.desk.models import Conversation, ConversationChange, Message
 
 POLL_SECONDS = 0.25
@@ -42,7 +46,10 @@ class Listener:
     """One open stream: what its agent may see, and the ids waiting to be sent."""
 
     reach: Reach
-    queue: asyncio.Queue[int] = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
+    # Conversation ids, and the calls to pop on this agent's screen.
+    queue: asyncio.Queue[int | CallPopped] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=1000)
+    )
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,17 @@ class ConversationChanged:
     holders: frozenset[Holder]  # who held it now, and before a move
 
 
-class ConversationFeed(Follower[ConversationChanged]):
+@dataclass(frozen=True)
+class CallPopped:
+    """A call ringing at or answered by ``user_id``: ids only, never a number or name."""
+
+    user_id: int
+    call_id: str
+    customer_id: int | None
+    conversation_id: int | None
+
+
+class ConversationFeed(Follower[ConversationChanged | CallPopped]):
     """Follows desk messages and history and tells listeners which conversations changed."""
 
     def __init__(self, database: Database, poll_seconds: float = POLL_SECONDS):
@@ -59,6 +76,7 @@ class ConversationFeed(Follower[ConversationChanged]):
         self._listeners: set[Listener] = set()
         self._messages = Watermark(Message.id, self.overlap_ids)
         self._changes = Watermark(ConversationChange.id, self.overlap_ids)
+        self._pops = Watermark(CallPop.id, self.overlap_ids)
 
     async def subscribe(self, reach: Reach) -> Listener:
         """A listener that receives the ids of conversations ``reach`` covers, changed from
@@ -81,8 +99,9 @@ class ConversationFeed(Follower[ConversationChanged]):
     def begin(self, session: Session) -> None:
         self._messages.restart(session)
         self._changes.restart(session)
+        self._pops.restart(session)
 
-    def poll(self, session: Session) -> Sequence[ConversationChanged]:
+    def poll(self, session: Session) -> Sequence[ConversationChanged | CallPopped]:
         rows = session.execute(_written_since(self._messages.low, self._changes.low)).all()
         fresh = {
             MESSAGE: set(self._messages.fresh(r.id for r in rows if r.kind == MESSAGE)),
@@ -94,9 +113,35 @@ class ConversationFeed(Follower[ConversationChanged]):
                 holders = changed.setdefault(row.conversation_id, set())
                 holders.add((row.assignee_id, row.team_id))
                 holders.update(_held_before(row.detail))
-        return [ConversationChanged(c, frozenset(h)) for c, h in changed.items()]
+        found: list[ConversationChanged | CallPopped] = [
+            ConversationChanged(c, frozenset(h)) for c, h in changed.items()
+        ]
+        return found + self._popped(session)
 
-    def deliver(self, item: ConversationChanged) -> None:
+    def _popped(self, session: Session) -> list[CallPopped]:
+        """The call pops written since the last poll (an indexed range read)."""
+        rows = session.execute(
+            select(
+                CallPop.id, CallPop.user_id, CallPop.call_id, CallPop.customer_id,
+                CallPop.conversation_id,
+            )
+            .where(CallPop.id > self._pops.low)
+            .order_by(CallPop.id)
+            .limit(BATCH)
+        ).all()  # fmt: skip
+        fresh = set(self._pops.fresh(r.id for r in rows))
+        return [
+            CallPopped(r.user_id, r.call_id, r.customer_id, r.conversation_id)
+            for r in rows
+            if r.id in fresh
+        ]
+
+    def deliver(self, item: ConversationChanged | CallPopped) -> None:
+        if isinstance(item, CallPopped):
+            for listener in self._listeners:
+                if listener.reach.user_id == item.user_id and not listener.queue.full():
+                    listener.queue.put_nowait(item)
+            return
         for listener in self._listeners:
             seen = any(listener.reach.sees(a, t) for a, t in item.holders)
             if seen and not listener.queue.full():  # a stalled stream loses ids; the

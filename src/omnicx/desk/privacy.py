@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from omnicx.core.database import chunks
 from omnicx.core.serialization import loads
 from omnicx.core.time import as_utc
+from omnicx.desk.calls import CallPop
 from omnicx.desk.models import Conversation, Message
 from omnicx.desk.search import forget_terms
 from omnicx.governance.privacy import Erasure, Progress, Subject
@@ -99,5 +100,8 @@ class DeskConversationsHandler:
             erasure.progress(len(part))
         forget_terms(session, ids)
         erasure.count("desk_messages", erased)
+        # Screen pops of their calls (ids only, but they tie a call to the person).
+        for part in chunks(sorted(set(erasure.subject.customer_ids))):
+            session.execute(delete(CallPop).where(CallPop.customer_id.in_(part)))
         if ids:
             erasure.touched_tables |= {"desk_messages", "desk_message_terms", "desk_conversations"}

@@ -24,6 +24,7 @@ from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_utc, utcnow
 from omnicx.customers.service import event_owners
 from omnicx.desk.attachments.store import move_to_conversation
+from omnicx.desk.calls import follow_call, pop_call
 from omnicx.desk.conversations import place_message
 from omnicx.desk.history import record_change
 from omnicx.desk.messages import RECEIVED, SENT, read_message
@@ -60,7 +61,11 @@ class DeskProcessor:
                 continue
             message = event.derived[MESSAGE] if MESSAGE in event.derived else read_message(event)
             if message is not None:
-                place_message(session, event, message, event.customer_id)
+                placed = place_message(session, event, message, event.customer_id)
+                if placed is not None and message.channel == "phone":
+                    follow_call(session, placed, message)
+            else:
+                pop_call(session, event)
 
     def reset(self, session: Session) -> None:
         """Nothing to delete: conversations and what agents did are the desk's own

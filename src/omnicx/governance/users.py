@@ -97,6 +97,15 @@ def display_names(session: Session, user_ids: Iterable[int]) -> dict[int, str]:
     return {int(i): name or email for i, name, email in rows}
 
 
+def active_user_id(session: Session, email: str) -> int | None:
+    """The id of the enabled account with this email (any case); None if there is none."""
+    return session.scalar(
+        select(User.id).where(
+            func.lower(User.email) == email.strip().lower(), User.disabled_at.is_(None)
+        )
+    )
+
+
 def get_user(session: Session, user_id: int, *, for_update: bool = False) -> User:
     stmt = select(User).where(User.id == user_id)
     user = session.scalar(stmt.with_for_update() if for_update else stmt)

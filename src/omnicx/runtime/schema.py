@@ -6,6 +6,7 @@ from __future__ import annotations
 def load_all_models() -> None:
     import omnicx.channels.email.models
     import omnicx.channels.models
+    import omnicx.channels.phone.models
     import omnicx.channels.sms.models
     import omnicx.channels.webchat.models
     import omnicx.channels.wechat.models
@@ -15,6 +16,7 @@ def load_all_models() -> None:
     import omnicx.core.scheduler.models
     import omnicx.customers.models
     import omnicx.desk.attachments.models
+    import omnicx.desk.calls
     import omnicx.desk.canned.models
     import omnicx.desk.models
     import omnicx.desk.review.models

@@ -55,6 +55,8 @@ def _product(properties: dict[str, Any]) -> str | None:
 
 def _message_received(properties: dict[str, Any], language: str) -> Message:
     channel = _quoted(properties, "channel")
+    if channel == "phone" and properties.get("call_event"):
+        return call_message(properties)
     if channel is None:
         return msg("Sent a message")
     return msg("Sent a {channel} message", channel=label_in(language, "channel", channel))
@@ -73,6 +75,40 @@ def _call(properties: dict[str, Any], language: str) -> Message:
     if properties.get("direction") == "outbound":
         return msg("We called them ({minutes} min)", minutes=minutes)
     return msg("Called us ({minutes} min)", minutes=minutes)
+
+
+def _duration(seconds: object) -> str | None:
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+        return None
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def call_message(details: dict[str, Any]) -> Message:
+    """A phone message's sentence ("来电 3:12", "未接来电", "通话录音"), from the call
+    details the phone channel puts in its properties or its ``call`` attachment."""
+    event = details.get("call_event") or details.get("type")
+    if event == "recording":
+        return msg("Call recording")
+    if event == "transcript":
+        return msg("Call transcript")
+    outcome, inbound = details.get("outcome"), details.get("direction") != "outbound"
+    if outcome == "missed":
+        return msg("Missed call")
+    if outcome == "unanswered":
+        return msg("We called, no answer")
+    duration = _duration(details.get("duration_seconds"))
+    if duration is None:
+        return msg("Incoming call") if inbound else msg("Outgoing call")
+    if inbound:
+        return msg("Incoming call, {duration}", duration=duration)
+    return msg("Outgoing call, {duration}", duration=duration)
+
+
+@pass_context
+def call_sentence(context: Context, attachment: dict[str, Any]) -> str:
+    """The Jinja filter for a message's ``call``/``recording``/``transcript`` attachment."""
+    language = str(context.get("language") or DEFAULT_LANGUAGE)
+    return call_message(attachment).in_language(language)
 
 
 def _ordered(properties: dict[str, Any], language: str) -> Message:
@@ -122,6 +158,8 @@ TRACKED: dict[str, Describe] = {
     SENT: _fixed(msg("Agent replied")),
     "Email Received": _email_received,
     "Call Completed": _call,
+    "Call Ringing": _fixed(msg("The phone rang")),
+    "Call Answered": _fixed(msg("Call answered")),
     "Order Completed": _ordered,
     "Order Shipped": _shipped,
     "Order Cancelled": _fixed(msg("Cancelled an order")),

@@ -16,6 +16,7 @@ from omnicx import __version__
 from omnicx.analytics.api import router as analytics_router
 from omnicx.channels.api import router as channels_router
 from omnicx.channels.email.listener import serve_smtp
+from omnicx.channels.phone.api import router as phone_router
 from omnicx.channels.sms.api import router as sms_router
 from omnicx.channels.webchat.api import router as webchat_router
 from omnicx.channels.webchat.api import webchat_state
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(webchat_router)
     app.include_router(wechat_router)
     app.include_router(sms_router)
+    app.include_router(phone_router)
     app.include_router(webchat_files_router)
     app.include_router(consent_router(consent_subject))
     app.include_router(consent_pages_router)

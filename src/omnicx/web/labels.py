@@ -84,6 +84,8 @@ LABELS: dict[str, dict[str, Message]] = {
         "resolved": msg("resolved"),
     },
     "priority": PRIORITY,
+    # Labels the desk sets itself (desk.calls); agents' own labels are shown as written.
+    "conversation_label": {"callback": msg("needs callback")},
     "presence": {"online": msg("online"), "away": msg("away"), "offline": msg("offline")},
     # A message's delivery state (desk.delivery).
     "delivery": {

@@ -31,7 +31,7 @@ from omnicx.governance.audit import commit_entry
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import Principal
 from omnicx.identity.models import Customer
-from omnicx.web.activity import event_sentence
+from omnicx.web.activity import call_sentence, event_sentence
 from omnicx.web.labels import label_filter
 from omnicx.web.language import (
     install_i18n,
@@ -46,6 +46,7 @@ templates = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates
 install_i18n(templates.env)
 templates.env.filters["label"] = label_filter
 templates.env.filters["event_sentence"] = event_sentence
+templates.env.filters["call_sentence"] = call_sentence
 router = APIRouter(include_in_schema=False)
 
 # Form and path fields the page modules share (sizes bound what a post may carry).

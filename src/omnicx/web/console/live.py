@@ -6,6 +6,12 @@ The contract ``static/console.js`` and the console's pages rely on::
     event: conversation
     data: {"id": 42}
 
+    event: call
+    data: {"call_id": "…", "conversation_id": 42, "customer_id": 7}
+
+(``call``: a phone call ringing at or answered by this agent, sent to their streams only;
+``conversation_id`` is null before the caller has a phone conversation.)
+
 and a comment line (``: heartbeat``) every ``OMNICX_LIVE_HEARTBEAT_SECONDS`` (15 s), so
 proxies keep the connection and the browser notices a dead one. The stream reads the
 process's ``desk.live`` feed; nothing but ids goes out, and only of conversations the
@@ -31,7 +37,7 @@ from omnicx.core.database import get_database
 from omnicx.core.errors import Forbidden, Unauthenticated
 from omnicx.core.settings import get_settings
 from omnicx.desk.access import Reach, reach_of
-from omnicx.desk.live import ConversationFeed, Listener
+from omnicx.desk.live import CallPopped, ConversationFeed, Listener
 from omnicx.governance.permissions import Permission
 from omnicx.governance.service import active_account
 from omnicx.web.session import signed_in_principal
@@ -92,8 +98,16 @@ async def _events(app: Starlette, user_id: int, reach: Reach) -> AsyncIterator[s
     try:
         yield f"retry: {RETRY_MS}\n\n"
         while not stopping.is_set():
-            for conversation_id in await _next_ids(listener):
-                data = orjson.dumps({"id": conversation_id}).decode()
+            for item in await _next_ids(listener):
+                if isinstance(item, CallPopped):
+                    popped = {
+                        "call_id": item.call_id,
+                        "conversation_id": item.conversation_id,
+                        "customer_id": item.customer_id,
+                    }
+                    yield f"event: call\ndata: {orjson.dumps(popped).decode()}\n\n"
+                    continue
+                data = orjson.dumps({"id": item}).decode()
                 yield f"event: conversation\ndata: {data}\n\n"
             now = time.monotonic()
             if now - started >= MAX_SECONDS:
@@ -111,7 +125,7 @@ async def _events(app: Starlette, user_id: int, reach: Reach) -> AsyncIterator[s
         feed.unsubscribe(listener)
 
 
-async def _next_ids(listener: Listener) -> list[int]:
+async def _next_ids(listener: Listener) -> list[int | CallPopped]:
     """The ids waiting (at least one, unless ``TICK_SECONDS`` pass), without repeats."""
     try:
         first = await asyncio.wait_for(listener.queue.get(), TICK_SECONDS)
@@ -119,7 +133,7 @@ async def _next_ids(listener: Listener) -> list[int]:
         return []
     ids = [first]
     while not listener.queue.empty():
-        conversation_id = listener.queue.get_nowait()
-        if conversation_id not in ids:
-            ids.append(conversation_id)
+        item = listener.queue.get_nowait()
+        if item not in ids:
+            ids.append(item)
     return ids

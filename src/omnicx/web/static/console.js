@@ -8,6 +8,10 @@
  * The browser reconnects a dropped stream by itself (the server asks for 2 s); a stream
  * the server refused (signed out) is tried again with a growing pause. <html data-live>
  * says whether the stream is open (styles and tests may read it).
+ *
+ * A `call` event ({"call_id", "conversation_id", "customer_id"}: a phone call ringing at
+ * or answered by this agent) shows the page's [data-call-pop] banner with links to the
+ * conversation and the customer (ids only; those pages mask the customer for the role).
  */
 (function () {
   "use strict";
@@ -32,9 +36,32 @@
     document.querySelectorAll('[data-live-conversation="' + id + '"]').forEach(refresh);
   }
 
+  function onCall(event) {
+    var call;
+    try { call = JSON.parse(event.data); } catch (err) { return; }
+    var pop = document.querySelector("[data-call-pop]");
+    if (!pop || !call) return;
+    var links = [
+      ["[data-call-conversation]", "/desk/conversations/", call.conversation_id],
+      ["[data-call-customer]", "/customers/", call.customer_id]
+    ];
+    links.forEach(function (link) {
+      var a = pop.querySelector(link[0]);
+      var ok = typeof link[2] === "number" && isFinite(link[2]);
+      if (!a) return;
+      a.hidden = !ok;
+      if (ok) a.setAttribute("href", link[1] + link[2]);
+    });
+    pop.setAttribute("data-call-id", String(call.call_id || ""));
+    pop.hidden = false;
+    var dismiss = pop.querySelector("[data-call-dismiss]");
+    if (dismiss) dismiss.onclick = function () { pop.hidden = true; };
+  }
+
   function connect(pause) {
     var source = new window.EventSource("/desk/live");
     source.addEventListener("conversation", onConversation);
+    source.addEventListener("call", onCall);
     source.addEventListener("open", function () {
       pause = RETRY_MS;
       document.documentElement.setAttribute("data-live", "open");
