@@ -75,6 +75,8 @@ def test_a_text_lands_on_the_log_and_in_the_desk_and_twilio_gets_empty_twiml(cli
     payload = json.loads(event.payload)
     assert payload["context"]["channel"] == "sms"
     assert payload["context"]["traits"] == {"phone": CUSTOMER}
+    # Anonymous ids are shown unmasked: the number is only in the (masked) phone trait.
+    assert payload["anonymousId"].startswith("sms:") and CUSTOMER[3:] not in payload["anonymousId"]
     assert payload["properties"]["thread"] == CUSTOMER
     assert payload["properties"]["channel_id"] == sms.channel_id
     [message] = _thread(client, db)

@@ -50,6 +50,23 @@ def test_agent_sees_customer_fields_masked_and_admin_in_plain(client, db):
     assert plain["customer"]["phone"] == "13800138000"
 
 
+def test_a_thread_that_is_a_phone_number_is_masked_like_text(client, db):
+    _, token = make_agent(db, "售后服务")
+    make_rule(db, "售后服务")
+    Customers(db).write(
+        "退订", channel="sms", thread="+8613800138000", sender=Sender(anonymous_id="sms:ab12")
+    )
+    process(db)
+    [conversation] = conversations(db)
+    listed = client.get("/api/v1/conversations", headers=_auth(token)).json()["items"]
+    one = client.get(f"/api/v1/conversations/{conversation.id}", headers=_auth(token)).json()
+    for seen in (listed[0], one):
+        assert "13800138000" not in seen["thread"] and "****" in seen["thread"]
+    admin = make_token(db, "admin")
+    plain = client.get(f"/api/v1/conversations/{conversation.id}", headers=_auth(admin)).json()
+    assert plain["thread"] == "+8613800138000"
+
+
 def test_reply_through_the_api_shows_in_the_customer_timeline(client, db):
     conversation, agent, token = _one_conversation(db)
     sent = client.post(

@@ -45,7 +45,7 @@ from omnicx.desk.schemas import (
     View,
 )
 from omnicx.desk.thread import messages_after
-from omnicx.governance.access import view_entry
+from omnicx.governance.access import RoleView, view_entry, view_for
 from omnicx.governance.api import client_ip, require
 from omnicx.governance.audit import commit_entry
 from omnicx.governance.permissions import Permission
@@ -62,13 +62,15 @@ Cursor = Annotated[str | None, Query(max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-def conversation_out(row: Conversation) -> ConversationOut:
-    return ConversationOut.model_validate(_fields(row))
+def conversation_out(row: Conversation, view: RoleView) -> ConversationOut:
+    return ConversationOut.model_validate(_fields(row, view))
 
 
-def _fields(row: Conversation) -> dict[str, object]:
+def _fields(row: Conversation, view: RoleView) -> dict[str, object]:
     fields = {name: getattr(row, name) for name in ConversationOut.model_fields if name != "labels"}
     fields["labels"] = loads(row.labels)
+    # An SMS or phone thread is the customer's number: shaped for the reader like text.
+    fields["thread"] = view.text(row.thread)
     return fields
 
 
@@ -141,7 +143,10 @@ def get_conversations(
             cursor=cursor,
             limit=limit,
         )
-        page = ConversationPage(items=[conversation_out(r) for r in rows], next_cursor=next_cursor)
+        seen_as = view_for(session, principal)
+        page = ConversationPage(
+            items=[conversation_out(r, seen_as) for r in rows], next_cursor=next_cursor
+        )
     if searched:  # a list without a query shows no customer data: nothing to audit
         entry = list_entry(
             principal, via="api.conversations", rows=len(rows), search=True, ip=client_ip(request)
@@ -158,7 +163,9 @@ def get_conversation(
 ) -> ConversationDetail:
     with get_database().read() as session:
         loaded = load_conversation(session, principal, conversation_id)
-        detail = ConversationDetail(**_fields(loaded.row), customer=loaded.customer(session))
+        detail = ConversationDetail(
+            **_fields(loaded.row, loaded.view), customer=loaded.customer(session)
+        )
     _audit_read(principal, detail.customer_id, request)
     return detail
 
@@ -202,7 +209,7 @@ def _command(
         loaded = load_conversation(session, principal, conversation_id, for_update=True)
         act(session, loaded)
         session.flush()
-        return conversation_out(loaded.row)
+        return conversation_out(loaded.row, loaded.view)
 
 
 @router.post(

@@ -21,6 +21,7 @@ from omnicx.channels.messages import message_received
 from omnicx.channels.service import ChannelView
 from omnicx.channels.sms.keywords import consent_for, keyword_of
 from omnicx.core.eventlog.base import LogEvent
+from omnicx.governance.blind_index import blind_index
 
 CHANNEL = "sms"
 MESSAGE_SID = re.compile(r"^[SM]M[0-9a-fA-F]{32}$")
@@ -98,10 +99,17 @@ def inbound_event(channel: ChannelView, form: Mapping[str, str], received_at: da
         thread=sender,
         text=text,
         message_id=f"sms-{sid}",
-        anonymous_id=f"{CHANNEL}:{sender}",
+        anonymous_id=sender_key(sender),
         traits={"phone": sender} if is_phone else None,
         attachments=_media(form, channel.id),
         received_at=received_at,
         consent=consent_for(keyword) if keyword else None,
     )
     return Inbound(event, sender, keyword)
+
+
+def sender_key(sender: str) -> str:
+    """The sender's anonymous id: a keyed hash of the number, not the number, because
+    anonymous ids are shown unmasked (the 360 page's identifiers); identity links the
+    sender by the ``phone`` trait, which the access layer masks."""
+    return f"{CHANNEL}:{blind_index(CHANNEL, '', sender).hex()}"

@@ -223,7 +223,7 @@ def run_macro(
         loaded = load_conversation(session, principal, conversation_id, for_update=True)
         shown = macros.run_macro(session, loaded, macros.get_macro(session, macro_id))
         session.flush()
-        answer = conversation_out(loaded.row)
+        answer = conversation_out(loaded.row, loaded.view)
         customer_id = loaded.row.customer_id
     appended.set()  # a reply is on the log: wake this process's processors
     _audit_customer_read(principal, customer_id, shown, "desk.macro", request)
