@@ -78,27 +78,39 @@ def delivery_states(
     """Each message's delivery (by message id), its outbox's where it has one, and once
     sent what the channel's provider reported (SMS: sent, delivered, failed)."""
     listed = list(messages)
-    linked = {m.outbox_id for m in listed if m.outbox_id is not None}
-    rows: dict[int, tuple[str, str | None]] = {}
-    if linked:
-        found = session.execute(
-            select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.last_error).where(
-                OutboxMessage.id.in_(linked)
-            )
+    linked = outbox_deliveries(session, (m.outbox_id for m in listed if m.outbox_id), channel)
+    out: dict[int, Delivery] = {}
+    for m in listed:
+        found = linked.get(m.outbox_id) if m.outbox_id else None
+        out[m.id] = found if found is not None else Delivery(m.delivery)
+    return out
+
+
+def outbox_deliveries(
+    session: Session, outbox_ids: Iterable[int], channel: str
+) -> dict[int, Delivery]:
+    """The delivery of each of these outbox messages (of replies on ``channel``) that
+    exists, by outbox id: its status, and once sent its provider's report."""
+    linked = set(outbox_ids)
+    if not linked:
+        return {}
+    found = session.execute(
+        select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.last_error).where(
+            OutboxMessage.id.in_(linked)
         )
-        rows = {row.id: (row.status, row.last_error) for row in found}
+    )
+    rows = {row.id: (row.status, row.last_error) for row in found}
     sent = [i for i, (status, _) in rows.items() if status == "sent"]
     reports = delivery_reports(session, channel, sent) if sent else {}
     out: dict[int, Delivery] = {}
-    for m in listed:
-        status, reason = rows.get(m.outbox_id, ("", None)) if m.outbox_id else ("", None)
-        state = STATES.get(status, m.delivery)
-        report = reports.get(m.outbox_id) if m.outbox_id else None
+    for outbox_id, (status, reason) in rows.items():
+        state = STATES.get(status, "queued")
+        report = reports.get(outbox_id)
         if report is not None:
             state, reason = report.state, report.reason
         # An outbox failure's error is technical; a provider's report is a sentence.
         shown = reason if (state == "refused" or report is not None) and reason else None
-        out[m.id] = Delivery(state, shown)
+        out[outbox_id] = Delivery(state, shown)
     return out
 
 
