@@ -16,6 +16,7 @@ from omnicx.core.outbox import DeliveryFailed, DeliveryRefused, Dispatcher, Outb
 from omnicx.desk import replies
 from omnicx.desk.access import Reach, load_conversation
 from omnicx.desk.live import ConversationFeed
+from omnicx.desk.live_delivery import DeliveryWatch
 from omnicx.desk.messages import Sender, message_call
 from omnicx.desk.teams import team_by_ref
 from omnicx.governance.service import Principal
@@ -174,3 +175,25 @@ def test_a_delivery_reaches_the_listeners_who_may_see_it_and_no_other(db, settin
         await feed.aclose()
 
     asyncio.run(scenario())
+
+
+def test_the_watch_is_bounded_and_forgets_what_stays_open_too_long(db, settings):
+    agent, _ = make_agent(db, "售后服务")
+    make_rule(db, "售后服务")
+    conversation = _customer_writes(db, "webchat", "快递一直没到")
+    older = _reply(db, conversation, agent, "我们帮您查一下")
+    newer = _reply(db, conversation, agent, "快递明天送达")
+    watch = DeliveryWatch(limit=1)
+    watch.take([(older, conversation, "webchat"), (newer, conversation, "webchat")])
+    assert len(watch) == 1  # the oldest went first
+    with db.read() as session:
+        assert watch.changed(session) == set()
+    assert len(watch) == 1  # still queued: still watched
+    forgetful = DeliveryWatch(seconds=0)
+    forgetful.take([(newer, conversation, "webchat")])
+    with db.read() as session:
+        assert forgetful.changed(session) == set()
+    assert len(forgetful) == 0
+    _dispatch(db, WEBCHAT_KIND, None)
+    with db.read() as session:
+        assert watch.changed(session) == {conversation}  # the newer one, kept

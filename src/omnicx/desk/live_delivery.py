@@ -95,12 +95,7 @@ class DeliveryWatch:
         expired replies leave the watch."""
         if not self._watched:
             return set()
-        by_channel: dict[str, list[int]] = {}
-        for outbox_id, watched in self._watched.items():
-            by_channel.setdefault(watched.channel, []).append(outbox_id)
-        now: dict[int, Delivery] = {}
-        for channel, ids in by_channel.items():
-            now.update(outbox_deliveries(session, ids, channel))
+        now = outbox_deliveries(session, {i: w.channel for i, w in self._watched.items()})
         changed: set[int] = set()
         expired = time.monotonic() - self.seconds
         for outbox_id, watched in list(self._watched.items()):
