@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,13 +67,39 @@ def worker_paused(server: LiveServer) -> Iterator[None]:
     assert server.process is not None
     workers = _children(server.process.pid)
     assert workers, "the server runs no worker child"
-    for pid in workers:
-        os.kill(pid, signal.SIGSTOP)
+    for _ in range(100):
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        if not _holds_write_lock(server):
+            break
+        # Stopped inside a write transaction: the API's writes would wait for it. Let it
+        # finish and stop it again.
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+        time.sleep(0.02)
+    else:
+        raise AssertionError("the worker never left its write transactions")
     try:
         yield
     finally:
         for pid in workers:
             os.kill(pid, signal.SIGCONT)
+
+
+def _holds_write_lock(server: LiveServer) -> bool:
+    """Whether someone holds SQLite's write lock now (PostgreSQL has none to hold)."""
+    if not server.database_url.startswith("sqlite"):
+        return False
+    path = server.database_url.removeprefix("sqlite:///")
+    probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        probe.close()
 
 
 def _visitor_conversation(chat: Webchat, text: str) -> dict[str, Any]:
