@@ -4,6 +4,7 @@ through the tracking API."""
 
 from __future__ import annotations
 
+import json
 import queue
 import re
 import threading
@@ -134,3 +135,32 @@ def event_stream(client: httpx.Client) -> Iterator[EventStream]:
     finally:
         client.close()  # ends the response: the server sees the disconnect
         reader.join(10)
+
+
+def conversation_of(server: LiveServer, thread: str, timeout: float = 20) -> dict:
+    """The conversation of a thread, once the desk group placed its message."""
+    deadline = time.monotonic() + timeout
+    with server.api() as api:
+        while time.monotonic() < deadline:
+            items = api.get("/api/v1/conversations", params={"limit": 200}).json()["items"]
+            found = [c for c in items if c["thread"] == thread]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+    raise AssertionError(f"no conversation for thread {thread}")
+
+
+def ids_until(stream, wanted: int, timeout: float) -> list[int]:
+    """Conversation ids the stream sends until ``wanted`` comes (or the time is up)."""
+    seen: list[int] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = stream.next_event(deadline - time.monotonic())
+        if event is None:
+            break
+        name, data = event
+        assert name == "conversation"
+        seen.append(json.loads(data)["id"])
+        if seen[-1] == wanted:
+            break
+    return seen

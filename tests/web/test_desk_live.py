@@ -6,7 +6,6 @@ the server shuts down."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 
@@ -18,8 +17,10 @@ from tests.web.desk_live_helpers import (
     AFTER_SALES,
     ANALYST,
     INVOICES,
+    conversation_of,
     customer_writes,
     event_stream,
+    ids_until,
     signed_in,
     staff,
 )
@@ -39,35 +40,6 @@ def server(
     with live_server_on(request.param, home, settings) as live:
         staff(live)
         yield live
-
-
-def conversation_of(server: LiveServer, thread: str, timeout: float = 20) -> dict:
-    """The conversation of a thread, once the desk group placed its message."""
-    deadline = time.monotonic() + timeout
-    with server.api() as api:
-        while time.monotonic() < deadline:
-            items = api.get("/api/v1/conversations", params={"limit": 200}).json()["items"]
-            found = [c for c in items if c["thread"] == thread]
-            if found:
-                return found[0]
-            time.sleep(0.1)
-    raise AssertionError(f"no conversation for thread {thread}")
-
-
-def ids_until(stream, wanted: int, timeout: float) -> list[int]:
-    """Conversation ids the stream sends until ``wanted`` comes (or the time is up)."""
-    seen: list[int] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        event = stream.next_event(deadline - time.monotonic())
-        if event is None:
-            break
-        name, data = event
-        assert name == "conversation"
-        seen.append(json.loads(data)["id"])
-        if seen[-1] == wanted:
-            break
-    return seen
 
 
 def test_a_message_reaches_the_agent_who_may_see_it_and_no_other(server):

@@ -10,14 +10,14 @@ when the gate or the channel said no (WeChat's 48-hour window): the thread shows
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from omnicx.channels.outbound import delivery_reports, outbox_kind
+from omnicx.channels.outbound import DeliveryReport, delivery_reports, outbox_kind
 from omnicx.core.eventlog.base import LogEvent
 from omnicx.core.i18n import gettext
 from omnicx.core.outbox import OutboxMessage, enqueue
@@ -78,27 +78,43 @@ def delivery_states(
     """Each message's delivery (by message id), its outbox's where it has one, and once
     sent what the channel's provider reported (SMS: sent, delivered, failed)."""
     listed = list(messages)
-    linked = {m.outbox_id for m in listed if m.outbox_id is not None}
-    rows: dict[int, tuple[str, str | None]] = {}
-    if linked:
-        found = session.execute(
-            select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.last_error).where(
-                OutboxMessage.id.in_(linked)
-            )
-        )
-        rows = {row.id: (row.status, row.last_error) for row in found}
-    sent = [i for i, (status, _) in rows.items() if status == "sent"]
-    reports = delivery_reports(session, channel, sent) if sent else {}
+    linked = outbox_deliveries(session, {m.outbox_id: channel for m in listed if m.outbox_id})
     out: dict[int, Delivery] = {}
     for m in listed:
-        status, reason = rows.get(m.outbox_id, ("", None)) if m.outbox_id else ("", None)
-        state = STATES.get(status, m.delivery)
-        report = reports.get(m.outbox_id) if m.outbox_id else None
+        found = linked.get(m.outbox_id) if m.outbox_id else None
+        out[m.id] = found if found is not None else Delivery(m.delivery)
+    return out
+
+
+def outbox_deliveries(session: Session, channels: Mapping[int, str]) -> dict[int, Delivery]:
+    """The delivery of each of these outbox messages (of replies, by outbox id, with the
+    channel each went out on) that exists: its status, and once sent its provider's
+    report. One read of the outbox by primary key, and one of a channel's reports when
+    some of its messages were sent."""
+    if not channels:
+        return {}
+    found = session.execute(
+        select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.last_error).where(
+            OutboxMessage.id.in_(channels)
+        )
+    )
+    rows = {row.id: (row.status, row.last_error) for row in found}
+    sent: dict[str, list[int]] = {}
+    for outbox_id, (status, _) in rows.items():
+        if status == "sent":
+            sent.setdefault(channels[outbox_id], []).append(outbox_id)
+    reports: dict[int, DeliveryReport] = {}
+    for channel, ids in sent.items():
+        reports.update(delivery_reports(session, channel, ids))
+    out: dict[int, Delivery] = {}
+    for outbox_id, (status, reason) in rows.items():
+        state = STATES.get(status, "queued")
+        report = reports.get(outbox_id)
         if report is not None:
             state, reason = report.state, report.reason
         # An outbox failure's error is technical; a provider's report is a sentence.
         shown = reason if (state == "refused" or report is not None) and reason else None
-        out[m.id] = Delivery(state, shown)
+        out[outbox_id] = Delivery(state, shown)
     return out
 
 

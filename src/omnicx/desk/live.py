@@ -13,6 +13,11 @@ about it leaves this module.
 
 The same poll reads the screen pops of phone calls (``desk.calls.CallPop``) and sends
 each, as ids only, to the streams of the one agent it is for.
+
+A reply's delivery outcome (sent, failed, refused; an SMS provider's report) writes no
+desk row: the feed also keeps a watch of the replies not settled yet and announces the
+conversation of one whose delivery changed (``desk.live_delivery`` says why it reads
+their current state rather than following a column).
 """
 
 from __future__ import annotations
@@ -22,7 +27,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, Text, case, cast, literal, null, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Subquery,
+    Text,
+    case,
+    cast,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from omnicx.core.database import Database
@@ -30,6 +46,7 @@ from omnicx.core.follow import Follower, Watermark
 from omnicx.core.serialization import loads
 from omnicx.desk.access import Reach
 from omnicx.desk.calls import CallPop
+from omnicx.desk.live_delivery import DeliveryWatch
 from omnicx.desk.models import Conversation, ConversationChange, Message
 
 POLL_SECONDS = 0.25
@@ -77,6 +94,7 @@ class ConversationFeed(Follower[ConversationChanged | CallPopped]):
         self._messages = Watermark(Message.id, self.overlap_ids)
         self._changes = Watermark(ConversationChange.id, self.overlap_ids)
         self._pops = Watermark(CallPop.id, self.overlap_ids)
+        self._deliveries = DeliveryWatch()
 
     async def subscribe(self, reach: Reach) -> Listener:
         """A listener that receives the ids of conversations ``reach`` covers, changed from
@@ -96,10 +114,16 @@ class ConversationFeed(Follower[ConversationChanged | CallPopped]):
     def listening(self) -> bool:
         return bool(self._listeners)
 
+    @property
+    def watched_replies(self) -> int:
+        """How many replies' delivery the feed still reads each poll (not settled)."""
+        return len(self._deliveries)
+
     def begin(self, session: Session) -> None:
         self._messages.restart(session)
         self._changes.restart(session)
         self._pops.restart(session)
+        self._deliveries.restart(session, BATCH)
 
     def poll(self, session: Session) -> Sequence[ConversationChanged | CallPopped]:
         rows = session.execute(_written_since(self._messages.low, self._changes.low)).all()
@@ -113,6 +137,11 @@ class ConversationFeed(Follower[ConversationChanged | CallPopped]):
                 holders = changed.setdefault(row.conversation_id, set())
                 holders.add((row.assignee_id, row.team_id))
                 holders.update(_held_before(row.detail))
+                if row.kind == MESSAGE and row.outbox_id is not None:
+                    self._deliveries.take([(row.outbox_id, row.conversation_id, row.channel)])
+        delivered = self._deliveries.changed(session) - changed.keys()
+        for c, assignee, team in _holders(session, delivered):
+            changed[c] = {(assignee, team)}
         found: list[ConversationChanged | CallPopped] = [
             ConversationChanged(c, frozenset(h)) for c, h in changed.items()
         ]
@@ -153,10 +182,20 @@ def _written_since(after_message: int, after_change: int) -> Any:
     one statement (a UNION ALL of two indexed range reads)."""
     moved = case((ConversationChange.action.in_(MOVES), ConversationChange.detail), else_=null())
     messages = _above(
-        MESSAGE, Message.id, Message.conversation_id, cast(null(), Text), after_message
+        MESSAGE,
+        Message.id,
+        Message.conversation_id,
+        cast(null(), Text),
+        Message.outbox_id,
+        after_message,
     )
     changes = _above(
-        CHANGE, ConversationChange.id, ConversationChange.conversation_id, moved, after_change
+        CHANGE,
+        ConversationChange.id,
+        ConversationChange.conversation_id,
+        moved,
+        cast(null(), BigInteger),
+        after_change,
     )
     return union_all(select(messages), select(changes))
 
@@ -166,6 +205,7 @@ def _above(
     row_id: InstrumentedAttribute[int],
     conversation_id: InstrumentedAttribute[int],
     detail: ColumnElement[Any],
+    outbox_id: ColumnElement[Any] | InstrumentedAttribute[int | None],
     after: int,
 ) -> Subquery:
     """The next ``BATCH`` rows of one table after id ``after``, with their holders."""
@@ -177,6 +217,8 @@ def _above(
             Conversation.assignee_id.label("assignee_id"),
             Conversation.team_id.label("team_id"),
             detail.label("detail"),
+            outbox_id.label("outbox_id"),
+            Conversation.channel.label("channel"),
         )
         .join(Conversation, Conversation.id == conversation_id)
         .where(row_id > after)
@@ -184,6 +226,18 @@ def _above(
         .limit(BATCH)
         .subquery()
     )
+
+
+def _holders(session: Session, conversation_ids: set[int]) -> list[tuple[int, Any, Any]]:
+    """Who holds each of these conversations now (assignee id, team id)."""
+    if not conversation_ids:
+        return []
+    rows = session.execute(
+        select(Conversation.id, Conversation.assignee_id, Conversation.team_id).where(
+            Conversation.id.in_(conversation_ids)
+        )
+    )
+    return [(r.id, r.assignee_id, r.team_id) for r in rows]
 
 
 def _held_before(detail: str | None) -> list[Holder]:
