@@ -91,6 +91,7 @@ class Mail:
     at: float  # seconds after the start, when it is due
     sender: str
     message_id: str
+    subject: str
     data: bytes
     parent: Mail | None = None
     references: tuple[str, ...] = ()
@@ -115,7 +116,7 @@ def build_mail(
         text = BODIES[rng.randrange(len(BODIES))].format(n=n, name=name)
         references: tuple[str, ...] = ()
     else:
-        subject = "回复: " + SUBJECTS[parent.n % len(SUBJECTS)].format(n=parent.n)
+        subject = "回复: " + parent.subject.removeprefix("回复: ")
         quoted = "\n".join("> " + line for line in f"订单 {parent.n} 的问题".splitlines())
         moment = (start + timedelta(seconds=parent.at)).strftime("%Y年%m月%d日 %H:%M")
         text = (
@@ -174,7 +175,7 @@ def build_mail(
         headers += plain[:2]
         body = plain[3:]
     data = "\n".join([*headers, "", *body, ""]).replace("\n", "\r\n")
-    return Mail(n, at, sender, message_id, data.encode(), parent, references)
+    return Mail(n, at, sender, message_id, subject, data.encode(), parent, references)
 
 
 def plan_mails(args: argparse.Namespace, rng: random.Random) -> list[Mail]:
