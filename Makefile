@@ -45,6 +45,7 @@ bench: $(STAMP) ## Run the benchmarks (by hand; figures go to docs/benchmarks.md
 	@$(PY) bench/scheduler.py
 	@$(PY) bench/desk.py
 	@$(PY) bench/channels.py
+	@$(PY) bench/mail.py
 
 messages: $(STAMP) ## Extract the UI's and errors' strings and update the zh-CN/en catalogs (docs/i18n.md)
 	@$(PY) -m omnicx.core.message_catalog

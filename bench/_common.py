@@ -309,10 +309,15 @@ def _status_kib(pid: int, key: str) -> int:
 
 @contextlib.contextmanager
 def running_server(
-    home: Path, *, pipeline: bool = True, timeout: float = 60.0, database_url: str | None = None
+    home: Path,
+    *,
+    pipeline: bool = True,
+    timeout: float = 60.0,
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
-    """Start ``omnicx serve`` for ``home`` (on its SQLite file, or ``database_url``) and
-    wait for /healthz; stop it afterwards."""
+    """Start ``omnicx serve`` for ``home`` (on its SQLite file, or ``database_url``; with
+    ``env`` added to its environment) and wait for /healthz; stop it afterwards."""
     port = free_port()
     log_path = home / "server.log"
     command = [sys.executable, "-m", "omnicx", "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -322,7 +327,7 @@ def running_server(
         process = subprocess.Popen(
             command,
             cwd=home,
-            env=server_environment(home, database_url),
+            env=server_environment(home, database_url) | (env or {}),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -25,6 +25,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -124,26 +125,70 @@ async def send_all(
 
 COUNTS = (
     "SELECT (SELECT count(*) FROM events e JOIN channels c ON c.source_id = e.source_id"
-    "        WHERE c.kind = 'wechat'),"
+    "        WHERE c.kind = '{kind}'),"
     "       (SELECT count(DISTINCT e.message_id) FROM events e"
-    "        JOIN channels c ON c.source_id = e.source_id WHERE c.kind = 'wechat'),"
-    "       (SELECT count(*) FROM desk_messages WHERE channel = 'wechat' AND direction = 'in')"
+    "        JOIN channels c ON c.source_id = e.source_id WHERE c.kind = '{kind}'),"
+    "       (SELECT count(*) FROM desk_messages WHERE channel = '{kind}' AND direction = 'in')"
 )
 
 
-def counts(home: Path, database_url: str | None) -> tuple[int, int, int]:
-    """(events on the log, distinct message ids among them, desk messages) of WeChat."""
+def query(home: Path, database_url: str | None, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` from the server's database (SQLite read-only, or PostgreSQL)."""
     if database_url:
         with psycopg.connect(database_url) as pg:
-            row = pg.execute(COUNTS).fetchone()
-    else:
-        conn = readonly_connection(database_path(home))
-        try:
-            row = conn.execute(COUNTS).fetchone()
-        finally:
-            conn.close()
-    assert row is not None
+            return [tuple(row) for row in pg.execute(sql).fetchall()]
+    conn = readonly_connection(database_path(home))
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def counts(home: Path, database_url: str | None, kind: str = "wechat") -> tuple[int, int, int]:
+    """(events on the log, distinct message ids among them, desk messages) of a channel
+    kind (one of ours, never outside input: it is written into the SQL)."""
+    row = query(home, database_url, COUNTS.format(kind=kind))[0]
     return int(row[0]), int(row[1]), int(row[2])
+
+
+def wait_until_placed(
+    home: Path, database_url: str | None, kind: str, expected: int, timeout: float = 120
+) -> tuple[tuple[int, int, int], float]:
+    """Poll until the desk holds ``expected`` messages of ``kind`` (or ``timeout``);
+    the last counts and the seconds waited."""
+    started = time.perf_counter()
+    deadline = time.monotonic() + timeout
+    while (found := counts(home, database_url, kind))[2] < expected:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    return found, time.perf_counter() - started
+
+
+def backend_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the database (postgres: a throwaway one on OMNICX_BENCH_POSTGRES_URL)",
+    )
+
+
+def migrated_home(
+    stack: contextlib.ExitStack, name: str, args: argparse.Namespace
+) -> tuple[Path, str | None]:
+    """A throwaway OMNICX_HOME and, with ``--backend postgres``, a throwaway database,
+    both migrated; (home, database URL or None for the home's SQLite file)."""
+    home = stack.enter_context(bench_home(name, args.workdir, args.keep))
+    url = stack.enter_context(fresh_database()) if args.backend == "postgres" else None
+    if url:
+        subprocess.run(
+            [sys.executable, "-m", "omnicx", "migrate"],
+            env=server_environment(home, url), cwd=home, check=True, capture_output=True,
+        )  # fmt: skip
+    else:
+        migrate(home)
+    return home, url
 
 
 def main() -> None:
@@ -154,27 +199,14 @@ def main() -> None:
     parser.add_argument("--retry-share", type=float, default=0.1)
     parser.add_argument("--aes", action="store_true", help="safe mode (encrypted bodies)")
     parser.add_argument("--no-pipeline", action="store_true", help="(diagnosis) no worker")
-    parser.add_argument(
-        "--backend",
-        choices=("sqlite", "postgres"),
-        default="sqlite",
-        help="the database (postgres: a throwaway one on OMNICX_BENCH_POSTGRES_URL)",
-    )
+    backend_argument(parser)
     common_arguments(parser)
     args = parser.parse_args()
     announce("WeChat callback", args)
     rng = random.Random(args.seed)
     messages = int(args.rate * args.seconds)
     with contextlib.ExitStack() as stack:
-        home = stack.enter_context(bench_home("channels", args.workdir, args.keep))
-        url = stack.enter_context(fresh_database()) if args.backend == "postgres" else None
-        if url:
-            subprocess.run(
-                [sys.executable, "-m", "omnicx", "migrate"],
-                env=server_environment(home, url), cwd=home, check=True, capture_output=True,
-            )  # fmt: skip
-        else:
-            migrate(home)
+        home, url = migrated_home(stack, "channels", args)
         path = create_channel(home, args.aes, url)
         plan: list[tuple[float, dict[str, str], bytes]] = []
         for n in range(messages):
@@ -194,14 +226,10 @@ def main() -> None:
         with running_server(home, pipeline=not args.no_pipeline, database_url=url) as server:
             watch = CpuWatch(server)
             latencies, failed = asyncio.run(send_all(server.url + path, plan))
-            sent_in = time.perf_counter()
             # Without the pipeline nothing places the messages: the log is all there is.
-            deadline = time.monotonic() + (0 if args.no_pipeline else 120)
-            while (found := counts(home, url))[2] < messages:
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
-            placed_in = time.perf_counter() - sent_in
+            found, placed_in = wait_until_placed(
+                home, url, "wechat", messages, 0 if args.no_pipeline else 120
+            )
             other = watch.other_cores()
     events, distinct, desk = found
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
