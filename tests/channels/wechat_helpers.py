@@ -149,6 +149,8 @@ class Recorder:
     tokens_issued: list[str] = field(default_factory=list)
     valid_token: str | None = None
     sent: list[dict[str, Any]] = field(default_factory=list)
+    # Template messages taken (``/cgi-bin/message/template/send``).
+    templates: list[dict[str, Any]] = field(default_factory=list)
     refused_tokens: list[str] = field(default_factory=list)
     # Answer the next sends with these error codes first (e.g. [40001] once).
     send_errors: list[int] = field(default_factory=list)
@@ -208,7 +210,7 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             path, query = urlsplit(self.path).path, self._query()
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if path != "/cgi-bin/message/custom/send":
+            if path not in ("/cgi-bin/message/custom/send", "/cgi-bin/message/template/send"):
                 self.send_error(404)
                 return
             with recorder.lock:
@@ -221,6 +223,9 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                     return
             if not self._token_ok(query):
                 return
+            if path == "/cgi-bin/message/template/send":
+                self._template(body)
+                return
             text = body.get("text") if isinstance(body, dict) else None
             if (
                 body.get("msgtype") != "text"
@@ -232,6 +237,21 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
             with recorder.lock:
                 recorder.sent.append(body)
             self._answer({"errcode": 0, "errmsg": "ok"})
+
+        def _template(self, body: Any) -> None:
+            """WeChat's checks: a follower, a template id, and each field's ``value``."""
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, dict) or not body.get("touser"):
+                self._answer({"errcode": 47001, "errmsg": "data format error"})
+                return
+            if not body.get("template_id") or not all(
+                isinstance(v, dict) and isinstance(v.get("value"), str) for v in data.values()
+            ):
+                self._answer({"errcode": 40037, "errmsg": "invalid template_id"})
+                return
+            with recorder.lock:
+                recorder.templates.append(body)
+            self._answer({"errcode": 0, "errmsg": "ok", "msgid": 200228332})
 
     return Handler
 

@@ -51,6 +51,8 @@ def post_channel(principal: Admin, body: ChannelCreate, request: Request) -> Cha
                     token=body.token or "",
                     aes_key=body.aes_key,
                     api_base=body.api_base,
+                    service_template=body.service_template,
+                    template_field=body.template_field,
                     actor=principal,
                 ),
                 None,

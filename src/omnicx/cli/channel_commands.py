@@ -66,6 +66,12 @@ def channels_create(
     api_base: Annotated[
         str | None, typer.Option(help="wechat: the API's address (default api.weixin.qq.com)")
     ] = None,
+    service_template: Annotated[
+        str | None, typer.Option(help="wechat: template id for replies after 48 hours")
+    ] = None,
+    template_field: Annotated[
+        str | None, typer.Option(help="wechat: the template's field for the reply (content)")
+    ] = None,
     server_url: Annotated[str | None, typer.Option(help=SERVER_HELP)] = None,
     provider: Annotated[str, typer.Option(help="sms: twilio, aliyun or sink")] = "twilio",
     account_sid: Annotated[str | None, typer.Option(help="sms: Twilio's account SID")] = None,
@@ -119,6 +125,7 @@ def channels_create(
     missing = [f"--{k.replace('_', '-')}" for k, v in wechat.items() if not v]
     if kind == "wechat" and missing:
         raise fail("a WeChat channel needs " + ", ".join(missing))
+    template = {"service_template": service_template, "template_field": template_field}
     try:
         with get_database().write() as session:
             channel, secret = _create(
@@ -128,7 +135,7 @@ def channels_create(
                 origin or [],
                 identity_secret_generate,
                 prechat,
-                wechat,
+                {**wechat, **template},
                 aes_key,
                 api_base,
             )
@@ -205,6 +212,8 @@ def _create(
         token=account["token"] or "",
         aes_key=aes_key,
         api_base=api_base,
+        service_template=account.get("service_template"),
+        template_field=account.get("template_field"),
         actor=operator(),
     )
     return channel, None
