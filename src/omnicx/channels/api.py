@@ -53,6 +53,7 @@ def post_channel(principal: Admin, body: ChannelCreate, request: Request) -> Cha
                     api_base=body.api_base,
                     service_template=body.service_template,
                     template_field=body.template_field,
+                    open_platform=body.open_platform,
                     actor=principal,
                 ),
                 None,

@@ -51,6 +51,9 @@ class ChannelCreate(BaseModel):
     template_field: str | None = Field(
         None, max_length=32, description="wechat: the template's field for the reply (content)"
     )
+    open_platform: str | None = Field(
+        None, max_length=100, description="wechat: the unionids' collection (Open Platform)"
+    )
 
     provider: str = Field("twilio", max_length=16, description="sms: twilio, aliyun or sink")
     from_number: str | None = Field(

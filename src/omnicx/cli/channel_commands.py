@@ -72,6 +72,9 @@ def channels_create(
     template_field: Annotated[
         str | None, typer.Option(help="wechat: the template's field for the reply (content)")
     ] = None,
+    open_platform: Annotated[
+        str | None, typer.Option(help="wechat: the unionids' collection (Open Platform account)")
+    ] = None,
     server_url: Annotated[str | None, typer.Option(help=SERVER_HELP)] = None,
     provider: Annotated[str, typer.Option(help="sms: twilio, aliyun or sink")] = "twilio",
     account_sid: Annotated[str | None, typer.Option(help="sms: Twilio's account SID")] = None,
@@ -125,7 +128,11 @@ def channels_create(
     missing = [f"--{k.replace('_', '-')}" for k, v in wechat.items() if not v]
     if kind == "wechat" and missing:
         raise fail("a WeChat channel needs " + ", ".join(missing))
-    template = {"service_template": service_template, "template_field": template_field}
+    template = {
+        "service_template": service_template,
+        "template_field": template_field,
+        "open_platform": open_platform,
+    }
     try:
         with get_database().write() as session:
             channel, secret = _create(
@@ -214,6 +221,7 @@ def _create(
         api_base=api_base,
         service_template=account.get("service_template"),
         template_field=account.get("template_field"),
+        open_platform=account.get("open_platform"),
         actor=operator(),
     )
     return channel, None

@@ -62,6 +62,12 @@ class WechatApi:
         }
         answer_of(self._call("POST", "/cgi-bin/message/template/send", json=body))
 
+    def user_info(self, openid: str) -> dict[str, object]:
+        """A follower's profile (``/cgi-bin/user/info``): ``unionid`` among it when the
+        account is bound to an Open Platform account."""
+        params = {"openid": openid, "lang": "zh_CN"}
+        return answer_of(self._call("GET", "/cgi-bin/user/info", params=params))
+
     def media(self, media_id: str) -> tuple[bytes, str, str | None]:
         """A medium's bytes, type and file name (``/cgi-bin/media/get``); WeChat keeps
         media a follower sent for 3 days."""

@@ -44,9 +44,7 @@ def service_template_of(template_id: str | None, field: str | None) -> dict[str,
     template_id = (template_id or "").strip()
     if not template_id:
         if field:
-            raise InvalidInput(
-                "a template field needs a service template", field="template_field"
-            )
+            raise InvalidInput("a template field needs a service template", field="template_field")
         return {}
     if not TEMPLATE_ID.match(template_id):
         raise InvalidInput(
@@ -74,11 +72,13 @@ def create_wechat_channel(
     api_base: str | None = None,
     service_template: str | None = None,
     template_field: str | None = None,
+    open_platform: str | None = None,
     actor: Principal = SYSTEM,
 ) -> Channel:
     """Check the account's settings and create the channel (audited, without secrets).
     ``service_template``: the template replies go out as outside the 48-hour window,
-    its ``template_field`` (``content`` by default) carrying the reply."""
+    its ``template_field`` (``content`` by default) carrying the reply. ``open_platform``:
+    the collection of the followers' unionids (``users.py``)."""
     app_id, app_secret, token = app_id.strip(), app_secret.strip(), token.strip()
     if not APP_ID.match(app_id):
         raise InvalidInput("the app id is the AppID of the WeChat console (wx…)", field="app_id")
@@ -89,7 +89,14 @@ def create_wechat_channel(
         )
     if not TOKEN.match(token):
         raise InvalidInput("the token is 3-32 letters or digits", field="token")
-    template = service_template_of(service_template, template_field)
+    extra = service_template_of(service_template, template_field)
+    platform = (open_platform or "").strip()
+    if len(platform) > 100:
+        raise InvalidInput(
+            "the Open Platform account is at most 100 characters", field="open_platform"
+        )
+    if platform:
+        extra["open_platform"] = platform
     secrets = {"app_secret": app_secret, "token": token}
     if aes_key:
         try:
@@ -103,7 +110,7 @@ def create_wechat_channel(
         session,
         "wechat",
         name,
-        settings={"app_id": app_id, "api_base": api_base_of(api_base), **template},
+        settings={"app_id": app_id, "api_base": api_base_of(api_base), **extra},
         secrets=secrets,
         actor=actor,
     )
