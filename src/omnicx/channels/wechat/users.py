@@ -23,6 +23,7 @@ import logging
 import threading
 from datetime import timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.orm import Session
 
@@ -48,7 +49,8 @@ USER_INFO_LEASE = timedelta(minutes=1)
 UNIONID_TYPE = "wechat_unionid"
 UNAUTHORIZED = 48001  # api unauthorized: the account may not call the user-info API
 
-_unauthorized: set[int] = set()
+# The channels of each database known to lack the permission, logged once each.
+_unauthorized: WeakKeyDictionary[Database, set[int]] = WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -75,8 +77,9 @@ def fetch_user_info(settings: Settings, database: Database, job: FiredJob) -> No
         if exc.errcode != UNAUTHORIZED:
             raise
         with _lock:
-            first = channel_id not in _unauthorized
-            _unauthorized.add(channel_id)
+            known = _unauthorized.setdefault(database, set())
+            first = channel_id not in known
+            known.add(channel_id)
         if first:
             log.warning(
                 "WeChat channel %s may not call the user-info API (48001): no unionids", channel_id
