@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from omnicx.channels.service import channel_by_id
+from omnicx.channels.service import channel_by_id, channel_for_token
 from omnicx.channels.wechat.models import WechatContact
 from omnicx.channels.wechat.setup import create_wechat_channel
 from omnicx.cli.main import app
@@ -209,8 +209,6 @@ def test_a_channel_s_template_from_the_command_line_and_the_api(client, db):
     assert made.exit_code == 0, made.output
     token = made.output.strip().rsplit("/", 1)[1]
     with db.read() as session:
-        from omnicx.channels.service import channel_for_token
-
         view = channel_by_id(session, channel_for_token(session, token, "wechat").id)
     assert view.settings["service_template"] == TEMPLATE_ID
     assert view.settings["template_field"] == "keyword1"
