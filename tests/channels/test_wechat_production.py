@@ -2,7 +2,8 @@
 with its worker. A message WeChat posts three times (its retries) is one event on the
 stream and in the events table and one message of the follower's conversation; the
 agent's reply reaches the local stand-in for WeChat's API through the worker's
-dispatcher."""
+dispatcher; the worker's scheduler fetches the follower's unionid and puts it on the
+stream."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ def test_a_retried_message_and_a_reply_through_jetstream(tmp_path, nats_url, str
             "--app-secret", APP_SECRET, "--token", TOKEN, "--api-base", recorder.url,
             "--server-url", server.url,
         )  # fmt: skip
+        recorder.unionids[OPENID] = "o6_bmasdasdsad6_2sgVt7hMZOPfL"
         url = out.strip().splitlines()[-1]
         assert re.fullmatch(rf"{server.url}/wechat/callback/wx_[\w-]+", url), out
         query, body = callback(text_xml("安装师傅什么时候到？", 27_000_001))
@@ -70,3 +72,18 @@ def test_a_retried_message_and_a_reply_through_jetstream(tmp_path, nats_url, str
         assert recorder.sent == [
             {"touser": OPENID, "msgtype": "text", "text": {"content": "师傅下午两点前到。"}}
         ]
+        # The unionid reached identity through the stream: the openid's customer has it.
+
+        def by_unionid() -> int | None:
+            found = api.get(
+                "/api/v1/customers/lookup",
+                params={"type": "wechat_unionid", "value": "o6_bmasdasdsad6_2sgVt7hMZOPfL"},
+            )
+            return int(found.json()["id"]) if found.status_code == 200 else None
+
+        customer = _eventually(by_unionid)
+        by_openid = api.get(
+            "/api/v1/customers/lookup",
+            params={"type": "wechat_openid", "value": OPENID, "scope": APP_ID},
+        )
+        assert by_openid.json()["id"] == customer and recorder.user_info_asked == [OPENID]

@@ -194,8 +194,9 @@ def test_media_a_follower_sends_are_fetched_into_the_attachment_store(
         signed = xml.replace("</xml>", f"<MsgId>{msg_id}</MsgId></xml>")
         assert post(client, thread.chat, signed).text == "success"
     process(db)
-    # The callback only scheduled the fetches; a worker's scheduler runs them.
-    assert Runner(db, wire_jobs(settings, Registry())).run_until_idle() == 2
+    # The callback only scheduled the fetches (and, for a new follower, their user info:
+    # test_wechat_unionid.py); a worker's scheduler runs them.
+    assert Runner(db, wire_jobs(settings, Registry())).run_until_idle() == 3
     assert wechat_api.tokens_issued  # fetched with the account's token
     items = client.get(
         f"/api/v1/conversations/{thread.conversation_id}/messages", headers=thread.headers

@@ -149,10 +149,19 @@ class Recorder:
     tokens_issued: list[str] = field(default_factory=list)
     valid_token: str | None = None
     sent: list[dict[str, Any]] = field(default_factory=list)
+    # Template messages taken (``/cgi-bin/message/template/send``).
+    templates: list[dict[str, Any]] = field(default_factory=list)
     refused_tokens: list[str] = field(default_factory=list)
     # Answer the next sends with these error codes first (e.g. [40001] once).
     send_errors: list[int] = field(default_factory=list)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    # The unionid of each follower (``/cgi-bin/user/info``; none: not bound to an Open
+    # Platform account), the openids asked about, and error codes to answer first.
+    unionids: dict[str, str] = field(default_factory=dict)
+    user_info_asked: list[str] = field(default_factory=list)
+    user_info_errors: list[int] = field(default_factory=list)
+    app_id: str = APP_ID
+    app_secret: str = APP_SECRET
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -184,8 +193,8 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
             if path == "/cgi-bin/token":
                 if (query.get("grant_type"), query.get("appid"), query.get("secret")) != (
                     "client_credential",
-                    APP_ID,
-                    APP_SECRET,
+                    recorder.app_id,
+                    recorder.app_secret,
                 ):
                     self._answer({"errcode": 40125, "errmsg": "invalid appsecret"})
                     return
@@ -202,13 +211,15 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                     self._answer({"errcode": 40007, "errmsg": "invalid media_id"})
                 else:
                     self._answer(found[0], found[1])
+            elif path == "/cgi-bin/user/info":
+                self._user_info(query)
             else:
                 self.send_error(404)
 
         def do_POST(self) -> None:
             path, query = urlsplit(self.path).path, self._query()
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if path != "/cgi-bin/message/custom/send":
+            if path not in ("/cgi-bin/message/custom/send", "/cgi-bin/message/template/send"):
                 self.send_error(404)
                 return
             with recorder.lock:
@@ -220,6 +231,9 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                     self._answer({"errcode": code, "errmsg": "refused by the test"})
                     return
             if not self._token_ok(query):
+                return
+            if path == "/cgi-bin/message/template/send":
+                self._template(body)
                 return
             text = body.get("text") if isinstance(body, dict) else None
             if (
@@ -233,13 +247,47 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                 recorder.sent.append(body)
             self._answer({"errcode": 0, "errmsg": "ok"})
 
+        def _user_info(self, query: dict[str, str]) -> None:
+            openid = query.get("openid", "")
+            with recorder.lock:
+                recorder.user_info_asked.append(openid)
+                error = recorder.user_info_errors.pop(0) if recorder.user_info_errors else 0
+            if error:
+                self._answer({"errcode": error, "errmsg": "refused by the test"})
+                return
+            if not self._token_ok(query):
+                return
+            if query.get("lang") not in ("zh_CN", "zh_TW", "en") or not openid:
+                self._answer({"errcode": 40003, "errmsg": "invalid openid"})
+                return
+            info: dict[str, Any] = {"subscribe": 1, "openid": openid, "language": "zh_CN"}
+            if openid in recorder.unionids:
+                info["unionid"] = recorder.unionids[openid]
+            self._answer(info)
+
+        def _template(self, body: Any) -> None:
+            """WeChat's checks: a follower, a template id, and each field's ``value``."""
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, dict) or not body.get("touser"):
+                self._answer({"errcode": 47001, "errmsg": "data format error"})
+                return
+            if not body.get("template_id") or not all(
+                isinstance(v, dict) and isinstance(v.get("value"), str) for v in data.values()
+            ):
+                self._answer({"errcode": 40037, "errmsg": "invalid template_id"})
+                return
+            with recorder.lock:
+                recorder.templates.append(body)
+            self._answer({"errcode": 0, "errmsg": "ok", "msgid": 200228332})
+
     return Handler
 
 
 @contextmanager
-def wechat_api() -> Iterator[Recorder]:
-    """A real HTTP server on 127.0.0.1 answering like WeChat's API."""
-    recorder = Recorder()
+def wechat_api(app_id: str = APP_ID, app_secret: str = APP_SECRET) -> Iterator[Recorder]:
+    """A real HTTP server on 127.0.0.1 answering like WeChat's API for the account
+    ``app_id``."""
+    recorder = Recorder(app_id=app_id, app_secret=app_secret)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
     recorder.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -45,6 +45,15 @@ class ChannelCreate(BaseModel):
     api_base: str | None = Field(
         None, max_length=200, description="wechat: the API's address (api.weixin.qq.com)"
     )
+    service_template: str | None = Field(
+        None, max_length=64, description="wechat: template id for replies outside 48 hours"
+    )
+    template_field: str | None = Field(
+        None, max_length=32, description="wechat: the template's field for the reply (content)"
+    )
+    open_platform: str | None = Field(
+        None, max_length=100, description="wechat: the unionids' collection (Open Platform)"
+    )
 
     provider: str = Field("twilio", max_length=16, description="sms: twilio, aliyun or sink")
     from_number: str | None = Field(
@@ -94,6 +103,9 @@ class ChannelOut(BaseModel):
     created_at: datetime
     snippet: str = Field(description="What to paste: the widget's tag, or WeChat's callback URL")
     app_id: str | None = Field(None, description="wechat: the AppID")
+    service_template: str | None = Field(
+        None, description="wechat: the template replies go out as after 48 hours"
+    )
 
     @classmethod
     def of(cls, channel: Channel, server_url: str) -> ChannelOut:
@@ -110,6 +122,7 @@ class ChannelOut(BaseModel):
             created_at=as_utc(channel.created_at),
             snippet=entry_point(channel, server_url),
             app_id=settings_of(channel).get("app_id"),
+            service_template=settings_of(channel).get("service_template"),
         )
 
 

@@ -67,6 +67,15 @@ def channels_create(
     api_base: Annotated[
         str | None, typer.Option(help="wechat: the API's address (default api.weixin.qq.com)")
     ] = None,
+    service_template: Annotated[
+        str | None, typer.Option(help="wechat: template id for replies after 48 hours")
+    ] = None,
+    template_field: Annotated[
+        str | None, typer.Option(help="wechat: the template's field for the reply (content)")
+    ] = None,
+    open_platform: Annotated[
+        str | None, typer.Option(help="wechat: the unionids' collection (Open Platform account)")
+    ] = None,
     server_url: Annotated[str | None, typer.Option(help=SERVER_HELP)] = None,
     provider: Annotated[str, typer.Option(help="sms: twilio, aliyun or sink")] = "twilio",
     account_sid: Annotated[str | None, typer.Option(help="sms: Twilio's account SID")] = None,
@@ -132,6 +141,11 @@ def channels_create(
     missing = [f"--{k.replace('_', '-')}" for k, v in wechat.items() if not v]
     if kind == "wechat" and missing:
         raise fail("a WeChat channel needs " + ", ".join(missing))
+    template = {
+        "service_template": service_template,
+        "template_field": template_field,
+        "open_platform": open_platform,
+    }
     try:
         with get_database().write() as session:
             channel, secret = _create(
@@ -141,7 +155,7 @@ def channels_create(
                 origin or [],
                 identity_secret_generate,
                 prechat,
-                wechat,
+                {**wechat, **template},
                 aes_key,
                 api_base,
             )
@@ -218,6 +232,9 @@ def _create(
         token=account["token"] or "",
         aes_key=aes_key,
         api_base=api_base,
+        service_template=account.get("service_template"),
+        template_field=account.get("template_field"),
+        open_platform=account.get("open_platform"),
         actor=operator(),
     )
     return channel, None

@@ -77,7 +77,10 @@ class DeliveryRefused(Exception):
         self.reason = reason
 
 
-Deliverer = Callable[[OutboxMessage, dict[str, Any]], None]
+# A deliverer may return a note on how the message was sent (a sentence for the people
+# who wrote it: WeChat's template message outside the 48-hour window); a sent message
+# keeps it in ``last_error``, which otherwise is empty once sent.
+Deliverer = Callable[[OutboxMessage, dict[str, Any]], str | Message | None]
 # Whether a message may leave now: None, or the reason it is refused. Called in the write
 # transaction that records the refusal, so a gate may write its own trail (audit).
 Gate = Callable[[Session, OutboxMessage], str | None]
@@ -196,17 +199,18 @@ class Dispatcher:
         if self.gate is not None and addressed and not self._may_leave(self.gate, message_id):
             return
         error: str | None = None
+        note: str | Message | None = None
         try:
             deliverer = self.deliverers.get(message.kind)
             if deliverer is None:
                 raise DeliveryFailed(f"no deliverer for kind {message.kind!r}")
-            deliverer(message, loads(message.payload))
+            note = deliverer(message, loads(message.payload))
         except DeliveryRefused as exc:
             self._refuse(message_id, str(exc.reason))
             return
         except Exception as exc:
             error = str(exc) or type(exc).__name__
-        self._finish(message_id, error)
+        self._finish(message_id, error, str(note)[:2000] if note else None)
 
     def _refuse(self, message_id: int, reason: str) -> None:
         """A deliverer's refusal: final, with its reason (and the trail's record)."""
@@ -242,15 +246,16 @@ class Dispatcher:
             self._finish(message_id, f"gate failed: {str(exc) or type(exc).__name__}")
             return False
 
-    def _finish(self, message_id: int, error: str | None) -> None:
-        """Record an attempt: sent, retried later with backoff, or dead."""
+    def _finish(self, message_id: int, error: str | None, note: str | None = None) -> None:
+        """Record an attempt: sent (with the deliverer's note, if any), retried later
+        with backoff, or dead."""
         with self.database.write() as session:
             row = session.get(OutboxMessage, message_id)
             if row is None:
                 return
             row.attempts += 1
             if error is None:
-                row.status, row.delivered_at, row.last_error = "sent", utcnow(), None
+                row.status, row.delivered_at, row.last_error = "sent", utcnow(), note
             elif row.attempts >= self.max_attempts:
                 row.status, row.last_error = "dead", error
                 log.warning(

@@ -65,8 +65,9 @@ def queue_delivery(
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """Where a message stands, and for a refused reply why (the English sentence the
-    gate or the channel wrote; ``reason_in`` translates it)."""
+    """Where a message stands, and for a refused reply why, or for a delivered one how
+    the channel sent it if it says (the English sentence the gate or the channel wrote;
+    ``reason_in`` translates it)."""
 
     state: str
     reason: str | None = None
@@ -112,8 +113,11 @@ def outbox_deliveries(session: Session, channels: Mapping[int, str]) -> dict[int
         report = reports.get(outbox_id)
         if report is not None:
             state, reason = report.state, report.reason
-        # An outbox failure's error is technical; a provider's report is a sentence.
-        shown = reason if (state == "refused" or report is not None) and reason else None
+        # An outbox failure's error is technical; a refusal, a sent message's note (how
+        # the channel sent it: WeChat's template message) and a provider's report are
+        # sentences.
+        worded = state in ("refused", "delivered") or report is not None
+        shown = reason if worded and reason else None
         out[outbox_id] = Delivery(state, shown)
     return out
 

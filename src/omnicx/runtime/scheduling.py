@@ -2,7 +2,7 @@
 
 Core runs the jobs but cannot import the domains that act on them; each kind's handler
 is registered here (retention, the desk's snooze wake-ups and SLA clocks, WeChat's media
-fetches; time triggers join as automation arrives).
+fetches and user info; time triggers join as automation arrives).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import partial
 
 from omnicx.channels.wechat.media import MEDIA_JOB, MEDIA_LEASE, fetch_media
+from omnicx.channels.wechat.users import USER_INFO_JOB, USER_INFO_LEASE, fetch_user_info
 from omnicx.core.database import Database
 from omnicx.core.scheduler import Registry, Runner, handlers
 from omnicx.core.settings import Settings
@@ -30,6 +31,9 @@ def wire_jobs(settings: Settings, registry: Registry = handlers) -> Registry:
     )
     registry.register(SNOOZE_JOB, wake_snoozed)
     registry.register_detached(MEDIA_JOB, fetch_media, lease=MEDIA_LEASE)
+    registry.register_detached(
+        USER_INFO_JOB, partial(fetch_user_info, settings), lease=USER_INFO_LEASE
+    )
     register_sla_jobs(registry)
     return registry
 

@@ -33,6 +33,7 @@ from omnicx.channels.wechat.signatures import (
     open_body,
     signed_query,
 )
+from omnicx.channels.wechat.users import schedule_user_info
 from omnicx.core.database import get_database
 from omnicx.core.errors import (
     Forbidden,
@@ -183,12 +184,15 @@ def _record(
     received_at: datetime,
     session: Session,
 ) -> None:
-    """The nonce (a replayed signature is refused here), the reply window and a medium's
-    fetch, durable with the log append (in its very transaction on the table log)."""
+    """The nonce (a replayed signature is refused here), the reply window, a medium's
+    fetch and a new follower's user info, durable with the log append (in its very
+    transaction on the table log)."""
     app_id = str(channel.settings.get("app_id") or "")
     record_callback(session, channel.id, query.timestamp, query.nonce, inbound.event.message_id)
     if inbound.opens_window:
         at = min(inbound.event.occurred_at, received_at)
-        record_interaction(session, channel.id, openid_hash(app_id, inbound.openid), at)
+        key = openid_hash(app_id, inbound.openid)
+        if record_interaction(session, channel.id, key, at):
+            schedule_user_info(session, channel.id, key, inbound.openid)
     if inbound.media is not None:
         schedule_fetch(session, channel.id, inbound.event.message_id, inbound.openid, inbound.media)

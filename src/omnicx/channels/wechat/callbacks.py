@@ -39,6 +39,10 @@ SEEN_NONCE = (
     " WHERE channel_id = ? AND timestamp = ? AND nonce = ?"
 )
 FORGET_NONCES = "DELETE FROM wechat_callback_nonces WHERE seen_at < ?"
+FIRST_CONTACT = (
+    "INSERT INTO wechat_contacts (channel_id, openid_hash, last_interaction_at) VALUES (?, ?, ?)"
+    " ON CONFLICT DO NOTHING RETURNING channel_id"
+)
 INTERACTED = (
     "INSERT INTO wechat_contacts (channel_id, openid_hash, last_interaction_at) VALUES (?, ?, ?)"
     " ON CONFLICT (channel_id, openid_hash) DO UPDATE"
@@ -74,11 +78,15 @@ def _prune(raw: RawStatements) -> None:
     raw.many(FORGET_NONCES, [(raw.time(horizon),)])
 
 
-def record_interaction(session: Session, channel_id: int, key: bytes, at: datetime) -> None:
+def record_interaction(session: Session, channel_id: int, key: bytes, at: datetime) -> bool:
     """The follower interacted at ``at``: the reply window runs 48 hours from the latest
-    (a retry or a late callback never moves it back)."""
+    (a retry or a late callback never moves it back). True the first time (the
+    follower's first row here: ``users.schedule_user_info``)."""
     raw = RawStatements(session)
+    if raw.select(FIRST_CONTACT, (channel_id, key, raw.time(at))):
+        return True
     raw.many(INTERACTED, [(channel_id, key, raw.time(at))])
+    return False
 
 
 def last_interaction(session: Session, channel_id: int, key: bytes) -> datetime | None:

@@ -51,6 +51,23 @@ class WechatApi:
         body = {"touser": openid, "msgtype": "text", "text": {"content": text}}
         answer_of(self._call("POST", "/cgi-bin/message/custom/send", json=body))
 
+    def send_template(self, openid: str, template_id: str, data: dict[str, str]) -> None:
+        """A template message (``/cgi-bin/message/template/send``), each field of ``data``
+        as WeChat's ``{field: {"value": …}}``; WeChat takes these outside the 48-hour
+        window too."""
+        body = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {name: {"value": value} for name, value in data.items()},
+        }
+        answer_of(self._call("POST", "/cgi-bin/message/template/send", json=body))
+
+    def user_info(self, openid: str) -> dict[str, object]:
+        """A follower's profile (``/cgi-bin/user/info``): ``unionid`` among it when the
+        account is bound to an Open Platform account."""
+        params = {"openid": openid, "lang": "zh_CN"}
+        return answer_of(self._call("GET", "/cgi-bin/user/info", params=params))
+
     def media(self, media_id: str) -> tuple[bytes, str, str | None]:
         """A medium's bytes, type and file name (``/cgi-bin/media/get``); WeChat keeps
         media a follower sent for 3 days."""

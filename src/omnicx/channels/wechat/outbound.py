@@ -2,10 +2,12 @@
 API, within WeChat's 48-hour window.
 
 WeChat takes customer-service messages only within 48 hours of the follower's last
-interaction (a message, a follow, a QR code scan, a menu click). Outside it the reply is
-refused before any call, with a reason the agent reads in the thread; WeChat's own
-refusals that retrying cannot cure (window closed, reply limit reached, follower gone)
-end the same way. Other failures (network, WeChat busy) are retried by the dispatcher.
+interaction (a message, a follow, a QR code scan, a menu click). Outside it the reply
+goes out as the channel's service template message, if it has one (``service_template``:
+the reply in its ``template_field``), and the thread notes it; without one it is refused
+before any call, with a reason the agent reads in the thread. WeChat's own refusals that
+retrying cannot cure (window closed, reply limit reached, follower gone) end the same
+way. Other failures (network, WeChat busy) are retried by the dispatcher.
 
 Delivery is at least once: a crash after WeChat took the message and before the outbox
 row is marked sent sends it again (WeChat has no idempotency key to prevent that).
@@ -13,6 +15,7 @@ row is marked sent sends it again (WeChat has no idempotency key to prevent that
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -49,6 +52,27 @@ REFUSED_BY_WECHAT: dict[int, Message] = {
     40003: msg("WeChat does not know this customer on this official account."),
     45002: msg("WeChat takes at most 2,048 bytes per message: shorten the reply."),
 }
+# The template message's own refusals (besides those above).
+TEMPLATE_REFUSED: dict[int, Message] = {
+    **REFUSED_BY_WECHAT,
+    40037: msg(
+        "WeChat does not know the channel's service template (invalid template id): the "
+        "reply was not sent. Check the template in the WeChat console."
+    ),
+    47003: msg(
+        "WeChat refused the reply as the service template's content (argument invalid): "
+        "the reply was not sent."
+    ),
+    45009: msg("WeChat's daily limit of template messages is reached: the reply was not sent."),
+    48001: msg(
+        "This official account may not send template messages (api unauthorized): the "
+        "reply was not sent."
+    ),
+}
+SENT_AS_TEMPLATE = msg(
+    "Sent as a WeChat template message: more than 48 hours have passed since the "
+    "customer's last message."
+)
 
 
 class WechatDeliverer:
@@ -58,22 +82,37 @@ class WechatDeliverer:
         self.database = database
         self.tokens = tokens or AccessTokens(database)
 
-    def __call__(self, message: OutboxMessage, payload: dict[str, Any]) -> None:
+    def __call__(self, message: OutboxMessage, payload: dict[str, Any]) -> Message | None:
+        """Send the reply; the note the thread shows when it went as a template."""
         reply = queued_reply(message, payload)
         openid, text = reply.thread, reply.text
         with self.database.read() as session:
             channel = reply_channel(session, reply.channel_id, "wechat")
             key = openid_hash(str(channel.settings.get("app_id") or ""), openid)
             last = last_interaction(session, channel.id, key)
-        if last is None or utcnow() - as_utc(last) > REPLY_WINDOW:
-            raise DeliveryRefused(WINDOW_CLOSED)
         if len(text.encode()) > MAX_TEXT_BYTES:
             raise DeliveryRefused(REFUSED_BY_WECHAT[45002])
-        try:
-            WechatApi(channel, self.tokens).send_text(openid, text)
-        except WechatApiError as exc:
-            if exc.errcode in REFUSED_BY_WECHAT:
-                raise DeliveryRefused(REFUSED_BY_WECHAT[exc.errcode]) from exc
-            raise DeliveryFailed(str(exc)) from exc
-        except httpx.HTTPError as exc:
-            raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
+        api = WechatApi(channel, self.tokens)
+        if last is None or utcnow() - as_utc(last) > REPLY_WINDOW:
+            template = str(channel.settings.get("service_template") or "")
+            if not template:
+                raise DeliveryRefused(WINDOW_CLOSED)
+            field = str(channel.settings.get("template_field") or "content")
+            _sent(lambda: api.send_template(openid, template, {field: text}), TEMPLATE_REFUSED)
+            return SENT_AS_TEMPLATE
+        _sent(lambda: api.send_text(openid, text), REFUSED_BY_WECHAT)
+        return None
+
+
+def _sent(send: Callable[[], None], refused: dict[int, Message]) -> None:
+    """Make the call; WeChat's answers that another attempt cannot cure refuse the reply
+    for good, the rest fail it for the dispatcher to retry (the client has already
+    replaced a refused access token once)."""
+    try:
+        send()
+    except WechatApiError as exc:
+        if exc.errcode in refused:
+            raise DeliveryRefused(refused[exc.errcode]) from exc
+        raise DeliveryFailed(str(exc)) from exc
+    except httpx.HTTPError as exc:
+        raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
