@@ -24,7 +24,7 @@ from omnicx.core.serialization import dumps, loads
 from omnicx.core.time import as_utc, utcnow
 from omnicx.customers.service import event_owners
 from omnicx.desk.attachments.store import move_to_conversation
-from omnicx.desk.calls import follow_call, pop_call
+from omnicx.desk.calls import POPPING_EVENTS, follow_call, pop_call
 from omnicx.desk.conversations import place_message
 from omnicx.desk.history import record_change
 from omnicx.desk.messages import RECEIVED, SENT, read_message
@@ -38,8 +38,9 @@ MESSAGE = "desk.message"
 class DeskProcessor:
     name = "desk"
     facts = frozenset({"customer.merged", "customer.unmerged"})
-    # Only messages make conversations: the group passes over every other event.
-    event_names = frozenset({RECEIVED, SENT})
+    # Messages make conversations, and a call ringing or answered pops a screen: the group
+    # passes over every other event.
+    event_names = frozenset({RECEIVED, SENT, *POPPING_EVENTS})
 
     def prepare(self, events: Sequence[LogEvent]) -> None:
         for event in events:
