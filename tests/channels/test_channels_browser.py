@@ -37,7 +37,7 @@ from tests.channels.wechat_helpers import (
     wechat_api,
 )
 from tests.live_server import LiveServer, live_server_on
-from tests.web.desk_live_helpers import AFTER_SALES, PASSWORD, staff
+from tests.web.desk_live_helpers import AFTER_SALES, PASSWORD, staff_commands
 
 pytestmark = pytest.mark.slow
 
@@ -73,8 +73,8 @@ def desk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Desk]:
         wechat_api() as recorder,
         live_server_on(backend, tmp_path / "omnicx", settings) as server,
     ):
-        staff(server)
-        wechat, phone, _ = server.cli_each(
+        *_, wechat, phone, _ = server.cli_each(
+            *staff_commands(),
             ["channels", "create", "wechat", "--name", "商城服务号", "--app-id", APP_ID,
              "--app-secret", APP_SECRET, "--token", TOKEN, "--api-base", recorder.url,
              "--server-url", server.url],
