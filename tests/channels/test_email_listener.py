@@ -212,6 +212,19 @@ def test_long_message_ids_and_addresses_fit_the_log(db, mailbox, port):
     assert conversation.thread.startswith("sha256:")
 
 
+def test_the_senders_anonymous_id_names_no_address(db, mailbox, port):
+    """Anonymous ids are shown unmasked (a basic agent's customer panel): the address is
+    only in the ``email`` trait, which the access layer masks."""
+    from omnicx.core.serialization import loads
+
+    send(port, customer_mail("发票开好了吗？"))
+    with db.read() as session:
+        [payload] = [loads(row.payload) for row in session.scalars(select(EventRow))]
+    assert payload["anonymousId"].startswith("email:")
+    assert CUSTOMER.split("@")[0] not in payload["anonymousId"]
+    assert payload["context"]["traits"]["email"] == CUSTOMER
+
+
 def test_a_sender_over_the_rate_is_deferred_with_451(db, mailbox):
     with smtp_listener(db, rate=(2.0, 0.01)) as port:
         send(port, customer_mail("一"))

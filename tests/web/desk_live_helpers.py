@@ -29,6 +29,11 @@ ANALYST = "chen.jing@omnishop.cn"
 
 def staff(server: LiveServer) -> None:
     """Two teams with an agent each, routing to the first, and an analyst."""
+    server.cli_each(*staff_commands())
+
+
+def staff_commands() -> list[list[str]]:
+    """``staff``'s commands, for a test that runs more of its own in the same process."""
     commands = [
         ["users", "create", email, "--role", role, "--name", name, "--password", PASSWORD]
         for email, role, name in (
@@ -43,7 +48,7 @@ def staff(server: LiveServer) -> None:
             ["teams", "add-agent", team, email],
             ["agents", "set", email, "--presence", "online", "--capacity", "50"],
         ]
-    server.cli_each(*commands, ["teams", "route", "售后服务", "--everyone"])
+    return [*commands, ["teams", "route", "售后服务", "--everyone"]]
 
 
 def signed_in(server: LiveServer, email: str) -> httpx.Client:

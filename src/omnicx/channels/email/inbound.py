@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from omnicx.channels.email.parsing import ParsedMail, log_message_id, parse_mail, short_id
+from omnicx.channels.email.parsing import ParsedMail, log_message_id, parse_mail
 from omnicx.channels.email.threads import (
     is_known,
     record_message,
@@ -33,6 +33,7 @@ from omnicx.core.database import Database
 from omnicx.core.errors import OmniError
 from omnicx.core.eventlog.base import EventLog, LogEvent
 from omnicx.core.time import utcnow
+from omnicx.governance.blind_index import blind_index
 
 log = logging.getLogger(__name__)
 CHANNEL = "email"
@@ -127,7 +128,7 @@ def mail_event(
         channel=CHANNEL,
         message_id=message_id,
         properties=properties,
-        anonymous_id=f"{CHANNEL}:{short_id(sender)}",
+        anonymous_id=sender_key(sender),
         traits={"email": mail.sender, "name": mail.sender_name or None},
         received_at=received_at,
         occurred_at=min(mail.sent_at, received_at) if mail.sent_at else None,
@@ -188,3 +189,11 @@ async def take_mail(
     thread, event = prepared
     await event_log.append_recorded([event], partial(_record, channel, mail, thread))
     return Taken("stored", message_id, thread)
+
+
+def sender_key(sender: str) -> str:
+    """The sender's anonymous id: a keyed hash of the address, not the address, because
+    anonymous ids are shown unmasked (the 360 page's and the customer panel's
+    identifiers); identity links the sender by the ``email`` trait, which the access
+    layer masks."""
+    return f"{CHANNEL}:{blind_index(CHANNEL, '', sender).hex()}"
