@@ -106,7 +106,13 @@ def test_an_agent_replies_inserts_a_canned_reply_and_resolves_by_keyboard(browse
         page.locator("#thread .message-note", has_text="优先处理").wait_for()
 
         # A part the agent works in waits: with the snooze menu open ("s"), a change made
-        # elsewhere shows only once the menu is closed.
+        # elsewhere shows only once the menu is closed — also when the refresh was already
+        # on its way as the menu opened (the request is held at the network until then).
+        on_the_way: list = []
+        page.route("**/summary", lambda route: on_the_way.append(route))
+        page.evaluate("htmx.trigger(document.getElementById('summary'), 'live')")
+        while not on_the_way:
+            page.wait_for_timeout(20)
         page.click("#conversation-customer")
         page.keyboard.press("s")
         assert page.locator("#snooze-menu").get_attribute("open") is not None
@@ -116,6 +122,8 @@ def test_an_agent_replies_inserts_a_canned_reply_and_resolves_by_keyboard(browse
             )
             assert labelled.status_code == 200, labelled.text
         page.evaluate("htmx.trigger(document.getElementById('summary'), 'live')")
+        on_the_way[0].continue_()
+        page.unroute("**/summary")
         page.wait_for_timeout(500)
         assert "老客户" not in page.inner_text("#conversation-tags")
         page.click("#snooze-menu > summary")

@@ -91,14 +91,20 @@
       part.querySelector("details[open]") !== null;
   }
 
-  document.body.addEventListener("htmx:beforeRequest", function (event) {
-    var part = event.detail.elt;
+  // Held twice: before the request, and before its answer is swapped in, since the agent
+  // may have opened a menu while the request was on its way.
+  function holdIfBusy(event, part) {
     var cause = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent;
-    if (!cause || cause.type !== "live" || !part.hasAttribute("data-live-conversation")) return;
-    if (busy(part)) {
-      event.preventDefault();
-      part.setAttribute("data-stale", "");
-    }
+    if (!cause || cause.type !== "live" || !part.hasAttribute("data-live-conversation")) return false;
+    if (!busy(part)) return false;
+    part.setAttribute("data-stale", "");
+    return true;
+  }
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    if (holdIfBusy(event, event.detail.elt)) event.preventDefault();
+  });
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    if (holdIfBusy(event, event.detail.elt)) event.detail.shouldSwap = false;
   });
 
   function refreshIfStale(event) {
