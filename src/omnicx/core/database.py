@@ -108,6 +108,24 @@ def select_in(session: Session, sql: str, values: Sequence[Any], chunk: int = 50
     return RawStatements(session).select_in(sql, values, chunk)
 
 
+def transaction_memo(session: Session, name: str) -> dict[Any, Any]:
+    """A dict in ``session.info`` that lasts for the session's current transaction only.
+    What a batch asks many times (which SLA policy applies to a new conversation) is read
+    once, and never outlives the transaction, so the next one sees what others changed.
+    Code that changes what a memo holds calls ``forget_memo`` in the same transaction."""
+    transaction = session.get_transaction()
+    held = session.info.get(name)
+    if held is None or held[0] is not transaction:
+        held = (transaction, {})
+        session.info[name] = held
+    memo: dict[Any, Any] = held[1]
+    return memo
+
+
+def forget_memo(session: Session, name: str) -> None:
+    session.info.pop(name, None)
+
+
 def table_of(model: type[Base]) -> Table:
     """The Core table of a model, for bulk statements without the ORM's per-row work."""
     return cast(Table, model.__table__)

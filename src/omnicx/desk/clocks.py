@@ -27,9 +27,10 @@ from omnicx.desk.models import Conversation
 from omnicx.desk.sla.service import (
     cancel_clocks,
     meet_clock,
+    open_clocks,
     pause_clock,
     resume_clock,
-    start_clock,
+    start_new_clock,
 )
 
 TARGET = "conversation"
@@ -48,19 +49,26 @@ def follow(session: Session, conversation: Conversation, at: datetime) -> None:
     if status in ("pending", "snoozed"):
         pause_clock(session, TARGET, conversation.id, "resolution", at)
         return
-    resume_clock(session, TARGET, conversation.id, "resolution", at)
-    _start(session, conversation, "resolution", at)
+    # Open: the common case (every customer message) reads the clocks once and touches
+    # only those that must change.
+    running = open_clocks(session, TARGET, conversation.id)
+    resolution = running.get("resolution")
+    if resolution is None:
+        _start(session, conversation, "resolution", at)
+    elif resolution.paused_at is not None:
+        resume_clock(session, TARGET, conversation.id, "resolution", at)
     if conversation.waiting_since is None:
         for metric in RESPONSES:
-            meet_clock(session, TARGET, conversation.id, metric, at)
-    elif conversation.first_reply_at is None:
-        _start(session, conversation, "first_response", conversation.waiting_since)
-    else:
-        _start(session, conversation, "next_response", conversation.waiting_since)
+            if metric in running:
+                meet_clock(session, TARGET, conversation.id, metric, at)
+        return
+    metric = "first_response" if conversation.first_reply_at is None else "next_response"
+    if metric not in running:
+        _start(session, conversation, metric, conversation.waiting_since)
 
 
 def _start(session: Session, conversation: Conversation, metric: str, since: datetime) -> None:
-    start_clock(
+    start_new_clock(
         session,
         TARGET,
         conversation.id,

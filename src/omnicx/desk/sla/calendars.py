@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from omnicx.core.database import forget_memo
 from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
 from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
@@ -34,6 +35,10 @@ NAME_MAX = 100
 OFFICE_HOURS: dict[str, list[list[str]]] = {
     day: [["09:00", "12:00"], ["13:30", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")
 }
+
+# The transaction's memo of the policy (and its calendar's rules) that applies to a team,
+# ticket type and priority (``desk.sla.clocks``); a change to either forgets it.
+CHOSEN = "desk.sla.chosen_policies"
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,7 @@ def update_calendar(session: Session, calendar_id: int, changes: dict[str, Any])
             msg("a calendar named {name!r} exists", name=definition.name.strip()), field="name"
         )
     _store(row, definition, built)
+    forget_memo(session, CHOSEN)
     session.flush()
     return row
 
@@ -126,6 +132,7 @@ def delete_calendar(session: Session, calendar_id: int) -> None:
     if used:
         raise Conflict("policies or clocks use this calendar: change them first", field="id")
     session.delete(row)
+    forget_memo(session, CHOSEN)
     session.flush()
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from omnicx.core import scheduler
+from omnicx.core.database import transaction_memo
 from omnicx.core.errors import InvalidInput
 from omnicx.core.eventlog.facts import record_facts
 from omnicx.core.i18n import msg
@@ -35,8 +36,9 @@ from omnicx.core.serialization import dumps
 from omnicx.core.time import as_utc, utcnow
 from omnicx.customers.projection import CustomerProcessor
 from omnicx.desk.models import Conversation, ConversationChange
-from omnicx.desk.sla.calendars import business_calendar, get_calendar
-from omnicx.desk.sla.models import CLOCK_STATES, METRICS, TARGET_KINDS, SlaClock
+from omnicx.desk.sla.calendar import BusinessCalendar
+from omnicx.desk.sla.calendars import CHOSEN, business_calendar, get_calendar
+from omnicx.desk.sla.models import CLOCK_STATES, METRICS, TARGET_KINDS, SlaClock, SlaPolicy
 from omnicx.desk.sla.policies import choose_policy
 
 AT_RISK_JOB = "sla.at_risk"
@@ -100,6 +102,34 @@ def _open_clock(
     return session.scalar(query)
 
 
+def open_clocks(session: Session, target_kind: str, target_id: int) -> dict[str, SlaClock]:
+    """The target's open clocks by metric, in one read and without locking them: for a
+    caller that changes only what it finds (or does not find) there, through the calls
+    below, which lock what they change."""
+    keys = [open_key(target_kind, target_id, metric) for metric in METRICS]
+    return {
+        c.metric: c for c in session.scalars(select(SlaClock).where(SlaClock.open_key.in_(keys)))
+    }
+
+
+def _policy_and_calendar(
+    session: Session, team_id: int | None, ticket_type: str | None, priority: str | None
+) -> tuple[SlaPolicy, BusinessCalendar] | None:
+    """The policy that applies and its calendar's rules, asked once per transaction: a
+    batch of new conversations (two clocks each) asks the same question many times."""
+    memo = transaction_memo(session, CHOSEN)
+    key = (team_id, ticket_type, priority)
+    if key not in memo:
+        policy = choose_policy(session, team_id, ticket_type, priority)
+        memo[key] = (
+            None
+            if policy is None
+            else (policy, business_calendar(get_calendar(session, policy.calendar_id)))
+        )
+    chosen: tuple[SlaPolicy, BusinessCalendar] | None = memo[key]
+    return chosen
+
+
 def start_clock(
     session: Session,
     target_kind: str,
@@ -119,11 +149,36 @@ def start_clock(
     existing = _open_clock(session, target_kind, target_id, metric, lock=False)
     if existing is not None:
         return existing
-    policy = choose_policy(session, team_id, ticket_type, priority)
+    return start_new_clock(
+        session,
+        target_kind,
+        target_id,
+        metric,
+        team_id=team_id,
+        ticket_type=ticket_type,
+        priority=priority,
+        started_at=started_at,
+    )
+
+
+def start_new_clock(
+    session: Session,
+    target_kind: str,
+    target_id: int,
+    metric: str,
+    *,
+    team_id: int | None,
+    ticket_type: str | None,
+    priority: str | None,
+    started_at: datetime,
+) -> SlaClock | None:
+    """``start_clock`` for a caller that has just seen no such clock open (one opened
+    meanwhile by another transaction is still found, and returned)."""
+    chosen = _policy_and_calendar(session, team_id, ticket_type, priority)
+    policy, calendar = chosen if chosen is not None else (None, None)
     goal = getattr(policy, f"{metric}_seconds") if policy is not None else None
-    if policy is None or goal is None:
+    if policy is None or calendar is None or goal is None:
         return None
-    calendar = business_calendar(get_calendar(session, policy.calendar_id))
     # Stored in UTC: SQLite keeps a datetime's wall time and drops its zone.
     started_at = as_utc(started_at)
     at_risk_seconds = round(goal * policy.at_risk_fraction)  # 0.29 * 100 is 28.99…

@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
+from omnicx.core.database import forget_memo
 from omnicx.core.errors import Conflict, InvalidInput, NotFound, check_text
 from omnicx.core.i18n import msg
 from omnicx.core.time import utcnow
-from omnicx.desk.sla.calendars import get_calendar
+from omnicx.desk.sla.calendars import CHOSEN, get_calendar
 from omnicx.desk.sla.models import METRICS, PRIORITIES, SlaClock, SlaPolicy
 
 NAME_MAX = 100
@@ -95,6 +96,7 @@ def create_policy(session: Session, definition: PolicyDefinition) -> SlaPolicy:
     row = SlaPolicy(created_at=utcnow())
     _store(row, definition)
     session.add(row)
+    forget_memo(session, CHOSEN)
     session.flush()
     return row
 
@@ -106,6 +108,7 @@ def update_policy(session: Session, policy_id: int, changes: dict[str, Any]) -> 
     definition = PolicyDefinition(**{**current, **changes})
     _check(session, definition, row.id)
     _store(row, definition)
+    forget_memo(session, CHOSEN)
     session.flush()
     return row
 
@@ -116,6 +119,7 @@ def delete_policy(session: Session, policy_id: int) -> None:
     if session.scalar(select(exists().where(SlaClock.policy_id == row.id))):
         raise Conflict("clocks were measured by this policy: disable it instead", field="id")
     session.delete(row)
+    forget_memo(session, CHOSEN)
     session.flush()
 
 
