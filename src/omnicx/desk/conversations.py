@@ -8,6 +8,7 @@ window (``desk_reopen_hours``), and otherwise starts a new one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, select
@@ -84,16 +85,33 @@ def start_conversation(
     return conversation
 
 
-def place_message(
-    session: Session, event: LogEvent, message: ChannelMessage, customer_id: int | None
-) -> Message | None:
-    """Store a message event in its conversation; None if it is known already (a
-    redelivery, a replay, or the desk's own reply coming back from the log)."""
-    known = session.scalar(
+Placed = dict[tuple[str, str], Message]
+
+
+def placed_messages(session: Session, messages: Sequence[ChannelMessage]) -> Placed:
+    """The stored messages among these, by (channel, message id): one read for a batch."""
+    if not messages:
+        return {}
+    rows = session.scalars(
         select(Message).where(
-            Message.channel == message.channel, Message.message_id == message.message_id
+            Message.channel.in_({m.channel for m in messages}),
+            Message.message_id.in_({m.message_id for m in messages}),
         )
     )
+    return {(m.channel, m.message_id): m for m in rows}
+
+
+def place_message(
+    session: Session,
+    event: LogEvent,
+    message: ChannelMessage,
+    customer_id: int | None,
+    placed: Placed,
+) -> Message | None:
+    """Store a message event in its conversation; None if it is known already (a
+    redelivery, a replay, or the desk's own reply coming back from the log). ``placed``
+    holds the batch's stored messages (``placed_messages``) and gains this one."""
+    known = placed.get((message.channel, message.message_id))
     if known is not None:
         if known.event_seq is None:
             known.event_seq = event.seq
@@ -125,6 +143,7 @@ def place_message(
         delivery="received" if message.direction == "in" else "sent",
     )
     session.add(stored)
+    placed[(message.channel, message.message_id)] = stored
     if conversation.last_message_at is None or as_utc(conversation.last_message_at) < at:
         conversation.last_message_at = at
     conversation.updated_at = max(as_utc(conversation.updated_at), at)

@@ -25,7 +25,7 @@ from omnicx.core.time import as_utc, utcnow
 from omnicx.customers.service import event_owners
 from omnicx.desk.attachments.store import move_to_conversation
 from omnicx.desk.calls import POPPING_EVENTS, follow_call, pop_call
-from omnicx.desk.conversations import place_message
+from omnicx.desk.conversations import place_message, placed_messages
 from omnicx.desk.history import record_change
 from omnicx.desk.messages import RECEIVED, SENT, read_message
 from omnicx.desk.models import ACTIVE_STATUSES, Conversation, Message
@@ -49,6 +49,13 @@ class DeskProcessor:
 
     def process(self, session: Session, events: Sequence[LogEvent]) -> None:
         for event in events:
+            if not is_fact(event) and MESSAGE not in event.derived:
+                event.derived[MESSAGE] = read_message(event)
+        placed = placed_messages(
+            session,
+            [m for e in events if not is_fact(e) and (m := e.derived[MESSAGE]) is not None],
+        )
+        for event in events:
             if is_fact(event):
                 if event.name == "customer.merged":
                     follow_merge(
@@ -60,11 +67,11 @@ class DeskProcessor:
                         [event.payload["customer_id"], *event.payload["new_customer_ids"]],
                     )
                 continue
-            message = event.derived[MESSAGE] if MESSAGE in event.derived else read_message(event)
+            message = event.derived[MESSAGE]
             if message is not None:
-                placed = place_message(session, event, message, event.customer_id)
-                if placed is not None and message.channel == "phone":
-                    follow_call(session, placed, message)
+                stored = place_message(session, event, message, event.customer_id, placed)
+                if stored is not None and message.channel == "phone":
+                    follow_call(session, stored, message)
             else:
                 pop_call(session, event)
 

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from omnicx.core.database import forget_memo, transaction_memo
 from omnicx.core.errors import InvalidInput, NotFound, check_text
 from omnicx.core.i18n import msg
 from omnicx.core.serialization import dumps, loads
@@ -33,6 +34,9 @@ from omnicx.desk.teams import check_skills, open_loads, teams_of
 RULE_KINDS = ("tag", "trait", "always")
 SYSTEM_ACTOR = "system"
 QUEUED = ("open", "pending")
+
+# The transaction's memo of the rules (``matching_rule``); adding or removing one forgets it.
+RULES = "desk.routing.rules"
 
 
 def add_rule(
@@ -73,7 +77,14 @@ def add_rule(
     )
     session.add(rule)
     session.flush()
+    forget_memo(session, RULES)
     return rule
+
+
+def remove_rule(session: Session, rule: RoutingRule) -> None:
+    session.delete(rule)
+    session.flush()
+    forget_memo(session, RULES)
 
 
 def get_rule(session: Session, rule_id: int) -> RoutingRule:
@@ -108,7 +119,11 @@ def matches(rule: RoutingRule, traits: dict[str, Any]) -> bool:
 def matching_rule(session: Session, customer_id: int | None) -> RoutingRule | None:
     """The first enabled rule that the customer's traits match."""
     traits = customer_traits(session, customer_id) if customer_id is not None else {}
-    for rule in list_rules(session):
+    # Read once per transaction: a batch of new conversations routes on the same rules.
+    memo = transaction_memo(session, RULES)
+    if "rules" not in memo:
+        memo["rules"] = list_rules(session)
+    for rule in memo["rules"]:
         if rule.enabled and matches(rule, traits):
             return rule
     return None

@@ -96,5 +96,5 @@ def delete_rule(principal: Manager, request: Request, rule_id: RuleId) -> Respon
     with get_database().write() as session:
         rule = routing.get_rule(session, rule_id)
         audit.append(session, [_audit(principal, request, "delete", rule)])
-        session.delete(rule)
+        routing.remove_rule(session, rule)
     return Response(status_code=204)
