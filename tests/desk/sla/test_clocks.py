@@ -24,17 +24,20 @@ from omnicx.core.scheduler import Runner
 from omnicx.core.time import as_utc, utcnow
 from omnicx.desk.sla.models import SlaClock
 from omnicx.desk.sla.service import (
+    PolicyDefinition,
     business_seconds,
     calendar_for,
     cancel_clocks,
     choose_policy,
     clock_states,
+    create_policy,
     job_key,
     meet_clock,
     pause_clock,
     resume_clock,
     start_clock,
     targets_in_state,
+    update_policy,
 )
 from tests.desk.sla.factories import (
     ALWAYS,
@@ -122,6 +125,38 @@ def test_the_most_specific_policy_applies(db):
     # The refund policy does not measure first response: no clock.
     assert start(db, 1, team_id=7, ticket_type="退款") is None
     assert clock(db, start(db, 2, team_id=7)).goal_seconds == 600
+
+
+def test_a_policy_changed_in_the_transaction_that_starts_clocks_is_the_one_applied(db):
+    # A transaction remembers which policy applies (a batch of new conversations asks
+    # again and again); changing policies in it must not leave it with the old answer.
+    calendar = make_calendar(db)
+    standard = make_policy(db, calendar, "标准服务", first_response_seconds=HOUR)
+    with db.write() as session:
+
+        def goal(target_id: int) -> int | None:
+            opened = start_clock(
+                session,
+                "conversation",
+                target_id,
+                "first_response",
+                team_id=None,
+                ticket_type=None,
+                priority=None,
+                started_at=utcnow(),
+            )
+            return None if opened is None else opened.goal_seconds
+
+        assert goal(1) == HOUR
+        update_policy(session, standard, {"first_response_seconds": 600})
+        assert goal(2) == 600
+        create_policy(
+            session,
+            PolicyDefinition(name="加急", calendar_id=calendar, first_response_seconds=300),
+        )
+        assert goal(3) == 600  # the older of two equally specific policies
+        update_policy(session, standard, {"enabled": False})
+        assert goal(4) == 300
 
 
 def test_a_breach_fires_from_the_scheduler_once_with_its_facts(db):
