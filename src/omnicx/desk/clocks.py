@@ -30,7 +30,7 @@ from omnicx.desk.sla.service import (
     open_clocks,
     pause_clock,
     resume_clock,
-    start_new_clock,
+    start_clock,
 )
 
 TARGET = "conversation"
@@ -68,7 +68,7 @@ def follow(session: Session, conversation: Conversation, at: datetime) -> None:
 
 
 def _start(session: Session, conversation: Conversation, metric: str, since: datetime) -> None:
-    start_new_clock(
+    start_clock(
         session,
         TARGET,
         conversation.id,
@@ -77,4 +77,5 @@ def _start(session: Session, conversation: Conversation, metric: str, since: dat
         ticket_type=None,
         priority=conversation.priority,
         started_at=as_utc(since),
+        seen_none_open=True,
     )

@@ -140,40 +140,20 @@ def start_clock(
     ticket_type: str | None,
     priority: str | None,
     started_at: datetime,
+    seen_none_open: bool = False,
 ) -> SlaClock | None:
     """Start measuring ``metric`` for a conversation or ticket under the policy that
     applies; None when no policy measures it. Idempotent: a clock already open for the
     target and metric is returned unchanged (a next-response clock runs from the first
-    unanswered message). Schedules its at-risk and breach jobs."""
+    unanswered message). Schedules its at-risk and breach jobs. ``seen_none_open``: the
+    caller has just read the target's open clocks (``open_clocks``), so they are not
+    read again; one opened meanwhile by another transaction is still found and returned.
+    """
     _check_target(target_kind, metric)
-    existing = _open_clock(session, target_kind, target_id, metric, lock=False)
-    if existing is not None:
-        return existing
-    return start_new_clock(
-        session,
-        target_kind,
-        target_id,
-        metric,
-        team_id=team_id,
-        ticket_type=ticket_type,
-        priority=priority,
-        started_at=started_at,
-    )
-
-
-def start_new_clock(
-    session: Session,
-    target_kind: str,
-    target_id: int,
-    metric: str,
-    *,
-    team_id: int | None,
-    ticket_type: str | None,
-    priority: str | None,
-    started_at: datetime,
-) -> SlaClock | None:
-    """``start_clock`` for a caller that has just seen no such clock open (one opened
-    meanwhile by another transaction is still found, and returned)."""
+    if not seen_none_open:
+        existing = _open_clock(session, target_kind, target_id, metric, lock=False)
+        if existing is not None:
+            return existing
     chosen = _policy_and_calendar(session, team_id, ticket_type, priority)
     policy, calendar = chosen if chosen is not None else (None, None)
     goal = getattr(policy, f"{metric}_seconds") if policy is not None else None

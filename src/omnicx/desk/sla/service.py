@@ -38,7 +38,6 @@ from omnicx.desk.sla.clocks import (
     register_jobs,
     resume_clock,
     start_clock,
-    start_new_clock,
     targets_in_state,
 )
 from omnicx.desk.sla.policies import (
@@ -83,7 +82,6 @@ __all__ = [
     "register_jobs",
     "resume_clock",
     "start_clock",
-    "start_new_clock",
     "targets_in_state",
     "update_calendar",
     "update_policy",
