@@ -116,7 +116,9 @@ def load_conversation(
     reach = reach_of(session, principal)
     stmt = select(Conversation).where(Conversation.id == conversation_id, reach.clause())
     if for_update:
-        stmt = stmt.with_for_update()
+        # NO KEY UPDATE: a message inserted meanwhile takes FOR KEY SHARE on its conversation
+        # (its foreign key), which must not wait for an agent's command.
+        stmt = stmt.with_for_update(key_share=True)
     row = session.scalars(stmt).first()
     if row is None:
         raise NotFound(

@@ -150,8 +150,16 @@ def route_new(session: Session, conversation: Conversation) -> None:
         assign_next(session, conversation)
 
 
+# Assigners serialise on the team's and the agents' rows with PostgreSQL's FOR NO KEY
+# UPDATE, not FOR UPDATE: a row inserted meanwhile that points at them (a team member, a
+# conversation's assignee) takes FOR KEY SHARE for its foreign key, which FOR UPDATE would
+# block — and a batch that routes conversations to two teams holds one team's agents while
+# it waits for the other team: with `teams add-agent` waiting on one of those agents, that
+# was a deadlock.
 def _lock_team(session: Session, team_id: int) -> Team:
-    return session.execute(select(Team).where(Team.id == team_id).with_for_update()).scalar_one()
+    return session.execute(
+        select(Team).where(Team.id == team_id).with_for_update(key_share=True)
+    ).scalar_one()
 
 
 def _candidates(session: Session, team_id: int, required: set[str]) -> list[Agent]:
@@ -161,7 +169,7 @@ def _candidates(session: Session, team_id: int, required: set[str]) -> list[Agen
         .join(TeamMember, TeamMember.user_id == Agent.user_id)
         .where(TeamMember.team_id == team_id, Agent.presence == "online")
         .order_by(Agent.user_id)
-        .with_for_update(of=Agent)
+        .with_for_update(of=Agent, key_share=True)
     ).all()
     return [a for a in agents if required <= set(loads(a.skills))]
 

@@ -51,7 +51,9 @@ def load_ticket(
     reach = reach_of(session, principal)
     stmt = select(Ticket).where(Ticket.id == ticket_id, visible(reach))
     if for_update:
-        stmt = stmt.with_for_update()
+        # NO KEY UPDATE: a comment or link inserted meanwhile takes FOR KEY SHARE on its ticket
+        # (its foreign key), which must not wait for an agent's command.
+        stmt = stmt.with_for_update(key_share=True)
     row = session.scalars(stmt).first()
     if row is None:
         raise NotFound(msg("no ticket {ticket_id}", ticket_id=ticket_id), field="ticket_id")
