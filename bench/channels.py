@@ -19,14 +19,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import random
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import psycopg
@@ -59,9 +63,46 @@ TOKEN, AES_KEY = "omnicxBench2026", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR
 TEXTS = ("空调不制冷了", "发票抬头写错了", "师傅几点上门？", "退货地址是哪里", "会员积分怎么查")
 
 
-def create_channel(home: Path, aes: bool, database_url: str | None) -> str:
+class WechatApi(BaseHTTPRequestHandler):
+    """WeChat's API as the worker reaches it (``--api-base``): an access token, and the
+    user info it asks for each new follower (an account not bound to an Open Platform:
+    no unionid). Without it the worker would try api.weixin.qq.com for every follower
+    and, offline, retry each one for the whole run."""
+
+    calls: ClassVar[Counter[str]] = Counter()
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        WechatApi.calls[path] += 1
+        if path == "/cgi-bin/token":
+            answer: dict[str, Any] = {"access_token": "bench-token", "expires_in": 7200}
+        elif path == "/cgi-bin/user/info":
+            openid = parse_qs(urlsplit(self.path).query).get("openid", [""])[0]
+            answer = {"subscribe": 1, "openid": openid, "language": "zh_CN"}
+        else:
+            answer = {"errcode": 40001, "errmsg": "unknown path"}
+        body = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def wechat_api(stack: contextlib.ExitStack) -> str:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), WechatApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stack.callback(server.shutdown)
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def create_channel(home: Path, aes: bool, database_url: str | None, api_base: str) -> str:
     """``omnicx channels create wechat`` as an operator would; the callback path."""
     args = ["--app-id", APP_ID, "--app-secret", APP_SECRET, "--token", TOKEN]
+    args += ["--api-base", api_base]
     if aes:
         args += ["--aes-key", AES_KEY]
     done = subprocess.run(
@@ -207,7 +248,7 @@ def main() -> None:
     messages = int(args.rate * args.seconds)
     with contextlib.ExitStack() as stack:
         home, url = migrated_home(stack, "channels", args)
-        path = create_channel(home, args.aes, url)
+        path = create_channel(home, args.aes, url, wechat_api(stack))
         plan: list[tuple[float, dict[str, str], bytes]] = []
         for n in range(messages):
             at = n / args.rate
@@ -245,6 +286,8 @@ def main() -> None:
          log_note),
         ("messages in the desk", f"{desk:,} of {messages:,}",
          desk_note if desk == messages else "[red]missing[/]"),
+        ("user info asked of the WeChat API (followers seen)",
+         f"{WechatApi.calls['/cgi-bin/user/info']:,}", "once per new follower"),
     ]  # fmt: skip
     print_table(
         f"{args.rate:.0f} messages/s for {args.seconds:.0f} s, {args.followers} followers, "
