@@ -24,6 +24,7 @@ from omnicx.core.database import Database
 from omnicx.core.migrate import downgrade, upgrade
 from omnicx.core.outbox import OutboxMessage, enqueue
 from omnicx.core.scheduler import FiredJob, Registry, Runner, ScheduledJob, runner
+from omnicx.core.scheduler.runner import MAX_DETACHED
 from omnicx.core.serialization import loads
 from omnicx.core.time import as_utc, utcnow
 from tests.conftest import _sqlalchemy_url
@@ -170,7 +171,7 @@ def test_rescheduling_by_key_moves_the_job_and_cancel_stops_it(db, registry):
 def test_a_job_cancelled_after_its_claim_does_not_fire(db, registry):
     schedule(db, "snooze:conversation:9", utcnow() - timedelta(seconds=1))
     one = Runner(db, registry)
-    claimed = one._claim(10)
+    claimed = one._claim(10, 0)
     assert [key for key, _ in claimed] == [job(db, "snooze:conversation:9").id]
     with db.write() as session:
         assert scheduler.cancel(session, "snooze:conversation:9")
@@ -227,6 +228,40 @@ def test_a_long_detached_job_does_not_hold_back_the_others(db, registry):
     release.set()
     one.wait_detached(10)
     assert job(db, "retention-like").status == "done"
+
+
+def test_a_burst_of_detached_jobs_runs_a_few_at_a_time_and_all_of_them(db, registry):
+    # Hundreds of new WeChat followers are hundreds of user-info fetches due at once: in a
+    # thread each they crowded out the pipeline beside them. At most MAX_DETACHED run at
+    # once; the rest wait due, and the jobs run in a transaction are not held back.
+    running, most, release = set(), [0], threading.Event()
+    guard = threading.Lock()
+
+    def fetch(database: Database, job: FiredJob) -> None:
+        with guard:
+            running.add(job.key)
+            most[0] = max(most[0], len(running))
+        release.wait(10)
+        with guard:
+            running.discard(job.key)
+
+    registry.register_detached("test.fetch", fetch, lease=timedelta(minutes=1))
+    due = utcnow() - timedelta(seconds=1)
+    for n in range(3 * MAX_DETACHED):
+        schedule(db, f"follower:{n}", due, kind="test.fetch")
+    schedule(db, "sla:conversation:6", due)
+    one = Runner(db, registry)
+    assert one.run_due() == MAX_DETACHED + 1  # a thread for each of 8, and the SLA job
+    assert job(db, "sla:conversation:6").status == "done"
+    assert one.run_due() == 0, "no thread free: the other fetches stay due"
+    release.set()
+    one.run_until_idle()
+    assert most[0] == MAX_DETACHED
+    with db.read() as session:
+        statuses = Counter(
+            session.scalars(select(ScheduledJob.status).where(ScheduledJob.kind == "test.fetch"))
+        )
+    assert statuses == Counter({"done": 3 * MAX_DETACHED})
 
 
 def test_a_job_of_an_unknown_kind_is_retried_not_lost(db, registry):

@@ -5,7 +5,12 @@ after a new one is fetched, so processes must not each fetch their own: the toke
 kept in ``wechat_access_tokens`` (encrypted). A process that finds it missing, expiring
 or refused (``stale``) takes a short lease on the row, fetches a new one outside any
 transaction (the write lock is never held across a network call) and stores it; the
-others wait for that result instead of fetching too.
+others wait for that result instead of fetching too, reading the row without taking
+the write lock. A fetch that fails (WeChat unreachable, an outage) keeps its lease for a
+few seconds: every job and reply that needs a token meanwhile waits or fails into its
+own retry, instead of each asking WeChat again at once and writing the row each time —
+which, with a follower's user-info fetch scheduled per new follower, once slowed the
+whole pipeline tenfold while WeChat was out of reach.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from omnicx.core.time import as_utc, utcnow
 # Refreshed this long before WeChat's expiry, so a token never expires in flight.
 EXPIRY_MARGIN = timedelta(minutes=5)
 LEASE = timedelta(seconds=15)
+AFTER_FAILURE = timedelta(seconds=5)  # the next fetch after a failed one
 WAIT_SECONDS = 10.0
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
@@ -71,8 +77,14 @@ class AccessTokens:
         while True:
             with self.database.read() as session:
                 usable = _usable(session, channel.id, stale)
+                busy = usable is None and _leased(session, channel.id)
             if usable is not None:
                 return usable
+            if busy:  # someone is fetching (or one failed a moment ago): wait, reading
+                if time.monotonic() > deadline:
+                    raise WechatApiError(-1, "another process is fetching the access token")
+                time.sleep(0.1)
+                continue
             try:
                 with self.database.write() as session:
                     usable, leased = _take_lease(session, channel.id, stale)
@@ -104,7 +116,7 @@ class AccessTokens:
             with self.database.write() as session:
                 row = session.get(WechatAccessToken, channel.id)
                 if row is not None:
-                    row.refreshing_until = None  # let the next attempt try at once
+                    row.refreshing_until = utcnow() + AFTER_FAILURE
             raise
         now = utcnow()
         with self.database.write() as session:
@@ -122,6 +134,15 @@ def _usable(session: Session, channel_id: int, stale: str | None) -> str | None:
     if row is None or not row.token or row.token == stale or row.expires_at is None:
         return None
     return row.token if as_utc(row.expires_at) > utcnow() else None
+
+
+def _leased(session: Session, channel_id: int) -> bool:
+    row = session.get(WechatAccessToken, channel_id)
+    return (
+        row is not None
+        and row.refreshing_until is not None
+        and as_utc(row.refreshing_until) > utcnow()
+    )
 
 
 def _take_lease(session: Session, channel_id: int, stale: str | None) -> tuple[str | None, bool]:

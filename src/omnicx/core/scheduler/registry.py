@@ -69,6 +69,9 @@ class Registry:
         """
         self.kinds[kind] = Registration(handler, detached=True, lease=lease)
 
+    def detached_kinds(self) -> list[str]:
+        return sorted(kind for kind, r in self.kinds.items() if r.detached)
+
     def lease_of(self, kind: str) -> timedelta:
         registration = self.kinds.get(kind)
         return registration.lease if registration is not None else DEFAULT_LEASE
