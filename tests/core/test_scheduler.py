@@ -254,6 +254,7 @@ def test_a_burst_of_detached_jobs_runs_a_few_at_a_time_and_all_of_them(db, regis
     assert one.run_due() == MAX_DETACHED + 1  # a thread for each of 8, and the SLA job
     assert job(db, "sla:conversation:6").status == "done"
     assert one.run_due() == 0, "no thread free: the other fetches stay due"
+    wait_for(lambda: len(running) == MAX_DETACHED)
     release.set()
     one.run_until_idle()
     assert most[0] == MAX_DETACHED

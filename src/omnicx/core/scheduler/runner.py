@@ -123,8 +123,10 @@ class Runner:
         were claimed."""
         total = 0
         while True:
+            # Detached jobs running as the pass begins may have left others due for want
+            # of a thread: after waiting for them, look again.
+            busy = bool(self.detached)
             claimed = self.run_due()
-            busy = bool(self.detached)  # detached jobs running may have left others due
             self.wait_detached()
             if claimed == 0 and not busy:
                 return total
