@@ -18,9 +18,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine, create_engine, text
@@ -223,6 +224,16 @@ class LiveServer:
     def engine(self) -> Engine:
         """An engine on the server's database, to inspect it directly."""
         return make_engine(self.database_url, immediate=False)
+
+
+def eventually(read: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """What ``read`` returns once it is something (a row placed, a message delivered by
+    the server's worker), polled; fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (found := read()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+    return found
 
 
 @contextmanager

@@ -5,24 +5,15 @@ the receiving MTA through the worker's dispatcher with the threading headers."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from tests.channels.email_helpers import customer_mail, free_port, receiving_mta, send
 from tests.channels.webchat_helpers import logged_messages
-from tests.live_server import live_server_on
+from tests.live_server import eventually, live_server_on
 
 pytestmark = pytest.mark.slow
-
-
-def _eventually(read: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := read()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-    return found
 
 
 def test_a_redelivered_mail_and_a_reply_through_jetstream(tmp_path, nats_url, stream):
@@ -42,7 +33,7 @@ def test_a_redelivered_mail_and_a_reply_through_jetstream(tmp_path, nats_url, st
         for _ in range(2):  # the sending MTA did not see our 250 and delivers again
             send(port, mail)
         message_id = mail["Message-ID"].strip("<>")
-        events = _eventually(lambda: logged_messages(server, message_id))
+        events = eventually(lambda: logged_messages(server, message_id))
         assert len(events) == 1 and events[0]["properties"]["thread"] == message_id
         api = server.api()
 
@@ -50,7 +41,7 @@ def test_a_redelivered_mail_and_a_reply_through_jetstream(tmp_path, nats_url, st
             found = api.get("/api/v1/conversations", params={"channel": "email"}).json()
             return next((c for c in found["items"] if c["thread"] == message_id), None)
 
-        opened = _eventually(conversation)
+        opened = eventually(conversation)
         messages = api.get(f"/api/v1/conversations/{opened['id']}/messages").json()["items"]
         assert [m["text"] for m in messages] == ["安装师傅什么时候到？"]
         sent = api.post(
@@ -58,7 +49,7 @@ def test_a_redelivered_mail_and_a_reply_through_jetstream(tmp_path, nats_url, st
             json={"kind": "reply", "text": "师傅下午两点前到。"},
         )
         assert sent.status_code == 201, sent.text
-        _eventually(lambda: mta.mails)
+        eventually(lambda: mta.mails)
         [reply] = mta.mails
         assert reply.message["In-Reply-To"] == mail["Message-ID"]
         assert reply.message["Subject"] == "Re: 预约安装"

@@ -14,18 +14,10 @@ import pytest
 
 from tests.channels.phone_helpers import CALLER, Phone, call, call_id, signed_headers
 from tests.channels.webchat_helpers import logged_messages
-from tests.live_server import live_server_on
+from tests.live_server import eventually, live_server_on
 from tests.web.desk_live_helpers import AFTER_SALES, event_stream, signed_in, staff
 
 pytestmark = pytest.mark.slow
-
-
-def _eventually(read: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := read()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-    return found
 
 
 def test_a_missed_call_and_a_screen_pop_through_jetstream(tmp_path, nats_url, stream):
@@ -56,7 +48,7 @@ def test_a_missed_call_and_a_screen_pop_through_jetstream(tmp_path, nats_url, st
         replayed = httpx.post(url, content=body, headers=captured, timeout=10)
         assert replayed.status_code == 403
         assert replayed.json()["error"]["code"] == "signature_replayed"
-        events = _eventually(lambda: logged_messages(server, f"call-{missed}-hangup"))
+        events = eventually(lambda: logged_messages(server, f"call-{missed}-hangup"))
         assert len(events) == 1 and events[0]["properties"]["outcome"] == "missed"
         api = server.api()
 
@@ -64,7 +56,7 @@ def test_a_missed_call_and_a_screen_pop_through_jetstream(tmp_path, nats_url, st
             found = api.get("/api/v1/conversations", params={"channel": "phone"}).json()
             return next((c for c in found["items"] if c["thread"] == CALLER), None)
 
-        opened = _eventually(conversation)
+        opened = eventually(conversation)
         assert opened["labels"] == ["callback"] and opened["status"] == "open"
         with event_stream(signed_in(server, AFTER_SALES)) as mine:
             answered = call_id()

@@ -7,7 +7,6 @@ delivered in the thread."""
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import httpx
@@ -23,17 +22,9 @@ from tests.channels.sms_helpers import (
     twilio_api,
 )
 from tests.channels.webchat_helpers import logged_messages
-from tests.live_server import live_server_on
+from tests.live_server import eventually, live_server_on
 
 pytestmark = pytest.mark.slow
-
-
-def _eventually(read: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := read()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-    return found
 
 
 def test_a_retried_text_a_reply_and_its_status_through_jetstream(tmp_path, nats_url, stream):
@@ -52,7 +43,7 @@ def test_a_retried_text_a_reply_and_its_status_through_jetstream(tmp_path, nats_
         for _ in range(3):
             answer = httpx.post(url, data=form, headers=headers, timeout=10)
             assert answer.status_code == 200 and "<Response>" in answer.text, answer.text
-        events = _eventually(lambda: logged_messages(server, f"sms-{form['MessageSid']}"))
+        events = eventually(lambda: logged_messages(server, f"sms-{form['MessageSid']}"))
         assert len(events) == 1 and events[0]["properties"]["thread"] == CUSTOMER
         api = server.api()
 
@@ -60,12 +51,12 @@ def test_a_retried_text_a_reply_and_its_status_through_jetstream(tmp_path, nats_
             found = api.get("/api/v1/conversations", params={"channel": "sms"}).json()
             return next((c for c in found["items"] if c["thread"] == CUSTOMER), None)
 
-        opened = _eventually(conversation)
+        opened = eventually(conversation)
         path = f"/api/v1/conversations/{opened['id']}/messages"
         assert [m["text"] for m in api.get(path).json()["items"]] == ["安装师傅什么时候到？"]
         sent = api.post(path, json={"kind": "reply", "text": "师傅下午两点前到。"})
         assert sent.status_code == 201, sent.text
-        _eventually(lambda: recorder.sent)
+        eventually(lambda: recorder.sent)
         [text] = recorder.sent
         assert (text["To"], text["Body"]) == (CUSTOMER, "师傅下午两点前到。")
         assert text["StatusCallback"] == status_url
@@ -74,7 +65,7 @@ def test_a_retried_text_a_reply_and_its_status_through_jetstream(tmp_path, nats_
             items = api.get(path).json()["items"]
             return str(next(m["delivery"] for m in items if m["direction"] == "out"))
 
-        _eventually(lambda: reply_state() == "sent")
+        eventually(lambda: reply_state() == "sent")
         callback = {"MessageSid": text["sid"], "MessageStatus": "delivered",
                     "AccountSid": ACCOUNT_SID}  # fmt: skip
         signed = {"X-Twilio-Signature": signature(status_url, callback)}

@@ -4,7 +4,6 @@ the web chat adapter, reaches the visitor's socket, and the message reads ``deli
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +17,7 @@ from tests.channels.webchat_helpers import (
     say,
     visitor,
 )
-from tests.live_server import live_server_on
+from tests.live_server import eventually, live_server_on
 
 pytestmark = pytest.mark.slow
 
@@ -29,15 +28,6 @@ def chat(
 ) -> Iterator[Webchat]:
     with live_server_on(request.param, tmp_path_factory.mktemp("webchat-desk")) as server:
         yield create_webchat(server, "官网客服")
-
-
-def _eventually(read: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = read()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
 
 
 def test_a_visitor_and_an_agent_talk_through_the_desk(chat):
@@ -52,7 +42,7 @@ def test_a_visitor_and_an_agent_talk_through_the_desk(chat):
             items = api.get("/api/v1/conversations", params={"channel": "webchat"}).json()["items"]
             return next((c for c in items if c["thread"] == thread), None)
 
-        found = _eventually(conversation)
+        found = eventually(conversation)
         assert found is not None, "the visitor's message opened no conversation"
         sent = api.post(
             f"/api/v1/conversations/{found['id']}/messages",
@@ -68,4 +58,4 @@ def test_a_visitor_and_an_agent_talk_through_the_desk(chat):
         items = api.get(f"/api/v1/conversations/{found['id']}/messages").json()["items"]
         return [m["delivery"] for m in items if m["direction"] == "out"] == ["delivered"]
 
-    assert _eventually(delivered), "the reply never read as delivered"
+    assert eventually(delivered), "the reply never read as delivered"

@@ -8,7 +8,6 @@ stream."""
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import httpx
@@ -24,17 +23,9 @@ from tests.channels.wechat_helpers import (
     text_xml,
     wechat_api,
 )
-from tests.live_server import live_server_on
+from tests.live_server import eventually, live_server_on
 
 pytestmark = pytest.mark.slow
-
-
-def _eventually(read: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := read()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-    return found
 
 
 def test_a_retried_message_and_a_reply_through_jetstream(tmp_path, nats_url, stream):
@@ -52,7 +43,7 @@ def test_a_retried_message_and_a_reply_through_jetstream(tmp_path, nats_url, str
         for _ in range(3):
             answer = httpx.post(url, params=query, content=body, timeout=10)
             assert answer.status_code == 200 and answer.text == "success", answer.text
-        events = _eventually(lambda: logged_messages(server, "msg-27000001"))
+        events = eventually(lambda: logged_messages(server, "msg-27000001"))
         assert len(events) == 1 and events[0]["properties"]["thread"] == OPENID
         api = server.api()
 
@@ -60,7 +51,7 @@ def test_a_retried_message_and_a_reply_through_jetstream(tmp_path, nats_url, str
             found = api.get("/api/v1/conversations", params={"channel": "wechat"}).json()
             return next((c for c in found["items"] if c["thread"] == OPENID), None)
 
-        opened = _eventually(conversation)
+        opened = eventually(conversation)
         messages = api.get(f"/api/v1/conversations/{opened['id']}/messages").json()["items"]
         assert [m["text"] for m in messages] == ["安装师傅什么时候到？"]
         sent = api.post(
@@ -68,7 +59,7 @@ def test_a_retried_message_and_a_reply_through_jetstream(tmp_path, nats_url, str
             json={"kind": "reply", "text": "师傅下午两点前到。"},
         )
         assert sent.status_code == 201, sent.text
-        _eventually(lambda: recorder.sent)
+        eventually(lambda: recorder.sent)
         assert recorder.sent == [
             {"touser": OPENID, "msgtype": "text", "text": {"content": "师傅下午两点前到。"}}
         ]
@@ -81,7 +72,7 @@ def test_a_retried_message_and_a_reply_through_jetstream(tmp_path, nats_url, str
             )
             return int(found.json()["id"]) if found.status_code == 200 else None
 
-        customer = _eventually(by_unionid)
+        customer = eventually(by_unionid)
         by_openid = api.get(
             "/api/v1/customers/lookup",
             params={"type": "wechat_openid", "value": OPENID, "scope": APP_ID},

@@ -7,24 +7,15 @@ events table beside JetStream, as replies are) is merged by identity."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.desk.review.review_helpers import WEBHOOK_SECRET, webhook_receiver
-from tests.live_server import live_server_on
+from tests.live_server import eventually, live_server_on
 
 pytestmark = pytest.mark.slow
-
-
-def _eventually(read: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := read()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-    return found
 
 
 def test_backfill_and_link_through_jetstream(tmp_path, nats_url, stream) -> None:
@@ -54,9 +45,9 @@ def test_backfill_and_link_through_jetstream(tmp_path, nats_url, stream) -> None
             }
             sent = httpx.post(f"{server.url}/v1/track", json=call, auth=(cti, ""), timeout=10)
             assert sent.status_code == 200
-            [item] = _eventually(lambda: api.get("/api/v1/review/backfill").json())
+            [item] = eventually(lambda: api.get("/api/v1/review/backfill").json())
             assert item["source"] == "cti-centre" and item["events"] == 1
-            _eventually(lambda: received.deliveries)
+            eventually(lambda: received.deliveries)
             body, valid, _ = received.deliveries[0]
             assert valid and body["type"] == "review.backfill.opened"
 
@@ -69,7 +60,7 @@ def test_backfill_and_link_through_jetstream(tmp_path, nats_url, stream) -> None
             }
             sent = httpx.post(f"{server.url}/v1/identify", json=member, auth=(crm, ""), timeout=10)
             assert sent.status_code == 200
-            _eventually(lambda: api.get("/api/v1/review/backfill").json() == [])
+            eventually(lambda: api.get("/api/v1/review/backfill").json() == [])
             [done] = api.get("/api/v1/review/backfill?status=all").json()
             assert done["status"] == "resolved" and done["resolved_by"] == "crm"
 
@@ -88,7 +79,7 @@ def test_backfill_and_link_through_jetstream(tmp_path, nats_url, stream) -> None
             }
             sent = httpx.post(f"{server.url}/v1/track", json=chat, auth=(cti, ""), timeout=10)
             assert sent.status_code == 200
-            [stranger] = _eventually(lambda: api.get("/api/v1/review/unmatched").json())
+            [stranger] = eventually(lambda: api.get("/api/v1/review/unmatched").json())
             [suggestion] = stranger["suggestions"]
             linked = api.post(
                 f"/api/v1/review/unmatched/{stranger['id']}/link",
@@ -100,6 +91,6 @@ def test_backfill_and_link_through_jetstream(tmp_path, nats_url, stream) -> None
                 [now] = api.get("/api/v1/review/unmatched?status=all").json()
                 return now if now["status"] == "linked" else None
 
-            assert _eventually(settled)["target_customer_id"] == suggestion["customer_id"]
+            assert eventually(settled)["target_customer_id"] == suggestion["customer_id"]
             conversation = api.get(f"/api/v1/conversations/{stranger['conversation_id']}").json()
             assert conversation["customer_id"] == suggestion["customer_id"]

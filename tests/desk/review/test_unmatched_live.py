@@ -6,7 +6,6 @@ that customer, because of the name."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +20,7 @@ from tests.channels.webchat_helpers import (
     say,
     visitor,
 )
-from tests.live_server import live_server_on
+from tests.live_server import eventually, live_server_on
 
 pytestmark = pytest.mark.slow
 
@@ -32,15 +31,6 @@ def chat(
 ) -> Iterator[Webchat]:
     with live_server_on(request.param, tmp_path_factory.mktemp("review-live")) as server:
         yield create_webchat(server, "官网客服")
-
-
-def _eventually(read: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = read()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
 
 
 def test_an_anonymous_visitor_lands_in_the_unmatched_queue(chat: Webchat) -> None:
@@ -55,14 +45,14 @@ def test_an_anonymous_visitor_lands_in_the_unmatched_queue(chat: Webchat) -> Non
         items = api.get("/api/v1/conversations", params={"channel": "webchat"}).json()["items"]
         return next((c for c in items if c["thread"] == thread), None)
 
-    found = _eventually(conversation)
+    found = eventually(conversation)
     assert found is not None
 
     def item() -> dict[str, Any] | None:
         items = api.get("/api/v1/review/unmatched").json()
         return next((i for i in items if i["conversation_id"] == found["id"]), None)
 
-    queued = _eventually(item)
+    queued = eventually(item)
     assert queued is not None, "the visitor's message opened no unmatched item"
     assert queued["channel"] == "webchat" and queued["customer_id"] == found["customer_id"]
     assert queued["suggestions"] == []
@@ -84,7 +74,7 @@ def test_a_visitor_who_gives_a_known_name_is_suggested_by_it(chat: Webchat) -> N
     }
     assert httpx.post(f"{server.url}/v1/identify", json=member, auth=(key, "")).status_code == 200
     api = server.api()
-    known = _eventually(
+    known = eventually(
         lambda: (
             api.get("/api/v1/customers/lookup", params={"type": "phone", "value": "13500135000"})
             .json()
@@ -103,7 +93,7 @@ def test_a_visitor_who_gives_a_known_name_is_suggested_by_it(chat: Webchat) -> N
             if any(s["customer_id"] == known for s in i["suggestions"])
         ]
 
-    [item] = _eventually(suggested)
+    [item] = eventually(suggested)
     assert item["channel"] == "webchat"
     [suggestion] = item["suggestions"]
     assert suggestion["reasons"] == [{"code": "same_name", "value": None}]
